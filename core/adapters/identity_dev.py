@@ -1,0 +1,74 @@
+"""Development identity provider: deterministic outcomes, no outside service.
+
+Documented inputs (README, "Dev identity provider"):
+- ID number whose sequence code (digits 15-17) is 999: the check fails;
+  998: the check stays pending.
+- carrier 3-factor: a phone ending in 0000 fails (not registered to that person).
+- bank-card 4-factor: a card ending in 0000 fails (card does not match).
+- face: the dev liveness page (/dev/identity/face/<ref>, dev mode only) plays the
+  provider's H5 page; the outcome follows the ID number rule above.
+Everything else passes.
+"""
+
+from __future__ import annotations
+
+import secrets
+from urllib.parse import quote
+
+from core.ports import FaceSession, IdentityResult
+
+
+def _by_id_number(id_number: str) -> IdentityResult | None:
+    sequence = id_number[14:17]
+    if sequence == "999":
+        return IdentityResult("failed", code="id_mismatch", message="姓名与身份证号不一致")
+    if sequence == "998":
+        return IdentityResult("pending", code="pending", message="核验中")
+    return None
+
+
+class DevIdentityVerifier:
+    name = "dev"
+
+    def __init__(self, base_url: str) -> None:
+        self.base_url = base_url.rstrip("/")
+
+    @staticmethod
+    def _ref(prefix: str) -> str:
+        return f"dev-{prefix}-{secrets.token_hex(8)}"
+
+    async def carrier3(self, name: str, id_number: str, phone: str) -> IdentityResult:
+        ref = self._ref("c3")
+        outcome = _by_id_number(id_number)
+        if outcome is not None:
+            return IdentityResult(outcome.state, ref, outcome.code, outcome.message)
+        if phone.endswith("0000"):
+            return IdentityResult("failed", ref, "phone_mismatch", "手机号不是本人实名登记")
+        return IdentityResult("verified", ref, "ok", "一致")
+
+    async def bank4(
+        self, name: str, id_number: str, phone: str, bank_card: str
+    ) -> IdentityResult:
+        ref = self._ref("b4")
+        outcome = _by_id_number(id_number)
+        if outcome is not None:
+            return IdentityResult(outcome.state, ref, outcome.code, outcome.message)
+        if bank_card.endswith("0000"):
+            return IdentityResult("failed", ref, "card_mismatch", "银行卡信息不一致")
+        return IdentityResult("verified", ref, "ok", "一致")
+
+    async def start_face(self, name: str, id_number: str, return_url: str) -> FaceSession:
+        outcome = _by_id_number(id_number)
+        tag = "pass" if outcome is None else ("fail" if outcome.state == "failed" else "wait")
+        ref = f"dev-face-{tag}-{secrets.token_hex(8)}"
+        url = f"{self.base_url}/dev/identity/face/{ref}?return={quote(return_url, safe='')}"
+        return FaceSession(provider_ref=ref, redirect_url=url)
+
+    async def face_result(self, provider_ref: str) -> IdentityResult:
+        if provider_ref.startswith("dev-face-fail-"):
+            return IdentityResult("failed", provider_ref, "face_mismatch", "人脸比对未通过")
+        if provider_ref.startswith("dev-face-wait-"):
+            return IdentityResult("pending", provider_ref, "pending", "核验中")
+        if provider_ref.startswith("dev-face-pass-"):
+            return IdentityResult("verified", provider_ref, "ok", "人脸比对通过")
+        return IdentityResult("failed", provider_ref, "unknown_ref", "未知的核验记录")

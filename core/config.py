@@ -1,0 +1,217 @@
+"""Configuration: config.toml defaults, overridden by LABORSIGN_<TABLE>_<KEY> variables.
+
+The result is a tree of frozen dataclasses, so nothing can change settings at run time.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import tomllib
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, get_type_hints
+
+ENV_PREFIX = "LABORSIGN_"
+REPO_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_CONFIG_PATH = REPO_ROOT / "config.toml"
+
+
+class ConfigError(Exception):
+    """The configuration cannot be used (bad value, missing production secret)."""
+
+
+@dataclass(frozen=True)
+class ServerConfig:
+    host: str = "127.0.0.1"
+    port: int = 8080
+    base_url: str = "http://127.0.0.1:8080"
+    dev_mode: bool = False
+    secret_key: str = ""
+    max_body_bytes: int = 20 * 1024 * 1024
+    workers: int = 1
+    trusted_proxies: str = ""
+    var_dir: str = "var"
+
+
+@dataclass(frozen=True)
+class DatabaseConfig:
+    url: str = "sqlite+aiosqlite:///var/laborsign.db"
+    echo: bool = False
+    pool_size: int = 10
+
+
+@dataclass(frozen=True)
+class SecurityConfig:
+    session_ttl_hours: int = 168
+    login_max_failures: int = 5
+    login_failure_window_minutes: int = 15
+    lockout_minutes: int = 15
+    captcha_ttl_seconds: int = 300
+    data_key: str = ""
+
+
+@dataclass(frozen=True)
+class SmsConfig:
+    provider: str = "console"
+    code_ttl_seconds: int = 300
+    code_max_attempts: int = 5
+    per_phone_interval_seconds: int = 60
+    per_phone_hourly: int = 5
+    per_phone_daily: int = 10
+    per_ip_hourly: int = 30
+    secret_id: str = ""
+    secret_key: str = ""
+    sdk_app_id: str = ""
+    sign_name: str = "LaborSign"
+    region: str = "ap-guangzhou"
+    endpoint: str = "https://sms.tencentcloudapi.com"
+    template_code: str = ""
+    template_notice: str = ""
+
+
+@dataclass(frozen=True)
+class IdentityConfig:
+    provider: str = "dev"
+    secret_id: str = ""
+    secret_key: str = ""
+    region: str = "ap-guangzhou"
+    endpoint: str = "https://faceid.tencentcloudapi.com"
+    face_rule_id: str = ""
+
+
+@dataclass(frozen=True)
+class AgreementsConfig:
+    service_version: str = "2026-11"
+    privacy_version: str = "2026-11"
+    certificate_version: str = "2026-11"
+    personal_info_notice_version: str = "2026-11"
+    biometric_notice_version: str = "2026-11"
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    poll_interval_seconds: float = 1.0
+    max_attempts: int = 8
+    batch_size: int = 20
+
+
+@dataclass(frozen=True)
+class StorageConfig:
+    file_dir: str = "var/files"
+
+
+@dataclass(frozen=True)
+class SigningConfig:
+    ca_dir: str = "var/ca"
+    key_algorithm: str = "ecdsa-p256"
+    kek: str = ""
+    tsa_url: str = ""
+    font_path: str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
+    max_upload_bytes: int = 10 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class WechatConfig:
+    token: str = ""
+    app_id: str = ""
+    app_secret: str = ""
+    encoding_aes_key: str = ""
+    previous_encoding_aes_key: str = ""
+
+
+@dataclass(frozen=True)
+class Config:
+    server: ServerConfig = field(default_factory=ServerConfig)
+    database: DatabaseConfig = field(default_factory=DatabaseConfig)
+    security: SecurityConfig = field(default_factory=SecurityConfig)
+    sms: SmsConfig = field(default_factory=SmsConfig)
+    identity: IdentityConfig = field(default_factory=IdentityConfig)
+    agreements: AgreementsConfig = field(default_factory=AgreementsConfig)
+    outbox: OutboxConfig = field(default_factory=OutboxConfig)
+    storage: StorageConfig = field(default_factory=StorageConfig)
+    signing: SigningConfig = field(default_factory=SigningConfig)
+    wechat: WechatConfig = field(default_factory=WechatConfig)
+
+    @property
+    def var_dir(self) -> Path:
+        return resolve_path(self.server.var_dir)
+
+    def replace(self, **tables: Mapping[str, Any]) -> Config:
+        """A copy with some keys changed: `cfg.replace(server={"port": 0})`."""
+        changed = {
+            name: dataclasses.replace(getattr(self, name), **values)
+            for name, values in tables.items()
+        }
+        return dataclasses.replace(self, **changed)
+
+
+def resolve_path(value: str) -> Path:
+    """Relative paths in the config are relative to the repository root."""
+    path = Path(value)
+    return path if path.is_absolute() else REPO_ROOT / path
+
+
+def _coerce(raw: str, kind: type, name: str) -> Any:
+    if kind is bool:
+        lowered = raw.strip().lower()
+        if lowered in {"1", "true", "yes", "on"}:
+            return True
+        if lowered in {"0", "false", "no", "off", ""}:
+            return False
+        raise ConfigError(f"{name}: expected a boolean, got {raw!r}")
+    try:
+        return kind(raw)
+    except ValueError as exc:
+        raise ConfigError(f"{name}: expected {kind.__name__}, got {raw!r}") from exc
+
+
+def _build_table(cls: type, values: Mapping[str, Any], table: str, env: Mapping[str, str]) -> Any:
+    hints = get_type_hints(cls)
+    kwargs: dict[str, Any] = {}
+    known = {f.name for f in dataclasses.fields(cls)}
+    unknown = set(values) - known
+    if unknown:
+        raise ConfigError(f"[{table}] unknown keys: {', '.join(sorted(unknown))}")
+    for f in dataclasses.fields(cls):
+        kind = hints[f.name]
+        env_name = f"{ENV_PREFIX}{table.upper()}_{f.name.upper()}"
+        if env_name in env:
+            kwargs[f.name] = _coerce(env[env_name], kind, env_name)
+        elif f.name in values:
+            value = values[f.name]
+            if kind is float and isinstance(value, int):
+                value = float(value)
+            if not isinstance(value, kind):
+                raise ConfigError(f"[{table}] {f.name}: expected {kind.__name__}")
+            kwargs[f.name] = value
+    return cls(**kwargs)
+
+
+def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+    env = os.environ if env is None else env
+    path = Path(path or env.get(f"{ENV_PREFIX}CONFIG") or DEFAULT_CONFIG_PATH)
+    with path.open("rb") as fh:
+        data = tomllib.load(fh)
+    hints = get_type_hints(Config)
+    unknown = set(data) - set(hints)
+    if unknown:
+        raise ConfigError(f"unknown config tables: {', '.join(sorted(unknown))}")
+    tables = {name: _build_table(hints[name], data.get(name, {}), name, env) for name in hints}
+    return Config(**tables)
+
+
+def ensure_secrets(config: Config) -> Config:
+    """Fill empty secrets in dev mode (kept under var/); refuse to run without in production."""
+    if config.server.secret_key:
+        return config
+    if not config.server.dev_mode:
+        raise ConfigError("LABORSIGN_SERVER_SECRET_KEY must be set when dev_mode is off")
+    key_file = config.var_dir / "secret_key"
+    key_file.parent.mkdir(parents=True, exist_ok=True)
+    if not key_file.exists():
+        key_file.write_text(secrets.token_urlsafe(48))
+        key_file.chmod(0o600)
+    return config.replace(server={"secret_key": key_file.read_text().strip()})

@@ -1,0 +1,116 @@
+"""Composition root: config → engine → adapters → services → routes → workers."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+
+from aiohttp import web
+
+from core.clock import Clock, SystemClock
+from core.config import Config, ensure_secrets
+from core.context import Deps
+from core.outbox import Deliverer, OutboxWorker
+from core.ports import IdentityVerifier, SmsSender
+from core.sms import SMS_KIND, deliver_sms
+from handlers import dev, health
+from handlers.keys import DEPS, OUTBOX, TEMPLATES
+from handlers.middleware import (
+    csrf_middleware,
+    error_middleware,
+    security_headers_middleware,
+    session_middleware,
+)
+from handlers.render import H5_DIR, build_environment
+from storage.db import create_engine
+from storage.uow import Database
+
+
+def build_sms(config: Config, db: Database, clock: Clock) -> SmsSender:
+    if config.sms.provider == "console":
+        from core.adapters.sms_console import ConsoleSmsSender
+
+        return ConsoleSmsSender(db, clock)
+    if config.sms.provider == "tencent":
+        from core.adapters.sms_tencent import TencentSmsSender
+
+        return TencentSmsSender(config.sms)
+    raise ValueError(f"unknown sms provider {config.sms.provider!r}")
+
+
+def build_identity(config: Config) -> IdentityVerifier:
+    if config.identity.provider == "dev":
+        from core.adapters.identity_dev import DevIdentityVerifier
+
+        return DevIdentityVerifier(config.server.base_url)
+    if config.identity.provider == "tencent":
+        from core.adapters.identity_tencent import TencentFaceIdVerifier
+
+        return TencentFaceIdVerifier(config.identity)
+    raise ValueError(f"unknown identity provider {config.identity.provider!r}")
+
+
+def build_deps(config: Config, clock: Clock | None = None) -> Deps:
+    config = ensure_secrets(config)
+    clock = clock or SystemClock()
+    db = Database(
+        create_engine(
+            config.database.url, echo=config.database.echo, pool_size=config.database.pool_size
+        )
+    )
+    return Deps(
+        config=config,
+        db=db,
+        clock=clock,
+        sms=build_sms(config, db, clock),
+        identity=build_identity(config),
+    )
+
+
+def deliverers() -> dict[str, Deliverer]:
+    return {SMS_KIND: deliver_sms}
+
+
+async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
+    worker = app[OUTBOX]
+    task = asyncio.create_task(worker.run_forever(), name="outbox")
+    yield
+    worker.stop()
+    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+        await asyncio.wait_for(task, timeout=5)
+
+
+async def _dispose_ctx(app: web.Application) -> AsyncIterator[None]:
+    yield
+    await app[DEPS].db.dispose()
+
+
+def init_app(
+    config: Config, *, deps: Deps | None = None, run_workers: bool = True
+) -> web.Application:
+    deps = deps or build_deps(config)
+    app = web.Application(
+        middlewares=[
+            error_middleware,
+            security_headers_middleware,
+            session_middleware,
+            csrf_middleware,
+        ],
+        client_max_size=deps.config.server.max_body_bytes,
+    )
+    app[DEPS] = deps
+    app[TEMPLATES] = build_environment()
+    worker = OutboxWorker(deps, deliverers())
+    deps.outbox_wakeup = worker.wakeup
+    app[OUTBOX] = worker
+
+    app.add_routes(health.routes)
+    if deps.config.server.dev_mode:
+        app.add_routes(dev.routes)
+    app.router.add_static("/static", H5_DIR / "static", append_version=True)
+
+    if run_workers:
+        app.cleanup_ctx.append(_outbox_ctx)
+    app.cleanup_ctx.append(_dispose_ctx)
+    return app

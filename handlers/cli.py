@@ -1,0 +1,150 @@
+"""The `laborsign` command: serve, migrate, demo, audit checks."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import multiprocessing
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from aiohttp import web
+
+from core.config import Config, ConfigError, ensure_secrets, load_config
+from handlers.logs import setup_logging
+from storage import migrate as migrations
+
+log = logging.getLogger("laborsign.cli")
+
+Command = Callable[[Config, argparse.Namespace], int]
+COMMANDS: dict[str, Command] = {}
+
+
+def command(name: str) -> Callable[[Command], Command]:
+    def register(fn: Command) -> Command:
+        COMMANDS[name] = fn
+        return fn
+
+    return register
+
+
+def _serve_one(config: Config, reuse_port: bool) -> None:
+    from handlers.app import init_app
+
+    setup_logging()
+    app = init_app(config)
+    web.run_app(
+        app,
+        host=config.server.host,
+        port=config.server.port,
+        reuse_port=reuse_port,
+        access_log=None,
+        print=None,
+    )
+
+
+@command("serve")
+def cmd_serve(config: Config, args: argparse.Namespace) -> int:
+    if args.host:
+        config = config.replace(server={"host": args.host})
+    if args.port is not None:
+        config = config.replace(server={"port": args.port})
+    workers = args.workers or config.server.workers
+    config = ensure_secrets(config)
+    if not args.no_migrate:
+        migrations.upgrade(config.database.url)
+    print(f"LaborSign on http://{config.server.host}:{config.server.port}/ ({workers} worker(s))")
+    if workers <= 1:
+        _serve_one(config, reuse_port=False)
+        return 0
+    procs = [
+        multiprocessing.Process(target=_serve_one, args=(config, True), daemon=False)
+        for _ in range(workers)
+    ]
+    for proc in procs:
+        proc.start()
+    for proc in procs:
+        proc.join()
+    return 0
+
+
+@command("migrate")
+def cmd_migrate(config: Config, args: argparse.Namespace) -> int:
+    if args.downgrade:
+        migrations.downgrade(config.database.url, args.downgrade)
+    else:
+        migrations.upgrade(config.database.url, args.revision)
+    print(f"database at {args.downgrade or args.revision}")
+    return 0
+
+
+@command("demo")
+def cmd_demo(config: Config, args: argparse.Namespace) -> int:
+    from core.demo import seed_demo
+    from handlers.app import build_deps
+
+    migrations.upgrade(config.database.url)
+
+    async def run() -> list[str]:
+        deps = build_deps(config)
+        try:
+            return await seed_demo(deps)
+        finally:
+            await deps.db.dispose()
+
+    for line in asyncio.run(run()):
+        print(line)
+    return 0
+
+
+@command("audit-verify")
+def cmd_audit_verify(config: Config, args: argparse.Namespace) -> int:
+    from core.audit import verify_chain
+    from handlers.app import build_deps
+
+    async def run() -> int:
+        deps = build_deps(config)
+        try:
+            report = await verify_chain(deps.db)
+        finally:
+            await deps.db.dispose()
+        if report.ok:
+            print(f"audit chain intact: {report.entries} entries")
+            return 0
+        print(f"audit chain BROKEN at entry {report.first_bad_seq}: {report.reason}")
+        return 1
+
+    return asyncio.run(run())
+
+
+def parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="laborsign", description="LaborSign electronic contracts")
+    p.add_argument("--config", type=Path, help="config file (default: config.toml)")
+    sub = p.add_subparsers(dest="command", required=True)
+    s = sub.add_parser("serve", help="run the web server (migrates the database first)")
+    s.add_argument("--host")
+    s.add_argument("--port", type=int)
+    s.add_argument("--workers", type=int, help="worker processes (PostgreSQL for >1)")
+    s.add_argument("--no-migrate", action="store_true")
+    m = sub.add_parser("migrate", help="upgrade (or downgrade) the database schema")
+    m.add_argument("--revision", default="head")
+    m.add_argument("--downgrade", metavar="REV")
+    sub.add_parser("demo", help="seed demo users (and later: enterprise, signed sample)")
+    sub.add_parser("audit-verify", help="check the audit log's hash chain")
+    return p
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    try:
+        config = load_config(args.config)
+    except (ConfigError, OSError) as exc:
+        print(f"configuration error: {exc}", file=sys.stderr)
+        return 2
+    return COMMANDS[args.command](config, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,22 @@
+"""AppKeys shared by handler modules (typed access to what the composition root built)."""
+
+from __future__ import annotations
+
+import jinja2
+from aiohttp import web
+
+from core.context import Deps
+from core.outbox import OutboxWorker
+from core.sessions import CurrentSession
+
+DEPS = web.AppKey("deps", Deps)
+TEMPLATES = web.AppKey("templates", jinja2.Environment)
+OUTBOX = web.AppKey("outbox", OutboxWorker)
+
+# Per-request values (set by middlewares).
+SESSION_KEY = web.RequestKey("ls_session", CurrentSession)
+CSRF_COOKIE_KEY = web.RequestKey("ls_csrf_seed", str)
+
+
+def current_session(request: web.Request) -> CurrentSession | None:
+    return request.get(SESSION_KEY)

@@ -1,0 +1,161 @@
+"""Request pipeline: errors → security headers → session → CSRF."""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Awaitable, Callable
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from core.errors import DomainError, InvalidInput, PayloadTooLarge
+from core.sessions import load_session
+from handlers.csrf import CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, csrf_valid
+from handlers.keys import CSRF_COOKIE_KEY, DEPS, SESSION_KEY
+
+log = logging.getLogger("laborsign.http")
+
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+SESSION_COOKIE = "ls_session"
+UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
+# Machine-to-machine endpoints with their own authentication (signatures).
+CSRF_EXEMPT_PREFIXES = ("/wechat", "/tsa")
+
+
+def is_api(request: web.Request) -> bool:
+    return request.path.startswith("/api/")
+
+
+def error_response(request: web.Request, err: DomainError) -> web.StreamResponse:
+    headers = {}
+    if err.retry_after is not None:
+        headers["Retry-After"] = str(err.retry_after)
+    if is_api(request) or request.headers.get("Accept", "").startswith("application/json"):
+        return web.json_response({"error": err.to_dict()}, status=err.status, headers=headers)
+    from handlers.render import render  # local: render imports this module's siblings
+
+    response = render(request, "error.html", {"error": err}, status=err.status)
+    response.headers.update(headers)
+    return response
+
+
+def _validation_error(exc: ValidationError) -> InvalidInput:
+    first = exc.errors()[0] if exc.errors() else {}
+    field = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or None
+    return InvalidInput(f"请求参数不正确：{field}" if field else None, field=field)
+
+
+@web.middleware
+async def error_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    try:
+        response = await handler(request)
+    except DomainError as err:
+        response = error_response(request, err)
+    except ValidationError as exc:
+        response = error_response(request, _validation_error(exc))
+    except web.HTTPRequestEntityTooLarge:
+        response = error_response(request, PayloadTooLarge())
+    except web.HTTPException as exc:
+        if is_api(request) and exc.status >= 400:
+            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
+            response = web.json_response(
+                {"error": {"code": code, "message": exc.reason}}, status=exc.status
+            )
+        else:
+            raise
+    except Exception:
+        log.exception("unhandled error", extra={"path": request.path})
+        err = DomainError(code="internal_error")
+        err.status = 500
+        response = error_response(request, err)
+    log.info(
+        "request",
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status,
+            "ms": round((time.perf_counter() - started) * 1000, 1),
+        },
+    )
+    return response
+
+
+@web.middleware
+async def security_headers_middleware(
+    request: web.Request, handler: Handler
+) -> web.StreamResponse:
+    response = await handler(request)
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault("X-Frame-Options", "DENY")
+    response.headers.setdefault(
+        "Content-Security-Policy",
+        "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
+        "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
+    )
+    return response
+
+
+def bearer_token(request: web.Request) -> str | None:
+    auth = request.headers.get("Authorization", "")
+    if auth.startswith("Bearer "):
+        return auth[7:].strip()
+    return None
+
+
+@web.middleware
+async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    deps = request.app[DEPS]
+    token = bearer_token(request) or request.cookies.get(SESSION_COOKIE)
+    request[SESSION_KEY] = await load_session(deps, token) if token else None
+    return await handler(request)
+
+
+def _csrf_required(request: web.Request) -> bool:
+    if request.method not in UNSAFE or request.path.startswith(CSRF_EXEMPT_PREFIXES):
+        return False
+    if bearer_token(request):
+        return False
+    if is_api(request) and not request.cookies:
+        # No ambient credentials to abuse. Cross-site pages can only send JSON after a
+        # CORS preflight we never grant, so insist on JSON (uploads use multipart + token).
+        return not request.content_type.startswith("application/json")
+    return True
+
+
+@web.middleware
+async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    if _csrf_required(request):
+        supplied = request.headers.get(CSRF_HEADER)
+        if supplied is None and request.content_type in (
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ):
+            supplied = (await request.post()).get(CSRF_FIELD)  # type: ignore[assignment]
+        if not csrf_valid(request, supplied if isinstance(supplied, str) else None):
+            raise DomainError(
+                "页面已过期，请刷新后重试", code="csrf_failed"
+            ) from None
+    response = await handler(request)
+    seed = request.get(CSRF_COOKIE_KEY)
+    if seed and request.cookies.get(CSRF_COOKIE) != seed:
+        response.set_cookie(
+            CSRF_COOKIE, seed, httponly=True, samesite="Lax", path="/",
+            secure=request.app[DEPS].config.server.base_url.startswith("https://"),
+        )
+    return response
+
+
+def set_session_cookie(
+    request: web.Request, response: web.StreamResponse, token: str, max_age: int
+) -> None:
+    response.set_cookie(
+        SESSION_COOKIE, token, max_age=max_age, httponly=True, samesite="Lax", path="/",
+        secure=request.app[DEPS].config.server.base_url.startswith("https://"),
+    )
+
+
+def clear_session_cookie(response: web.StreamResponse) -> None:
+    response.del_cookie(SESSION_COOKIE, path="/")

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Installs everything LaborSign needs on a fresh Debian/Ubuntu machine; safe to re-run.
+#   scripts/setup.sh          what running the product needs
+#   scripts/setup.sh test     plus what the test suite needs (browser, validators, PostgreSQL)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MODE=${1:-run}
+
+packages="fonts-noto-cjk"
+if [ "$MODE" = test ]; then
+  packages="$packages chromium poppler-utils qpdf libnss3-tools softhsm2 postgresql openssl"
+fi
+
+missing=""
+for pkg in $packages; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing="$missing $pkg"
+done
+if [ -n "$missing" ]; then
+  if command -v apt-get >/dev/null 2>&1; then
+    SUDO=""
+    [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+    echo "installing system packages:$missing"
+    $SUDO apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq $missing >/dev/null
+  else
+    echo "warning: please install:$missing (no apt-get here)" >&2
+  fi
+fi
+
+PY=""
+for candidate in python3.13 python3.12 python3.11 python3; do
+  if command -v "$candidate" >/dev/null 2>&1 &&
+     "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+    PY=$candidate; break
+  fi
+done
+[ -n "$PY" ] || { echo "Python 3.11 or newer is required" >&2; exit 1; }
+
+if [ ! -x .venv/bin/python ]; then
+  if ! "$PY" -m venv .venv 2>/dev/null; then
+    command -v apt-get >/dev/null && ${SUDO:-} apt-get install -y -qq python3-venv >/dev/null
+    "$PY" -m venv .venv
+  fi
+fi
+
+# Reinstall only when the dependency list changed.
+stamp=.venv/.laborsign-$MODE-$(sha256sum pyproject.toml | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  .venv/bin/python -m pip install -q --upgrade pip
+  if [ "$MODE" = test ]; then
+    .venv/bin/python -m pip install -q -e ".[dev]"
+  else
+    .venv/bin/python -m pip install -q -e .
+  fi
+  rm -f .venv/.laborsign-"$MODE"-*
+  touch "$stamp"
+fi
+mkdir -p var

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Set up (first time) and run every check: lint, import contracts, the whole test suite
+# on SQLite, then again on PostgreSQL. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh test
+export PATH="$PWD/.venv/bin:$PATH"
+
+echo "== ruff"
+ruff check .
+echo "== import contracts"
+lint-imports
+echo "== tests on SQLite"
+LABORSIGN_TEST_DATABASE_URL="" pytest -q -p no:cacheprovider "$@"
+echo "== tests on PostgreSQL"
+pg_url=$(scripts/pg.sh)
+LABORSIGN_TEST_DATABASE_URL="$pg_url" pytest -q -p no:cacheprovider "$@"

@@ -1,0 +1,116 @@
+"""Shared fixtures: a migrated database per test (SQLite or PostgreSQL), deps, app, client.
+
+The database comes from LABORSIGN_TEST_DATABASE_URL (PostgreSQL) or, when that is empty,
+a fresh SQLite file per test copied from one migrated template.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from sqlalchemy.ext.asyncio import create_async_engine
+
+from core.clock import FrozenClock
+from core.config import Config, load_config
+from core.context import Deps
+from core.outbox import OutboxWorker
+from handlers.app import build_deps, deliverers, init_app
+from storage import migrate
+from storage.models import Base
+
+PG_URL = os.environ.get("LABORSIGN_TEST_DATABASE_URL", "")
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    return f"database: {'PostgreSQL' if PG_URL else 'SQLite'}"
+
+
+@pytest.fixture(scope="session")
+def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Migrate once per run: a template SQLite file, or the PostgreSQL test database."""
+    if PG_URL:
+        async def reset() -> None:
+            engine = create_async_engine(PG_URL)
+            async with engine.begin() as conn:
+                await conn.execute(text("DROP SCHEMA public CASCADE"))
+                await conn.execute(text("CREATE SCHEMA public"))
+            await engine.dispose()
+
+        asyncio.run(reset())
+        migrate.upgrade(PG_URL)
+        return PG_URL
+    path = tmp_path_factory.mktemp("template") / "template.db"
+    migrate.upgrade(f"sqlite+aiosqlite:///{path}")
+    return str(path)
+
+
+async def _truncate_pg(url: str) -> None:
+    engine = create_async_engine(url)
+    names = ", ".join(f'"{t.name}"' for t in Base.metadata.sorted_tables)
+    async with engine.begin() as conn:
+        await conn.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+    await engine.dispose()
+
+
+@pytest.fixture
+async def db_url(_migrated_template: str, tmp_path: Path) -> str:
+    if PG_URL:
+        await _truncate_pg(PG_URL)
+        return PG_URL
+    target = tmp_path / "test.db"
+    shutil.copy(_migrated_template, target)
+    return f"sqlite+aiosqlite:///{target}"
+
+
+@pytest.fixture
+def clock() -> FrozenClock:
+    return FrozenClock()
+
+
+@pytest.fixture
+def config(db_url: str, tmp_path: Path) -> Config:
+    base = load_config(env={})
+    return base.replace(
+        server={
+            "secret_key": "test-secret-key-not-for-production",
+            "var_dir": str(tmp_path / "var"),
+            "dev_mode": True,
+        },
+        database={"url": db_url},
+        storage={"file_dir": str(tmp_path / "var" / "files")},
+        signing={"ca_dir": str(tmp_path / "var" / "ca")},
+    )
+
+
+@pytest.fixture
+async def deps(config: Config, clock: FrozenClock) -> AsyncIterator[Deps]:
+    d = build_deps(config, clock=clock)
+    yield d
+    await d.db.dispose()
+
+
+@pytest.fixture
+def outbox(deps: Deps) -> OutboxWorker:
+    worker = OutboxWorker(deps, deliverers())
+    return worker
+
+
+@pytest.fixture
+async def client(aiohttp_client, deps: Deps, config: Config):
+    app = init_app(config, deps=deps, run_workers=False)
+    return await aiohttp_client(app)
+
+
+@pytest.fixture
+def output_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
+    """Where a test leaves artefacts for people to look at (screenshots, PDFs)."""
+    root = Path(__file__).resolve().parent.parent / "test-output"
+    path = root / request.node.name.replace("/", "_").replace("[", "_").replace("]", "")
+    path.mkdir(parents=True, exist_ok=True)
+    yield path

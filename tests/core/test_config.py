@@ -1,0 +1,52 @@
+from pathlib import Path
+
+import pytest
+
+from core.config import ConfigError, ensure_secrets, load_config
+
+
+def test_defaults_load_from_the_shipped_file() -> None:
+    config = load_config(env={})
+    assert config.database.url.startswith("sqlite+aiosqlite:///")
+    assert config.server.dev_mode is True
+
+
+def test_environment_overrides_any_key_with_its_type() -> None:
+    config = load_config(
+        env={
+            "LABORSIGN_SERVER_PORT": "9090",
+            "LABORSIGN_SERVER_DEV_MODE": "false",
+            "LABORSIGN_DATABASE_URL": "postgresql+asyncpg://x/y",
+            "LABORSIGN_OUTBOX_POLL_INTERVAL_SECONDS": "0.5",
+        }
+    )
+    assert (config.server.port, config.server.dev_mode) == (9090, False)
+    assert config.database.url == "postgresql+asyncpg://x/y"
+    assert config.outbox.poll_interval_seconds == 0.5
+
+
+def test_bad_override_is_a_clear_error() -> None:
+    with pytest.raises(ConfigError, match="LABORSIGN_SERVER_PORT"):
+        load_config(env={"LABORSIGN_SERVER_PORT": "eighty"})
+
+
+def test_unknown_key_in_file_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('[server]\nprot = 1\n')
+    with pytest.raises(ConfigError, match="prot"):
+        load_config(path, env={})
+
+
+def test_production_refuses_to_start_without_secret(tmp_path: Path) -> None:
+    config = load_config(env={}).replace(
+        server={"dev_mode": False, "secret_key": "", "var_dir": str(tmp_path)}
+    )
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        ensure_secrets(config)
+
+
+def test_dev_mode_generates_and_keeps_a_secret(tmp_path: Path) -> None:
+    config = load_config(env={}).replace(server={"secret_key": "", "var_dir": str(tmp_path)})
+    first = ensure_secrets(config).server.secret_key
+    assert len(first) > 40
+    assert ensure_secrets(config).server.secret_key == first
