@@ -15,6 +15,7 @@ from core.outbox import Deliverer, OutboxWorker
 from core.ports import IdentityVerifier, SmsSender
 from core.sms import SMS_KIND, deliver_sms
 from handlers import dev, health
+from handlers.api import install_api
 from handlers.keys import DEPS, OUTBOX, TEMPLATES
 from handlers.middleware import (
     csrf_middleware,
@@ -106,6 +107,7 @@ def init_app(
     app[OUTBOX] = worker
 
     app.add_routes(health.routes)
+    install_api(app)
     if deps.config.server.dev_mode:
         app.add_routes(dev.routes)
     app.router.add_static("/static", H5_DIR / "static", append_version=True)

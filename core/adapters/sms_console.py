@@ -9,15 +9,12 @@ from __future__ import annotations
 import logging
 
 from core.clock import Clock
+from core.crypto import mask_phone
 from core.ports import SmsMessage
 from storage.models import ConsoleSms
 from storage.uow import Database
 
 log = logging.getLogger("laborsign.sms.console")
-
-
-def mask_phone(phone: str) -> str:
-    return phone[:3] + "****" + phone[-4:] if len(phone) >= 7 else "****"
 
 
 class ConsoleSmsSender:

@@ -1,0 +1,28 @@
+"""The JSON API under /api/v1: one module per area, each with its ApiRoutes."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from handlers.api.registry import PREFIX, ApiRoutes, openapi_document
+
+VERSION = "1.0.0"
+
+
+def api_groups() -> list[ApiRoutes]:
+    """Every API area. A new module adds its `api` here."""
+    from handlers.api import meta
+
+    return [meta.api]
+
+
+def install_api(app: web.Application) -> None:
+    groups = api_groups()
+    for group in groups:
+        group.install(app)
+    document = openapi_document(groups, version=VERSION)
+
+    async def openapi_json(request: web.Request) -> web.Response:
+        return web.json_response(document)
+
+    app.router.add_get(PREFIX + "/openapi.json", openapi_json)

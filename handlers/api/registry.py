@@ -1,0 +1,172 @@
+"""JSON API routes declared once, with their request/response models.
+
+The same declaration mounts the route and describes it in the OpenAPI document, so the
+document cannot drift from the code; a test still checks both directions.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel
+
+from handlers.util import json_body
+
+PREFIX = "/api/v1"
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+M = TypeVar("M", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class ApiRoute:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[BaseModel] | None
+    response: type[BaseModel] | None
+    auth: bool
+    status: int
+    upload: bool
+    response_content_type: str
+
+
+class ApiRoutes:
+    def __init__(self, tag: str) -> None:
+        self.tag = tag
+        self.routes: list[ApiRoute] = []
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        *,
+        summary: str,
+        body: type[BaseModel] | None = None,
+        response: type[BaseModel] | None = None,
+        auth: bool = True,
+        status: int = 200,
+        upload: bool = False,
+        response_content_type: str = "application/json",
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.routes.append(
+                ApiRoute(
+                    method.upper(), path, handler, summary, self.tag, body, response, auth,
+                    status, upload, response_content_type,
+                )
+            )
+            return handler
+
+        return register
+
+    def install(self, app: web.Application) -> None:
+        for r in self.routes:
+            app.router.add_route(r.method, PREFIX + r.path, r.handler)
+
+
+async def parse(request: web.Request, model: type[M]) -> M:
+    """Validate a JSON body; pydantic errors become 400 invalid_input via the middleware."""
+    return model.model_validate(await json_body(request))
+
+
+def reply(data: BaseModel | dict[str, Any] | None = None, status: int = 200) -> web.Response:
+    if isinstance(data, BaseModel):
+        data = data.model_dump(mode="json")
+    return web.json_response(data if data is not None else {"ok": True}, status=status)
+
+
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "stable machine-readable code"},
+                "message": {"type": "string", "description": "Chinese message for the user"},
+                "field": {"type": "string"},
+                "retry_after": {"type": "integer"},
+            },
+        }
+    },
+}
+
+
+def _schema_ref(model: type[BaseModel], components: dict[str, Any]) -> dict[str, str]:
+    schema = model.model_json_schema(ref_template="#/components/schemas/{model}")
+    for name, sub in schema.pop("$defs", {}).items():
+        components[name] = sub
+    components[model.__name__] = schema
+    return {"$ref": f"#/components/schemas/{model.__name__}"}
+
+
+def openapi_document(groups: Iterable[ApiRoutes], *, version: str) -> dict[str, Any]:
+    components: dict[str, Any] = {"Error": ERROR_SCHEMA}
+    paths: dict[str, dict[str, Any]] = {}
+    tags: list[dict[str, str]] = []
+    for group in groups:
+        tags.append({"name": group.tag})
+        for r in group.routes:
+            op: dict[str, Any] = {
+                "summary": r.summary,
+                "tags": [r.tag],
+                "operationId": r.handler.__name__,
+                "responses": {
+                    "4XX": {
+                        "description": "refused; see error.code",
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/Error"}}
+                        },
+                    }
+                },
+            }
+            ok: dict[str, Any] = {"description": "OK"}
+            if r.response is not None:
+                ok["content"] = {r.response_content_type: {"schema": _schema_ref(r.response,
+                                                                                 components)}}
+            elif r.response_content_type != "application/json":
+                ok["content"] = {r.response_content_type: {"schema": {"type": "string",
+                                                                      "format": "binary"}}}
+            op["responses"][str(r.status)] = ok
+            if r.body is not None:
+                media = "multipart/form-data" if r.upload else "application/json"
+                op["requestBody"] = {
+                    "required": True,
+                    "content": {media: {"schema": _schema_ref(r.body, components)}},
+                }
+            if r.auth:
+                op["security"] = [{"bearer": []}, {"cookie": []}]
+            params = [
+                {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
+                for part in r.path.split("/")
+                if part.startswith("{") and part.endswith("}")
+            ]
+            if params:
+                op["parameters"] = params
+            paths.setdefault(PREFIX + r.path, {})[r.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "LaborSign API",
+            "version": version,
+            "description": "电子劳动合同平台 JSON API. Errors: {\"error\": {\"code\", \"message\"}}",
+        },
+        "servers": [{"url": "/"}],
+        "tags": tags,
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer",
+                           "description": "token from POST /api/v1/auth/login/*"},
+                "cookie": {"type": "apiKey", "in": "cookie", "name": "ls_session",
+                           "description": "browser session; unsafe methods need X-CSRF-Token"},
+            },
+        },
+    }

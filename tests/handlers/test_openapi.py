@@ -1,0 +1,28 @@
+"""The OpenAPI document and the mounted routes describe the same API."""
+
+from handlers.api.registry import PREFIX
+
+
+async def test_every_api_route_is_documented_and_every_documented_route_exists(client) -> None:
+    document = await (await client.get(f"{PREFIX}/openapi.json")).json()
+    documented = {
+        (method.upper(), path)
+        for path, ops in document["paths"].items()
+        for method in ops
+    }
+    mounted = {
+        (route.method, route.resource.canonical)
+        for route in client.app.router.routes()
+        if route.resource is not None
+        and route.resource.canonical.startswith(PREFIX)
+        and route.method != "HEAD"
+        and route.resource.canonical != f"{PREFIX}/openapi.json"
+    }
+    assert mounted, "no API routes mounted"
+    assert documented == mounted
+
+
+async def test_document_is_openapi_3(client) -> None:
+    document = await (await client.get(f"{PREFIX}/openapi.json")).json()
+    assert document["openapi"].startswith("3.")
+    assert "Error" in document["components"]["schemas"]
