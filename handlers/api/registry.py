@@ -155,7 +155,7 @@ def openapi_document(groups: Iterable[ApiRoutes], *, version: str) -> dict[str, 
         "info": {
             "title": "LaborSign API",
             "version": version,
-            "description": "电子劳动合同平台 JSON API. Errors: {\"error\": {\"code\", \"message\"}}",
+            "description": "电子劳动合同平台 JSON API; errors are {\"error\": {code, message}}",
         },
         "servers": [{"url": "/"}],
         "tags": tags,
