@@ -87,7 +87,7 @@ async def call(
     secret_id: str,
     secret_key: str,
     params: dict[str, Any],
-    timeout: float = 8.0,
+    timeout_seconds: float = 8.0,
 ) -> dict[str, Any]:
     """POST one action; returns `Response` or raises TencentCloudError / ProviderUnavailable."""
     host = endpoint.split("://", 1)[-1].rstrip("/")
@@ -98,7 +98,7 @@ async def call(
     )
     try:
         async with (
-            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout)) as http,
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=timeout_seconds)) as http,
             http.post(endpoint, data=payload.encode(), headers=headers) as resp,
         ):
             body = await resp.json(content_type=None)
