@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import text
+from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from core.clock import FrozenClock
@@ -32,22 +33,33 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 @pytest.fixture(scope="session")
-def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Migrate once per run: a template SQLite file, or the PostgreSQL test database."""
+def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Migrate once per run: a template SQLite file, or a PostgreSQL database of this run's own.
+
+    Each run gets its own PostgreSQL database (created from the given URL's server and
+    dropped afterwards), so several runs on one machine never disturb each other.
+    """
     if PG_URL:
-        async def reset() -> None:
-            engine = create_async_engine(PG_URL)
-            async with engine.begin() as conn:
-                await conn.execute(text("DROP SCHEMA public CASCADE"))
-                await conn.execute(text("CREATE SCHEMA public"))
+        base = make_url(PG_URL)
+        name = f"{base.database}_{os.getpid()}"
+        admin_url = base.set(database="postgres")
+
+        async def admin(sql: str) -> None:
+            engine = create_async_engine(admin_url, isolation_level="AUTOCOMMIT")
+            async with engine.connect() as conn:
+                await conn.execute(text(sql))
             await engine.dispose()
 
-        asyncio.run(reset())
-        migrate.upgrade(PG_URL)
-        return PG_URL
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}"'))
+        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        url = base.set(database=name).render_as_string(hide_password=False)
+        migrate.upgrade(url)
+        yield url
+        asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        return
     path = tmp_path_factory.mktemp("template") / "template.db"
     migrate.upgrade(f"sqlite+aiosqlite:///{path}")
-    return str(path)
+    yield str(path)
 
 
 async def _truncate_pg(url: str) -> None:
@@ -61,8 +73,8 @@ async def _truncate_pg(url: str) -> None:
 @pytest.fixture
 async def db_url(_migrated_template: str, tmp_path: Path) -> str:
     if PG_URL:
-        await _truncate_pg(PG_URL)
-        return PG_URL
+        await _truncate_pg(_migrated_template)
+        return _migrated_template
     target = tmp_path / "test.db"
     shutil.copy(_migrated_template, target)
     return f"sqlite+aiosqlite:///{target}"
