@@ -110,7 +110,7 @@ def init_app(
     install_api(app)
     if deps.config.server.dev_mode:
         app.add_routes(dev.routes)
-    app.router.add_static("/static", H5_DIR / "static", append_version=True)
+    app.router.add_static("/static", H5_DIR / "static", name="static", append_version=True)
 
     if run_workers:
         app.cleanup_ctx.append(_outbox_ctx)

@@ -9,7 +9,7 @@ from collections.abc import Awaitable, Callable
 from aiohttp import web
 from pydantic import ValidationError
 
-from core.errors import DomainError, InvalidInput, PayloadTooLarge
+from core.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge
 from core.sessions import load_session
 from handlers.csrf import CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, csrf_valid
 from handlers.keys import CSRF_COOKIE_KEY, DEPS, SESSION_KEY
@@ -35,7 +35,11 @@ def error_response(request: web.Request, err: DomainError) -> web.StreamResponse
         return web.json_response({"error": err.to_dict()}, status=err.status, headers=headers)
     from handlers.render import render  # local: render imports this module's siblings
 
-    response = render(request, "error.html", {"error": err}, status=err.status)
+    try:
+        response = render(request, "error.html", {"error": err}, status=err.status)
+    except Exception:  # a broken template must not turn an error page into a crash
+        log.exception("error page failed to render")
+        response = web.Response(text=err.message, status=err.status)
     response.headers.update(headers)
     return response
 
@@ -44,6 +48,17 @@ def _validation_error(exc: ValidationError) -> InvalidInput:
     first = exc.errors()[0] if exc.errors() else {}
     field = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or None
     return InvalidInput(f"请求参数不正确：{field}" if field else None, field=field)
+
+
+def _http_error(exc: web.HTTPException) -> DomainError:
+    if exc.status == 404:
+        return NotFound()
+    err = DomainError(
+        "请求方式不被支持" if exc.status == 405 else "请求无法处理",
+        code="method_not_allowed" if exc.status == 405 else "http_error",
+    )
+    err.status = exc.status
+    return err
 
 
 @web.middleware
@@ -58,13 +73,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     except web.HTTPRequestEntityTooLarge:
         response = error_response(request, PayloadTooLarge())
     except web.HTTPException as exc:
-        if is_api(request) and exc.status >= 400:
-            code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status, "http_error")
-            response = web.json_response(
-                {"error": {"code": code, "message": exc.reason}}, status=exc.status
-            )
-        else:
+        if exc.status < 400:
             raise
+        response = error_response(request, _http_error(exc))
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
         err = DomainError(code="internal_error")

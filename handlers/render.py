@@ -41,6 +41,9 @@ def render(
         "dev_mode": deps.config.server.dev_mode,
         "error": None,
         "form": {},
+        "static": lambda filename: str(
+            request.app.router["static"].url_for(filename=filename)
+        ),
     }
     values.update(context or {})
     html = env.get_template(template).render(**values)
