@@ -50,6 +50,10 @@ class SecurityConfig:
     login_failure_window_minutes: int = 15
     lockout_minutes: int = 15
     captcha_ttl_seconds: int = 300
+    # Captcha images rendered per IP per hour (each costs CPU and a row).
+    captcha_per_ip_hourly: int = 300
+    # Failed password logins per IP in the failure window before the IP is slowed down.
+    login_max_failures_per_ip: int = 30
     data_key: str = ""
 
 
@@ -111,6 +115,15 @@ class SigningConfig:
     tsa_url: str = ""
     font_path: str = "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc"
     max_upload_bytes: int = 10 * 1024 * 1024
+    # The font collection index of the Simplified Chinese face (Noto CJK: 2 = SC).
+    font_index: int = 2
+    cert_validity_days: int = 1095
+    grant_ttl_seconds: int = 300
+    # Where new signer keys live: db (wrapped with the KEK) | pkcs11 (token below).
+    key_store: str = "db"
+    pkcs11_lib: str = ""
+    pkcs11_token_label: str = ""
+    pkcs11_pin: str = ""
 
 
 @dataclass(frozen=True)
@@ -120,6 +133,22 @@ class WechatConfig:
     app_secret: str = ""
     encoding_aes_key: str = ""
     previous_encoding_aes_key: str = ""
+    # console (dev: outgoing messages recorded for the simulator) | http (the real API)
+    client: str = "console"
+    api_base_url: str = "https://api.weixin.qq.com"
+    oauth_authorize_url: str = "https://open.weixin.qq.com/connect/oauth2/authorize"
+    api_timeout_seconds: float = 5.0
+    # Replies that take longer are sent later as a customer-service message.
+    reply_budget_seconds: float = 4.0
+    max_body_bytes: int = 65536
+    scene_ttl_seconds: int = 600
+    onboarding_scene_ttl_days: int = 30
+    template_to_sign: str = ""
+    template_urged: str = ""
+    template_completed: str = ""
+    template_review_result: str = ""
+    # The custom menu (JSON as the menu/create API takes it); EventKeys are in docs/wechat.md.
+    menu_json: str = ""
 
 
 @dataclass(frozen=True)

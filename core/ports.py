@@ -51,3 +51,83 @@ class IdentityVerifier(Protocol):
     async def start_face(self, name: str, id_number: str, return_url: str) -> FaceSession: ...
 
     async def face_result(self, provider_ref: str) -> IdentityResult: ...
+
+    async def check_result(self, method: str, provider_ref: str) -> IdentityResult:
+        """Ask again about a check that was left pending (face, carrier3 or bank4)."""
+        ...
+
+
+@dataclass(frozen=True)
+class WechatCredentialValue:
+    """An access token or JS-SDK ticket and its lifetime in seconds."""
+
+    value: str
+    expires_in: int
+
+
+class WechatApiError(Exception):
+    """WeChat answered with a non-zero errcode (or could not be reached: errcode -1)."""
+
+    # Codes meaning the cached access token is no longer valid.
+    TOKEN_INVALID = frozenset({40001, 40014, 42001})
+
+    def __init__(self, errcode: int, errmsg: str = "") -> None:
+        self.errcode = errcode
+        self.errmsg = errmsg
+        super().__init__(f"wechat errcode {errcode}: {errmsg}")
+
+
+class WechatApi(Protocol):
+    """The official-account API. Calls that need it take the shared access token."""
+
+    name: str
+
+    def authorize_url(self, redirect_uri: str, state: str) -> str:
+        """Where to send the browser for snsapi_base OAuth."""
+        ...
+
+    async def fetch_access_token(self) -> WechatCredentialValue: ...
+
+    async def fetch_jsapi_ticket(self, access_token: str) -> WechatCredentialValue: ...
+
+    async def exchange_oauth_code(self, code: str) -> str:
+        """The openid behind an OAuth code."""
+        ...
+
+    async def send_custom_text(self, access_token: str, openid: str, text: str) -> None: ...
+
+    async def send_template(
+        self, access_token: str, openid: str, template_id: str, url: str,
+        data: dict[str, str],
+    ) -> str:
+        """Returns WeChat's msgid."""
+        ...
+
+    async def create_menu(self, access_token: str, menu: dict[str, object]) -> None: ...
+
+    async def create_qrcode(self, access_token: str, scene: str, expire_seconds: int) -> str:
+        """A temporary QR code for the scene string; returns its ticket."""
+        ...
+
+
+@dataclass(frozen=True)
+class Notification:
+    user_id: str
+    # to_sign | urged | completed | review_result
+    event: str
+    title: str
+    text: str
+    # The H5 page the message opens (absolute URL).
+    link: str
+
+
+class NotificationRefused(Exception):
+    """This channel cannot reach the user (no binding, unfollowed, no template): fall back."""
+
+
+class Notifier(Protocol):
+    name: str
+
+    async def send(self, notification: Notification) -> str:
+        """Deliver, raise NotificationRefused to fall back to SMS, or raise to retry."""
+        ...

@@ -14,7 +14,7 @@ from core.context import Deps
 from core.outbox import Deliverer, OutboxWorker
 from core.ports import IdentityVerifier, SmsSender
 from core.sms import SMS_KIND, deliver_sms
-from handlers import dev, health
+from handlers import dev, h5_accounts, h5_signatures, health
 from handlers.api import install_api
 from handlers.keys import DEPS, OUTBOX, TEMPLATES
 from handlers.middleware import (
@@ -107,6 +107,8 @@ def init_app(
     app[OUTBOX] = worker
 
     app.add_routes(health.routes)
+    app.add_routes(h5_accounts.routes)
+    app.add_routes(h5_signatures.routes)
     install_api(app)
     if deps.config.server.dev_mode:
         app.add_routes(dev.routes)

@@ -10,9 +10,9 @@ from core import signatures
 from core.errors import InvalidInput, PayloadTooLarge
 from core.handwriting import MAX_UPLOAD_BYTES
 from core.qr import qr_svg
+from handlers.h5_accounts import safe_next
 from handlers.keys import DEPS, current_session
 from handlers.render import render
-from handlers.h5_accounts import safe_next
 from handlers.util import request_meta
 
 routes = web.RouteTableDef()

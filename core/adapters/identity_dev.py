@@ -34,28 +34,29 @@ class DevIdentityVerifier:
         self.base_url = base_url.rstrip("/")
 
     @staticmethod
-    def _ref(prefix: str) -> str:
-        return f"dev-{prefix}-{secrets.token_hex(8)}"
+    def _ref(prefix: str, result: IdentityResult) -> str:
+        # The outcome is carried in the reference so a later check_result can replay it.
+        tag = {"verified": "pass", "failed": "fail"}.get(result.state, "wait")
+        return f"dev-{prefix}-{tag}-{secrets.token_hex(8)}"
+
+    @staticmethod
+    def _with_ref(prefix: str, result: IdentityResult) -> IdentityResult:
+        ref = DevIdentityVerifier._ref(prefix, result)
+        return IdentityResult(result.state, ref, result.code, result.message)
 
     async def carrier3(self, name: str, id_number: str, phone: str) -> IdentityResult:
-        ref = self._ref("c3")
         outcome = _by_id_number(id_number)
-        if outcome is not None:
-            return IdentityResult(outcome.state, ref, outcome.code, outcome.message)
-        if phone.endswith("0000"):
-            return IdentityResult("failed", ref, "phone_mismatch", "手机号不是本人实名登记")
-        return IdentityResult("verified", ref, "ok", "一致")
+        if outcome is None and phone.endswith("0000"):
+            outcome = IdentityResult("failed", None, "phone_mismatch", "手机号不是本人实名登记")
+        return self._with_ref("c3", outcome or IdentityResult("verified", None, "ok", "一致"))
 
     async def bank4(
         self, name: str, id_number: str, phone: str, bank_card: str
     ) -> IdentityResult:
-        ref = self._ref("b4")
         outcome = _by_id_number(id_number)
-        if outcome is not None:
-            return IdentityResult(outcome.state, ref, outcome.code, outcome.message)
-        if bank_card.endswith("0000"):
-            return IdentityResult("failed", ref, "card_mismatch", "银行卡信息不一致")
-        return IdentityResult("verified", ref, "ok", "一致")
+        if outcome is None and bank_card.endswith("0000"):
+            outcome = IdentityResult("failed", None, "card_mismatch", "银行卡信息不一致")
+        return self._with_ref("b4", outcome or IdentityResult("verified", None, "ok", "一致"))
 
     async def start_face(self, name: str, id_number: str, return_url: str) -> FaceSession:
         outcome = _by_id_number(id_number)
@@ -71,4 +72,17 @@ class DevIdentityVerifier:
             return IdentityResult("pending", provider_ref, "pending", "核验中")
         if provider_ref.startswith("dev-face-pass-"):
             return IdentityResult("verified", provider_ref, "ok", "人脸比对通过")
+        return IdentityResult("failed", provider_ref, "unknown_ref", "未知的核验记录")
+
+    async def check_result(self, method: str, provider_ref: str) -> IdentityResult:
+        if method == "face":
+            return await self.face_result(provider_ref)
+        for prefix in ("dev-c3-", "dev-b4-"):
+            if provider_ref.startswith(prefix + "wait-"):
+                # Documented: sequence code 998 stays pending however often it is asked.
+                return IdentityResult("pending", provider_ref, "pending", "核验中")
+            if provider_ref.startswith(prefix + "pass-"):
+                return IdentityResult("verified", provider_ref, "ok", "一致")
+            if provider_ref.startswith(prefix + "fail-"):
+                return IdentityResult("failed", provider_ref, "mismatch", "信息不一致")
         return IdentityResult("failed", provider_ref, "unknown_ref", "未知的核验记录")

@@ -9,22 +9,72 @@ from storage.models.accounts import (
 )
 from storage.models.audit import AuditEntry, AuditHead
 from storage.models.base import Base, new_id
+from storage.models.enterprise import (
+    AdminChange,
+    BusinessType,
+    CertificationAttempt,
+    Department,
+    DevBankTransfer,
+    Employee,
+    Enterprise,
+    EnterpriseRole,
+    JoinRequest,
+    Member,
+    PlatformOperator,
+    Seal,
+    SealGrant,
+    SealUsage,
+)
 from storage.models.identity import IdentityVerification
 from storage.models.outbox import ConsoleSms, OutboxMessage
 from storage.models.ratelimit import RateEvent
+from storage.models.signatures import HandwrittenSignature, SignaturePadToken
+from storage.models.signing import Certificate, SigningGrant
+from storage.models.wechat import (
+    ConsoleWechatMessage,
+    WechatBinding,
+    WechatConversation,
+    WechatCredential,
+    WechatInbound,
+    WechatScene,
+)
 
 __all__ = [
+    "AdminChange",
     "AgreementAcceptance",
     "AuditEntry",
     "AuditHead",
     "Base",
+    "BusinessType",
     "CaptchaChallenge",
+    "Certificate",
+    "CertificationAttempt",
     "ConsoleSms",
+    "ConsoleWechatMessage",
+    "Department",
+    "DevBankTransfer",
+    "Employee",
+    "Enterprise",
+    "EnterpriseRole",
+    "HandwrittenSignature",
     "IdentityVerification",
+    "JoinRequest",
+    "Member",
     "OutboxMessage",
+    "PlatformOperator",
     "RateEvent",
+    "Seal",
+    "SealGrant",
+    "SealUsage",
+    "SignaturePadToken",
+    "SigningGrant",
     "SmsCode",
     "User",
     "UserSession",
+    "WechatBinding",
+    "WechatConversation",
+    "WechatCredential",
+    "WechatInbound",
+    "WechatScene",
     "new_id",
 ]

@@ -25,7 +25,7 @@ class User(Base):
     real_name: Mapped[str | None] = mapped_column(String(100))
     id_type: Mapped[str | None] = mapped_column(String(20))
     id_number_cipher: Mapped[str | None] = mapped_column(String(200))
-    id_number_hash: Mapped[str | None] = mapped_column(String(64), index=True)
+    id_number_hash: Mapped[str | None] = mapped_column(String(64), index=True, unique=True)
     id_number_masked: Mapped[str | None] = mapped_column(String(40))
     verified_at: Mapped[datetime | None]
     created_at: Mapped[datetime]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text
+from sqlalchemy import ForeignKey, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, id_column
@@ -15,6 +15,8 @@ class IdentityVerification(Base):
 
     id: Mapped[str] = id_column()
     user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # 1, 2, 3... per person: the order of attempts even when timestamps tie.
+    attempt: Mapped[int] = mapped_column(Integer, default=1)
     # face | carrier3 | bank4
     method: Mapped[str] = mapped_column(String(20))
     # pending | verified | failed

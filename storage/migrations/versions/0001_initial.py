@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:02:21.993248
+Create Date: 2026-11-23 09:15:28.581124
 """
 
 from collections.abc import Sequence
@@ -53,6 +53,31 @@ def upgrade() -> None:
     sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_captcha_challenges'))
     )
+    op.create_table('certificates',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('owner_type', sa.String(length=20), nullable=False),
+    sa.Column('owner_id', sa.String(length=64), nullable=False),
+    sa.Column('serial', sa.String(length=64), nullable=False),
+    sa.Column('subject', sa.String(length=400), nullable=False),
+    sa.Column('issuer', sa.String(length=400), nullable=False),
+    sa.Column('key_algorithm', sa.String(length=20), nullable=False),
+    sa.Column('cert_der', sa.LargeBinary(), nullable=False),
+    sa.Column('cert_pem', sa.Text(), nullable=False),
+    sa.Column('key_store', sa.String(length=20), nullable=False),
+    sa.Column('key_cipher', sa.LargeBinary(), nullable=True),
+    sa.Column('key_label', sa.String(length=100), nullable=True),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('revocation_reason', sa.String(length=40), nullable=True),
+    sa.Column('not_before', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('not_after', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_certificates')),
+    sa.UniqueConstraint('serial', name=op.f('uq_certificates_serial'))
+    )
+    with op.batch_alter_table('certificates', schema=None) as batch_op:
+        batch_op.create_index('ix_certificates_owner', ['owner_type', 'owner_id', 'status'], unique=False)
+
     op.create_table('console_sms',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('phone', sa.String(length=20), nullable=False),
@@ -65,6 +90,28 @@ def upgrade() -> None:
     with op.batch_alter_table('console_sms', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_console_sms_phone'), ['phone'], unique=False)
 
+    op.create_table('console_wechat_messages',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('openid', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('text', sa.Text(), nullable=False),
+    sa.Column('body', sa.JSON(), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_console_wechat_messages'))
+    )
+    with op.batch_alter_table('console_wechat_messages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_console_wechat_messages_openid'), ['openid'], unique=False)
+
+    op.create_table('dev_bank_transfers',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('account_name', sa.String(length=200), nullable=False),
+    sa.Column('account_masked', sa.String(length=40), nullable=False),
+    sa.Column('bank_name', sa.String(length=100), nullable=False),
+    sa.Column('amount_cents', sa.Integer(), nullable=False),
+    sa.Column('reference', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_dev_bank_transfers'))
+    )
     op.create_table('outbox',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('kind', sa.String(length=40), nullable=False),
@@ -127,8 +174,54 @@ def upgrade() -> None:
     sa.UniqueConstraint('phone', name=op.f('uq_users_phone'))
     )
     with op.batch_alter_table('users', schema=None) as batch_op:
-        batch_op.create_index(batch_op.f('ix_users_id_number_hash'), ['id_number_hash'], unique=False)
+        batch_op.create_index(batch_op.f('ix_users_id_number_hash'), ['id_number_hash'], unique=True)
 
+    op.create_table('wechat_conversations',
+    sa.Column('openid', sa.String(length=64), nullable=False),
+    sa.Column('flow', sa.String(length=40), nullable=True),
+    sa.Column('step', sa.String(length=40), nullable=True),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('subscribed', sa.Boolean(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.PrimaryKeyConstraint('openid', name=op.f('pk_wechat_conversations'))
+    )
+    op.create_table('wechat_credentials',
+    sa.Column('name', sa.String(length=40), nullable=False),
+    sa.Column('value', sa.String(length=600), nullable=True),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('lease_id', sa.String(length=32), nullable=True),
+    sa.Column('lease_until', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('refreshed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_wechat_credentials'))
+    )
+    op.create_table('wechat_inbound',
+    sa.Column('dedupe_key', sa.String(length=160), nullable=False),
+    sa.Column('openid', sa.String(length=64), nullable=False),
+    sa.Column('received_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('state', sa.String(length=20), nullable=False),
+    sa.Column('reply', sa.Text(), nullable=True),
+    sa.PrimaryKeyConstraint('dedupe_key', name=op.f('pk_wechat_inbound'))
+    )
+    with op.batch_alter_table('wechat_inbound', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_wechat_inbound_openid'), ['openid'], unique=False)
+        batch_op.create_index(batch_op.f('ix_wechat_inbound_received_at'), ['received_at'], unique=False)
+
+    op.create_table('wechat_scenes',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('token', sa.String(length=64), nullable=False),
+    sa.Column('kind', sa.String(length=30), nullable=False),
+    sa.Column('payload', sa.JSON(), nullable=False),
+    sa.Column('single_use', sa.Boolean(), nullable=False),
+    sa.Column('created_by', sa.String(length=32), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('used_by_openid', sa.String(length=64), nullable=True),
+    sa.Column('scans', sa.Integer(), nullable=False),
+    sa.Column('qr_ticket', sa.String(length=200), nullable=True),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_wechat_scenes')),
+    sa.UniqueConstraint('token', name=op.f('uq_wechat_scenes_token'))
+    )
     op.create_table('agreement_acceptances',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('user_id', sa.String(length=32), nullable=False),
@@ -142,9 +235,59 @@ def upgrade() -> None:
     with op.batch_alter_table('agreement_acceptances', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_agreement_acceptances_user_id'), ['user_id'], unique=False)
 
+    op.create_table('enterprises',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('credit_code', sa.String(length=18), nullable=False),
+    sa.Column('credit_code_check_ok', sa.Boolean(), nullable=False),
+    sa.Column('credit_code_override_by', sa.String(length=32), nullable=True),
+    sa.Column('address', sa.String(length=300), nullable=False),
+    sa.Column('legal_rep_name', sa.String(length=100), nullable=False),
+    sa.Column('legal_rep_id_cipher', sa.String(length=200), nullable=False),
+    sa.Column('legal_rep_id_hash', sa.String(length=64), nullable=False),
+    sa.Column('legal_rep_id_masked', sa.String(length=40), nullable=False),
+    sa.Column('licence_file', sa.String(length=200), nullable=True),
+    sa.Column('certificate_kind', sa.String(length=20), nullable=False),
+    sa.Column('state', sa.String(length=20), nullable=False),
+    sa.Column('rejection_reason', sa.Text(), nullable=True),
+    sa.Column('certifier_id', sa.String(length=32), nullable=False),
+    sa.Column('main_admin_id', sa.String(length=32), nullable=True),
+    sa.Column('certificate_id', sa.String(length=32), nullable=True),
+    sa.Column('onboarding_fields', sa.JSON(), nullable=False),
+    sa.Column('certified_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['certifier_id'], ['users.id'], name=op.f('fk_enterprises_certifier_id_users')),
+    sa.ForeignKeyConstraint(['main_admin_id'], ['users.id'], name=op.f('fk_enterprises_main_admin_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_enterprises'))
+    )
+    with op.batch_alter_table('enterprises', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_enterprises_certifier_id'), ['certifier_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_enterprises_credit_code'), ['credit_code'], unique=False)
+        batch_op.create_index(batch_op.f('ix_enterprises_main_admin_id'), ['main_admin_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_enterprises_state'), ['state'], unique=False)
+
+    op.create_table('handwritten_signatures',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('user_id', sa.String(length=32), nullable=False),
+    sa.Column('png', sa.LargeBinary(), nullable=False),
+    sa.Column('width', sa.Integer(), nullable=False),
+    sa.Column('height', sa.Integer(), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('is_default', sa.Boolean(), nullable=False),
+    sa.Column('source', sa.String(length=20), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('deleted_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_handwritten_signatures_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_handwritten_signatures'))
+    )
+    with op.batch_alter_table('handwritten_signatures', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_handwritten_signatures_user_id'), ['user_id'], unique=False)
+
     op.create_table('identity_verifications',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('user_id', sa.String(length=32), nullable=False),
+    sa.Column('attempt', sa.Integer(), nullable=False),
     sa.Column('method', sa.String(length=20), nullable=False),
     sa.Column('state', sa.String(length=20), nullable=False),
     sa.Column('provider', sa.String(length=40), nullable=False),
@@ -169,6 +312,45 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_identity_verifications_provider_ref'), ['provider_ref'], unique=False)
         batch_op.create_index(batch_op.f('ix_identity_verifications_user_id'), ['user_id'], unique=False)
 
+    op.create_table('platform_operators',
+    sa.Column('user_id', sa.String(length=32), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_platform_operators_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('user_id', name=op.f('pk_platform_operators'))
+    )
+    op.create_table('signature_pad_tokens',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=32), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('signature_id', sa.String(length=32), nullable=True),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_signature_pad_tokens_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_signature_pad_tokens')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_signature_pad_tokens_token_hash'))
+    )
+    with op.batch_alter_table('signature_pad_tokens', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_signature_pad_tokens_user_id'), ['user_id'], unique=False)
+
+    op.create_table('signing_grants',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('certificate_id', sa.String(length=32), nullable=False),
+    sa.Column('actor_id', sa.String(length=64), nullable=False),
+    sa.Column('purpose', sa.String(length=200), nullable=False),
+    sa.Column('document_sha256', sa.String(length=64), nullable=False),
+    sa.Column('confirmation_ref', sa.String(length=64), nullable=True),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['certificate_id'], ['certificates.id'], name=op.f('fk_signing_grants_certificate_id_certificates'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_signing_grants')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_signing_grants_token_hash'))
+    )
+    with op.batch_alter_table('signing_grants', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_signing_grants_certificate_id'), ['certificate_id'], unique=False)
+
     op.create_table('user_sessions',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('token_hash', sa.String(length=64), nullable=False),
@@ -187,24 +369,324 @@ def upgrade() -> None:
     with op.batch_alter_table('user_sessions', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_user_sessions_user_id'), ['user_id'], unique=False)
 
+    op.create_table('wechat_bindings',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('openid', sa.String(length=64), nullable=False),
+    sa.Column('user_id', sa.String(length=32), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_wechat_bindings_user_id_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_wechat_bindings')),
+    sa.UniqueConstraint('openid', name=op.f('uq_wechat_bindings_openid')),
+    sa.UniqueConstraint('user_id', name=op.f('uq_wechat_bindings_user_id'))
+    )
+    op.create_table('admin_changes',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('enterprise_id', sa.String(length=32), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('from_user_id', sa.String(length=32), nullable=True),
+    sa.Column('to_user_id', sa.String(length=32), nullable=False),
+    sa.Column('state', sa.String(length=20), nullable=False),
+    sa.Column('attempt_id', sa.String(length=32), nullable=True),
+    sa.Column('handover', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_admin_changes_enterprise_id_enterprises'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_admin_changes'))
+    )
+    with op.batch_alter_table('admin_changes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_admin_changes_enterprise_id'), ['enterprise_id'], unique=False)
+
+    op.create_table('business_types',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('enterprise_id', sa.String(length=32), nullable=False),
+    sa.Column('name', sa.String(length=40), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_business_types_enterprise_id_enterprises'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_business_types')),
+    sa.UniqueConstraint('enterprise_id', 'name', name=op.f('uq_business_types_enterprise_id'))
+    )
+    with op.batch_alter_table('business_types', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_business_types_enterprise_id'), ['enterprise_id'], unique=False)
+
+    op.create_table('certification_attempts',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('enterprise_id', sa.String(length=32), nullable=False),
+    sa.Column('purpose', sa.String(length=20), nullable=False),
+    sa.Column('applicant_id', sa.String(length=32), nullable=False),
+    sa.Column('method', sa.String(length=20), nullable=False),
+    sa.Column('state', sa.String(length=20), nullable=False),
+    sa.Column('data', sa.JSON(), nullable=False),
+    sa.Column('secret_hash', sa.String(length=64), nullable=True),
+    sa.Column('tries', sa.Integer(), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('review_reason', sa.Text(), nullable=True),
+    sa.Column('reviewed_by', sa.String(length=32), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['applicant_id'], ['users.id'], name=op.f('fk_certification_attempts_applicant_id_users')),
+    sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_certification_attempts_enterprise_id_enterprises'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_certification_attempts'))
+    )
+    with op.batch_alter_table('certification_attempts', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_certification_attempts_applicant_id'), ['applicant_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_certification_attempts_enterprise_id'), ['enterprise_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_certification_attempts_state'), ['state'], unique=False)
+
+    op.create_table('departments',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('enterprise_id', sa.String(length=32), nullable=False),
+    sa.Column('parent_id', sa.String(length=32), nullable=True),
+    sa.Column('name', sa.String(length=60), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_departments_enterprise_id_enterprises'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['parent_id'], ['departments.id'], name=op.f('fk_departments_parent_id_departments')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_departments'))
+    )
+    with op.batch_alter_table('departments', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_departments_enterprise_id'), ['enterprise_id'], unique=False)
+
+    op.create_table('enterprise_members',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('enterprise_id', sa.String(length=32), nullable=False),
+    sa.Column('user_id', sa.String(length=32), nullable=True),
+    sa.Column('phone', sa.String(length=20), nullable=False),
+    sa.Column('display_name', sa.String(length=100), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('role_ids', sa.JSON(), nullable=False),
+    sa.Column('business_type_ids', sa.JSON(), nullable=False),
+    sa.Column('source', sa.String(length=20), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('activated_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('removed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_enterprise_members_enterprise_id_enterprises'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_enterprise_members_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_enterprise_members')),
+    sa.UniqueConstraint('enterprise_id', 'phone', name=op.f('uq_enterprise_members_enterprise_id'))
+    )
+    with op.batch_alter_table('enterprise_members', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_enterprise_members_enterprise_id'), ['enterprise_id'], unique=False)
+        batch_op.create_index('ix_enterprise_members_user', ['user_id', 'status'], unique=False)
+
+    op.create_table('enterprise_roles',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('enterprise_id', sa.String(length=32), nullable=False),
+    sa.Column('name', sa.String(length=40), nullable=False),
+    sa.Column('builtin', sa.String(length=20), nullable=True),
+    sa.Column('permissions', sa.JSON(), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_enterprise_roles_enterprise_id_enterprises'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_enterprise_roles')),
+    sa.UniqueConstraint('enterprise_id', 'name', name=op.f('uq_enterprise_roles_enterprise_id'))
+    )
+    with op.batch_alter_table('enterprise_roles', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_enterprise_roles_enterprise_id'), ['enterprise_id'], unique=False)
+
+    op.create_table('join_requests',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('enterprise_id', sa.String(length=32), nullable=False),
+    sa.Column('user_id', sa.String(length=32), nullable=False),
+    sa.Column('reason', sa.String(length=300), nullable=False),
+    sa.Column('state', sa.String(length=20), nullable=False),
+    sa.Column('reject_reason', sa.String(length=300), nullable=True),
+    sa.Column('decided_by', sa.String(length=32), nullable=True),
+    sa.Column('decided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_join_requests_enterprise_id_enterprises'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_join_requests_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_join_requests'))
+    )
+    with op.batch_alter_table('join_requests', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_join_requests_enterprise_id'), ['enterprise_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_join_requests_state'), ['state'], unique=False)
+        batch_op.create_index(batch_op.f('ix_join_requests_user_id'), ['user_id'], unique=False)
+
+    op.create_table('seals',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('enterprise_id', sa.String(length=32), nullable=False),
+    sa.Column('name', sa.String(length=60), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('image_state', sa.String(length=20), nullable=False),
+    sa.Column('image_file', sa.String(length=200), nullable=True),
+    sa.Column('source', sa.String(length=20), nullable=False),
+    sa.Column('auto_sign', sa.Boolean(), nullable=False),
+    sa.Column('certificate_id', sa.String(length=32), nullable=True),
+    sa.Column('void_reason', sa.String(length=200), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('voided_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_seals_enterprise_id_enterprises'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_seals'))
+    )
+    with op.batch_alter_table('seals', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_seals_enterprise_id'), ['enterprise_id'], unique=False)
+
+    op.create_table('employees',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('enterprise_id', sa.String(length=32), nullable=False),
+    sa.Column('name', sa.String(length=100), nullable=False),
+    sa.Column('phone', sa.String(length=20), nullable=False),
+    sa.Column('id_type', sa.String(length=20), nullable=True),
+    sa.Column('id_number_cipher', sa.String(length=200), nullable=True),
+    sa.Column('id_number_hash', sa.String(length=64), nullable=True),
+    sa.Column('id_number_masked', sa.String(length=40), nullable=True),
+    sa.Column('department_id', sa.String(length=32), nullable=True),
+    sa.Column('position', sa.String(length=60), nullable=True),
+    sa.Column('start_date', sa.Date(), nullable=True),
+    sa.Column('resign_date', sa.Date(), nullable=True),
+    sa.Column('status', sa.String(length=20), nullable=False),
+    sa.Column('fields', sa.JSON(), nullable=False),
+    sa.Column('reject_reason', sa.String(length=300), nullable=True),
+    sa.Column('source', sa.String(length=20), nullable=False),
+    sa.Column('collect_token_hash', sa.String(length=64), nullable=True),
+    sa.Column('collect_expires_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('user_id', sa.String(length=32), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['department_id'], ['departments.id'], name=op.f('fk_employees_department_id_departments')),
+    sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_employees_enterprise_id_enterprises'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_employees')),
+    sa.UniqueConstraint('collect_token_hash', name=op.f('uq_employees_collect_token_hash'))
+    )
+    with op.batch_alter_table('employees', schema=None) as batch_op:
+        batch_op.create_index('ix_employees_enterprise_phone', ['enterprise_id', 'phone'], unique=False)
+        batch_op.create_index('ix_employees_enterprise_status', ['enterprise_id', 'status'], unique=False)
+
+    op.create_table('seal_grants',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('enterprise_id', sa.String(length=32), nullable=False),
+    sa.Column('seal_id', sa.String(length=32), nullable=False),
+    sa.Column('member_id', sa.String(length=32), nullable=False),
+    sa.Column('granted_by', sa.String(length=32), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('revoked_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_seal_grants_enterprise_id_enterprises'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['member_id'], ['enterprise_members.id'], name=op.f('fk_seal_grants_member_id_enterprise_members'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['seal_id'], ['seals.id'], name=op.f('fk_seal_grants_seal_id_seals'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_seal_grants'))
+    )
+    with op.batch_alter_table('seal_grants', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_seal_grants_enterprise_id'), ['enterprise_id'], unique=False)
+        batch_op.create_index('ix_seal_grants_member', ['enterprise_id', 'member_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_seal_grants_seal_id'), ['seal_id'], unique=False)
+
+    op.create_table('seal_usages',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('enterprise_id', sa.String(length=32), nullable=False),
+    sa.Column('seal_id', sa.String(length=32), nullable=False),
+    sa.Column('actor_id', sa.String(length=32), nullable=True),
+    sa.Column('action', sa.String(length=20), nullable=False),
+    sa.Column('subject_type', sa.String(length=40), nullable=True),
+    sa.Column('subject_id', sa.String(length=64), nullable=True),
+    sa.Column('note', sa.String(length=200), nullable=True),
+    sa.Column('at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_seal_usages_enterprise_id_enterprises'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['seal_id'], ['seals.id'], name=op.f('fk_seal_usages_seal_id_seals'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_seal_usages'))
+    )
+    with op.batch_alter_table('seal_usages', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_seal_usages_enterprise_id'), ['enterprise_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_seal_usages_seal_id'), ['seal_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('seal_usages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_seal_usages_seal_id'))
+        batch_op.drop_index(batch_op.f('ix_seal_usages_enterprise_id'))
+
+    op.drop_table('seal_usages')
+    with op.batch_alter_table('seal_grants', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_seal_grants_seal_id'))
+        batch_op.drop_index('ix_seal_grants_member')
+        batch_op.drop_index(batch_op.f('ix_seal_grants_enterprise_id'))
+
+    op.drop_table('seal_grants')
+    with op.batch_alter_table('employees', schema=None) as batch_op:
+        batch_op.drop_index('ix_employees_enterprise_status')
+        batch_op.drop_index('ix_employees_enterprise_phone')
+
+    op.drop_table('employees')
+    with op.batch_alter_table('seals', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_seals_enterprise_id'))
+
+    op.drop_table('seals')
+    with op.batch_alter_table('join_requests', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_join_requests_user_id'))
+        batch_op.drop_index(batch_op.f('ix_join_requests_state'))
+        batch_op.drop_index(batch_op.f('ix_join_requests_enterprise_id'))
+
+    op.drop_table('join_requests')
+    with op.batch_alter_table('enterprise_roles', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_enterprise_roles_enterprise_id'))
+
+    op.drop_table('enterprise_roles')
+    with op.batch_alter_table('enterprise_members', schema=None) as batch_op:
+        batch_op.drop_index('ix_enterprise_members_user')
+        batch_op.drop_index(batch_op.f('ix_enterprise_members_enterprise_id'))
+
+    op.drop_table('enterprise_members')
+    with op.batch_alter_table('departments', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_departments_enterprise_id'))
+
+    op.drop_table('departments')
+    with op.batch_alter_table('certification_attempts', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_certification_attempts_state'))
+        batch_op.drop_index(batch_op.f('ix_certification_attempts_enterprise_id'))
+        batch_op.drop_index(batch_op.f('ix_certification_attempts_applicant_id'))
+
+    op.drop_table('certification_attempts')
+    with op.batch_alter_table('business_types', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_business_types_enterprise_id'))
+
+    op.drop_table('business_types')
+    with op.batch_alter_table('admin_changes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_admin_changes_enterprise_id'))
+
+    op.drop_table('admin_changes')
+    op.drop_table('wechat_bindings')
     with op.batch_alter_table('user_sessions', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_user_sessions_user_id'))
 
     op.drop_table('user_sessions')
+    with op.batch_alter_table('signing_grants', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_signing_grants_certificate_id'))
+
+    op.drop_table('signing_grants')
+    with op.batch_alter_table('signature_pad_tokens', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_signature_pad_tokens_user_id'))
+
+    op.drop_table('signature_pad_tokens')
+    op.drop_table('platform_operators')
     with op.batch_alter_table('identity_verifications', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_identity_verifications_user_id'))
         batch_op.drop_index(batch_op.f('ix_identity_verifications_provider_ref'))
 
     op.drop_table('identity_verifications')
+    with op.batch_alter_table('handwritten_signatures', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_handwritten_signatures_user_id'))
+
+    op.drop_table('handwritten_signatures')
+    with op.batch_alter_table('enterprises', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_enterprises_state'))
+        batch_op.drop_index(batch_op.f('ix_enterprises_main_admin_id'))
+        batch_op.drop_index(batch_op.f('ix_enterprises_credit_code'))
+        batch_op.drop_index(batch_op.f('ix_enterprises_certifier_id'))
+
+    op.drop_table('enterprises')
     with op.batch_alter_table('agreement_acceptances', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_agreement_acceptances_user_id'))
 
     op.drop_table('agreement_acceptances')
+    op.drop_table('wechat_scenes')
+    with op.batch_alter_table('wechat_inbound', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_wechat_inbound_received_at'))
+        batch_op.drop_index(batch_op.f('ix_wechat_inbound_openid'))
+
+    op.drop_table('wechat_inbound')
+    op.drop_table('wechat_credentials')
+    op.drop_table('wechat_conversations')
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_users_id_number_hash'))
 
@@ -221,10 +703,19 @@ def downgrade() -> None:
         batch_op.drop_index('ix_outbox_status_next')
 
     op.drop_table('outbox')
+    op.drop_table('dev_bank_transfers')
+    with op.batch_alter_table('console_wechat_messages', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_console_wechat_messages_openid'))
+
+    op.drop_table('console_wechat_messages')
     with op.batch_alter_table('console_sms', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_console_sms_phone'))
 
     op.drop_table('console_sms')
+    with op.batch_alter_table('certificates', schema=None) as batch_op:
+        batch_op.drop_index('ix_certificates_owner')
+
+    op.drop_table('certificates')
     op.drop_table('captcha_challenges')
     with op.batch_alter_table('audit_log', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_audit_log_tenant_id'))
