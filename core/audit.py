@@ -14,6 +14,8 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.context import RequestMeta
 from storage.models import AuditEntry, AuditHead
@@ -51,8 +53,18 @@ async def record(
         await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
     ).scalar_one_or_none()
     if head is None:
-        head = AuditHead(id=1, seq=0, hash=GENESIS)
-        session.add(head)
+        # The first appends on an empty chain: FOR UPDATE locks nothing when the row is
+        # missing, so concurrent writers would each start their own chain. Create the
+        # head idempotently, then lock it like every later append does.
+        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        await session.execute(
+            insert(AuditHead).values(id=1, seq=0, hash=GENESIS).on_conflict_do_nothing()
+        )
+        head = (
+            await session.execute(
+                select(AuditHead).where(AuditHead.id == 1).with_for_update()
+            )
+        ).scalar_one()
     fields = {
         "actor_id": actor_id,
         "tenant_id": tenant_id,

@@ -8,13 +8,25 @@ from collections.abc import AsyncIterator
 
 from aiohttp import web
 
+from bot.webhook import install as install_wechat
 from core.clock import Clock, SystemClock
 from core.config import Config, ensure_secrets
 from core.context import Deps
 from core.outbox import Deliverer, OutboxWorker
-from core.ports import IdentityVerifier, SmsSender
+from core.ports import IdentityVerifier, SmsSender, WechatApi
+from core.signing.service import ENGINE_KEY as SIGNING_ENGINE
+from core.signing.service import SigningEngine, build_engine
 from core.sms import SMS_KIND, deliver_sms
-from handlers import dev, h5_accounts, h5_signatures, health
+from core.wechat_notify import (
+    CUSTOM_KIND,
+    NOTIFY_KIND,
+    deliver_custom_text,
+    deliver_notification,
+)
+from handlers import ca as ca_routes
+from handlers import dev, dev_identity, dev_wechat, h5_accounts, h5_identity, h5_signatures, health
+from handlers import tsa as tsa_routes
+from handlers import wechat as wechat_pages
 from handlers.api import install_api
 from handlers.keys import DEPS, OUTBOX, TEMPLATES
 from handlers.middleware import (
@@ -52,6 +64,34 @@ def build_identity(config: Config) -> IdentityVerifier:
     raise ValueError(f"unknown identity provider {config.identity.provider!r}")
 
 
+def build_wechat_api(config: Config, db: Database, clock: Clock) -> WechatApi:
+    if config.wechat.client == "console":
+        from core.adapters.wechat_api import ConsoleWechatApi
+
+        return ConsoleWechatApi(config, db, clock)
+    if config.wechat.client == "http":
+        from core.adapters.wechat_api import HttpWechatApi
+
+        return HttpWechatApi(config)
+    raise ValueError(f"unknown wechat client {config.wechat.client!r}")
+
+
+def build_signing(config: Config) -> SigningEngine:
+    """The local CA with signer keys in the database (KEK-wrapped) or a PKCS#11 token."""
+    if config.signing.key_store == "db":
+        return build_engine(config)
+    if config.signing.key_store == "pkcs11":
+        from core.adapters.pkcs11_keys import Pkcs11KeyStore
+
+        store = Pkcs11KeyStore(
+            config.signing.pkcs11_lib,
+            config.signing.pkcs11_token_label,
+            config.signing.pkcs11_pin,
+        )
+        return build_engine(config, key_store=store)
+    raise ValueError(f"unknown key store {config.signing.key_store!r}")
+
+
 def build_deps(config: Config, clock: Clock | None = None) -> Deps:
     config = ensure_secrets(config)
     clock = clock or SystemClock()
@@ -66,11 +106,19 @@ def build_deps(config: Config, clock: Clock | None = None) -> Deps:
         clock=clock,
         sms=build_sms(config, db, clock),
         identity=build_identity(config),
+        extra={
+            SIGNING_ENGINE: build_signing(config),
+            "wechat_api": build_wechat_api(config, db, clock),
+        },
     )
 
 
 def deliverers() -> dict[str, Deliverer]:
-    return {SMS_KIND: deliver_sms}
+    return {
+        CUSTOM_KIND: deliver_custom_text,
+        NOTIFY_KIND: deliver_notification,
+        SMS_KIND: deliver_sms,
+    }
 
 
 async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -107,11 +155,18 @@ def init_app(
     app[OUTBOX] = worker
 
     app.add_routes(health.routes)
+    app.add_routes(h5_identity.routes)
     app.add_routes(h5_accounts.routes)
     app.add_routes(h5_signatures.routes)
+    app.add_routes(ca_routes.routes)
+    app.add_routes(tsa_routes.routes)
     install_api(app)
+    install_wechat(app, deps)
+    app.add_routes(wechat_pages.routes)
     if deps.config.server.dev_mode:
         app.add_routes(dev.routes)
+        app.add_routes(dev_wechat.routes)
+        app.add_routes(dev_identity.routes)
     app.router.add_static("/static", H5_DIR / "static", name="static", append_version=True)
 
     if run_workers:

@@ -119,6 +119,30 @@ def cmd_audit_verify(config: Config, args: argparse.Namespace) -> int:
     return asyncio.run(run())
 
 
+@command("wechat")
+def cmd_wechat(config: Config, args: argparse.Namespace) -> int:
+    import json
+
+    from core.wechat_menu import push_menu
+    from handlers.app import build_deps
+
+    async def run() -> dict[str, object]:
+        deps = build_deps(config)
+        try:
+            return await push_menu(deps)
+        finally:
+            await deps.db.dispose()
+
+    try:
+        menu = asyncio.run(run())
+    except Exception as exc:  # a CLI reports, it does not trace back
+        print(f"menu push failed: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(menu, ensure_ascii=False, indent=2))
+    print(f"menu pushed ({config.wechat.client} client)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="laborsign", description="LaborSign electronic contracts")
     p.add_argument("--config", type=Path, help="config file (default: config.toml)")
@@ -133,6 +157,8 @@ def parser() -> argparse.ArgumentParser:
     m.add_argument("--downgrade", metavar="REV")
     sub.add_parser("demo", help="seed demo users (and later: enterprise, signed sample)")
     sub.add_parser("audit-verify", help="check the audit log's hash chain")
+    w = sub.add_parser("wechat", help="WeChat official account tasks")
+    w.add_argument("wechat_action", choices=["menu"], help="menu: push [wechat] menu_json")
     return p
 
 

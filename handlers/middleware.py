@@ -19,8 +19,10 @@ log = logging.getLogger("laborsign.http")
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 SESSION_COOKIE = "ls_session"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
-# Machine-to-machine endpoints with their own authentication (signatures).
-CSRF_EXEMPT_PREFIXES = ("/wechat", "/tsa")
+# Machine-to-machine endpoints with their own authentication (signatures). The WeChat
+# webhook is exactly /wechat: the H5 pages under /wechat/ (bind, unbind) need the token.
+CSRF_EXEMPT_PATHS = frozenset({"/wechat"})
+CSRF_EXEMPT_PREFIXES = ("/tsa",)
 
 
 def is_api(request: web.Request) -> bool:
@@ -125,7 +127,9 @@ async def session_middleware(request: web.Request, handler: Handler) -> web.Stre
 
 
 def _csrf_required(request: web.Request) -> bool:
-    if request.method not in UNSAFE or request.path.startswith(CSRF_EXEMPT_PREFIXES):
+    if request.method not in UNSAFE or request.path in CSRF_EXEMPT_PATHS:
+        return False
+    if request.path.startswith(CSRF_EXEMPT_PREFIXES):
         return False
     if bearer_token(request):
         return False

@@ -9,6 +9,14 @@ from storage.models.accounts import (
 )
 from storage.models.audit import AuditEntry, AuditHead
 from storage.models.base import Base, new_id
+from storage.models.contracts import (
+    Contract,
+    ContractDocument,
+    ContractSigner,
+    DocumentHash,
+    IntentConfirmation,
+    SignatureField,
+)
 from storage.models.enterprise import (
     AdminChange,
     BusinessType,
@@ -51,13 +59,18 @@ __all__ = [
     "CertificationAttempt",
     "ConsoleSms",
     "ConsoleWechatMessage",
+    "Contract",
+    "ContractDocument",
+    "ContractSigner",
     "Department",
     "DevBankTransfer",
+    "DocumentHash",
     "Employee",
     "Enterprise",
     "EnterpriseRole",
     "HandwrittenSignature",
     "IdentityVerification",
+    "IntentConfirmation",
     "JoinRequest",
     "Member",
     "OutboxMessage",
@@ -66,6 +79,7 @@ __all__ = [
     "Seal",
     "SealGrant",
     "SealUsage",
+    "SignatureField",
     "SignaturePadToken",
     "SigningGrant",
     "SmsCode",

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:15:28.581124
+Create Date: 2026-11-23 09:20:25.786187
 """
 
 from collections.abc import Sequence
@@ -432,6 +432,28 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_certification_attempts_enterprise_id'), ['enterprise_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_certification_attempts_state'), ['state'], unique=False)
 
+    op.create_table('contracts',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('enterprise_id', sa.String(length=32), nullable=False),
+    sa.Column('title', sa.String(length=100), nullable=False),
+    sa.Column('initiator_id', sa.String(length=32), nullable=False),
+    sa.Column('state', sa.String(length=20), nullable=False),
+    sa.Column('deadline', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('end_reason', sa.String(length=300), nullable=True),
+    sa.Column('ended_by', sa.String(length=32), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('ended_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['enterprise_id'], ['enterprises.id'], name=op.f('fk_contracts_enterprise_id_enterprises'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['initiator_id'], ['users.id'], name=op.f('fk_contracts_initiator_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contracts'))
+    )
+    with op.batch_alter_table('contracts', schema=None) as batch_op:
+        batch_op.create_index('ix_contracts_enterprise_state', ['enterprise_id', 'state'], unique=False)
+        batch_op.create_index('ix_contracts_initiator', ['initiator_id', 'created_at'], unique=False)
+
     op.create_table('departments',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('enterprise_id', sa.String(length=32), nullable=False),
@@ -520,6 +542,66 @@ def upgrade() -> None:
     with op.batch_alter_table('seals', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_seals_enterprise_id'), ['enterprise_id'], unique=False)
 
+    op.create_table('contract_document_hashes',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('sha256', sa.String(length=64), nullable=False),
+    sa.Column('contract_id', sa.String(length=32), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('kind', sa.String(length=20), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['contract_id'], ['contracts.id'], name=op.f('fk_contract_document_hashes_contract_id_contracts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contract_document_hashes'))
+    )
+    with op.batch_alter_table('contract_document_hashes', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contract_document_hashes_contract_id'), ['contract_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contract_document_hashes_sha256'), ['sha256'], unique=False)
+
+    op.create_table('contract_documents',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('contract_id', sa.String(length=32), nullable=False),
+    sa.Column('filename', sa.String(length=200), nullable=False),
+    sa.Column('original_key', sa.String(length=200), nullable=False),
+    sa.Column('original_sha256', sa.String(length=64), nullable=False),
+    sa.Column('file_key', sa.String(length=200), nullable=False),
+    sa.Column('current_sha256', sa.String(length=64), nullable=False),
+    sa.Column('size', sa.Integer(), nullable=False),
+    sa.Column('page_count', sa.Integer(), nullable=False),
+    sa.Column('page_sizes', sa.Text(), nullable=False),
+    sa.Column('version', sa.Integer(), nullable=False),
+    sa.Column('signature_count', sa.Integer(), nullable=False),
+    sa.Column('updated_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['contract_id'], ['contracts.id'], name=op.f('fk_contract_documents_contract_id_contracts'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contract_documents')),
+    sa.UniqueConstraint('contract_id', name=op.f('uq_contract_documents_contract_id'))
+    )
+    op.create_table('contract_signers',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('contract_id', sa.String(length=32), nullable=False),
+    sa.Column('party', sa.String(length=20), nullable=False),
+    sa.Column('party_key', sa.String(length=64), nullable=False),
+    sa.Column('sign_order', sa.Integer(), nullable=False),
+    sa.Column('name', sa.String(length=200), nullable=False),
+    sa.Column('phone', sa.String(length=20), nullable=True),
+    sa.Column('user_id', sa.String(length=32), nullable=True),
+    sa.Column('enterprise_id', sa.String(length=32), nullable=True),
+    sa.Column('seal_id', sa.String(length=32), nullable=True),
+    sa.Column('state', sa.String(length=20), nullable=False),
+    sa.Column('signed_by', sa.String(length=32), nullable=True),
+    sa.Column('certificate_id', sa.String(length=32), nullable=True),
+    sa.Column('reject_reason', sa.String(length=300), nullable=True),
+    sa.Column('signed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['contract_id'], ['contracts.id'], name=op.f('fk_contract_signers_contract_id_contracts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_contract_signers_user_id_users')),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contract_signers')),
+    sa.UniqueConstraint('contract_id', 'party', 'party_key', name=op.f('uq_contract_signers_contract_id'))
+    )
+    with op.batch_alter_table('contract_signers', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contract_signers_contract_id'), ['contract_id'], unique=False)
+        batch_op.create_index('ix_contract_signers_enterprise', ['enterprise_id', 'state'], unique=False)
+        batch_op.create_index('ix_contract_signers_phone', ['phone', 'state'], unique=False)
+        batch_op.create_index('ix_contract_signers_user', ['user_id', 'state'], unique=False)
+
     op.create_table('employees',
     sa.Column('id', sa.String(length=32), nullable=False),
     sa.Column('enterprise_id', sa.String(length=32), nullable=False),
@@ -587,11 +669,64 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f('ix_seal_usages_enterprise_id'), ['enterprise_id'], unique=False)
         batch_op.create_index(batch_op.f('ix_seal_usages_seal_id'), ['seal_id'], unique=False)
 
+    op.create_table('contract_intent_confirmations',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('contract_id', sa.String(length=32), nullable=False),
+    sa.Column('signer_id', sa.String(length=32), nullable=False),
+    sa.Column('user_id', sa.String(length=32), nullable=False),
+    sa.Column('phone_masked', sa.String(length=20), nullable=False),
+    sa.Column('sms_code_id', sa.String(length=32), nullable=True),
+    sa.Column('code_sent_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('code_entered_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('ip', sa.String(length=64), nullable=True),
+    sa.Column('user_agent', sa.String(length=300), nullable=True),
+    sa.Column('document_sha256_before', sa.String(length=64), nullable=True),
+    sa.Column('document_sha256_after', sa.String(length=64), nullable=True),
+    sa.Column('grant_id', sa.String(length=32), nullable=True),
+    sa.Column('completed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.ForeignKeyConstraint(['contract_id'], ['contracts.id'], name=op.f('fk_contract_intent_confirmations_contract_id_contracts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['signer_id'], ['contract_signers.id'], name=op.f('fk_contract_intent_confirmations_signer_id_contract_signers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contract_intent_confirmations')),
+    sa.UniqueConstraint('signer_id', name=op.f('uq_contract_intent_confirmations_signer_id'))
+    )
+    with op.batch_alter_table('contract_intent_confirmations', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contract_intent_confirmations_contract_id'), ['contract_id'], unique=False)
+
+    op.create_table('contract_signature_fields',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('contract_id', sa.String(length=32), nullable=False),
+    sa.Column('signer_id', sa.String(length=32), nullable=False),
+    sa.Column('field_name', sa.String(length=64), nullable=False),
+    sa.Column('page', sa.Integer(), nullable=False),
+    sa.Column('x1', sa.Float(), nullable=False),
+    sa.Column('y1', sa.Float(), nullable=False),
+    sa.Column('x2', sa.Float(), nullable=False),
+    sa.Column('y2', sa.Float(), nullable=False),
+    sa.Column('signed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['contract_id'], ['contracts.id'], name=op.f('fk_contract_signature_fields_contract_id_contracts'), ondelete='CASCADE'),
+    sa.ForeignKeyConstraint(['signer_id'], ['contract_signers.id'], name=op.f('fk_contract_signature_fields_signer_id_contract_signers'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_contract_signature_fields')),
+    sa.UniqueConstraint('contract_id', 'field_name', name=op.f('uq_contract_signature_fields_contract_id'))
+    )
+    with op.batch_alter_table('contract_signature_fields', schema=None) as batch_op:
+        batch_op.create_index(batch_op.f('ix_contract_signature_fields_contract_id'), ['contract_id'], unique=False)
+        batch_op.create_index(batch_op.f('ix_contract_signature_fields_signer_id'), ['signer_id'], unique=False)
+
     # ### end Alembic commands ###
 
 
 def downgrade() -> None:
     # ### commands auto generated by Alembic - please adjust! ###
+    with op.batch_alter_table('contract_signature_fields', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contract_signature_fields_signer_id'))
+        batch_op.drop_index(batch_op.f('ix_contract_signature_fields_contract_id'))
+
+    op.drop_table('contract_signature_fields')
+    with op.batch_alter_table('contract_intent_confirmations', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contract_intent_confirmations_contract_id'))
+
+    op.drop_table('contract_intent_confirmations')
     with op.batch_alter_table('seal_usages', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_seal_usages_seal_id'))
         batch_op.drop_index(batch_op.f('ix_seal_usages_enterprise_id'))
@@ -608,6 +743,19 @@ def downgrade() -> None:
         batch_op.drop_index('ix_employees_enterprise_phone')
 
     op.drop_table('employees')
+    with op.batch_alter_table('contract_signers', schema=None) as batch_op:
+        batch_op.drop_index('ix_contract_signers_user')
+        batch_op.drop_index('ix_contract_signers_phone')
+        batch_op.drop_index('ix_contract_signers_enterprise')
+        batch_op.drop_index(batch_op.f('ix_contract_signers_contract_id'))
+
+    op.drop_table('contract_signers')
+    op.drop_table('contract_documents')
+    with op.batch_alter_table('contract_document_hashes', schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f('ix_contract_document_hashes_sha256'))
+        batch_op.drop_index(batch_op.f('ix_contract_document_hashes_contract_id'))
+
+    op.drop_table('contract_document_hashes')
     with op.batch_alter_table('seals', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_seals_enterprise_id'))
 
@@ -631,6 +779,11 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_departments_enterprise_id'))
 
     op.drop_table('departments')
+    with op.batch_alter_table('contracts', schema=None) as batch_op:
+        batch_op.drop_index('ix_contracts_initiator')
+        batch_op.drop_index('ix_contracts_enterprise_state')
+
+    op.drop_table('contracts')
     with op.batch_alter_table('certification_attempts', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_certification_attempts_state'))
         batch_op.drop_index(batch_op.f('ix_certification_attempts_enterprise_id'))

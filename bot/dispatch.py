@@ -1,0 +1,113 @@
+"""Routes an inbound message to the right answer: events, menu clicks, scenes, keywords,
+the flow in progress, and help for anything else (never silence)."""
+
+from __future__ import annotations
+
+import re
+
+from bot import replies
+from bot.flows import handoff  # noqa: F401  (registers the flow)
+from bot.flows.base import continue_flow, end_flows, start_flow
+from bot.messages import Inbound
+from bot.scenes import SCENE_HANDLERS
+from core import wechat_menu as menu
+from core.context import Deps
+from core.errors import DomainError
+from core.wechat import standing
+from core.wechat_inbox import set_subscribed
+from core.wechat_scenes import scan_scene
+
+# Keyword groups in priority order; a message matches a group when it equals or contains
+# one of its words (after removing spaces and punctuation).
+KEYWORDS: list[tuple[str, tuple[str, ...]]] = [
+    ("handoff", ("人工", "客服", "转人工", "真人", "投诉")),
+    ("signature", ("签名", "手写", "签字")),
+    ("identity", ("实名", "认证", "人脸", "身份")),
+    ("to_sign", ("待签", "签合同", "签署", "签约", "签一下")),
+    ("my_contracts", ("合同", "劳动合同", "下载")),
+    ("help", ("帮助", "怎么用", "如何使用", "使用说明", "help", "菜单", "你好", "您好", "hi",
+              "hello", "?", "？")),
+]
+_STRIP = re.compile(r"[\s，。！？、,.!~～：:；;“”\"'（）()【】\[\]]+")
+
+MENU_ACTIONS = {
+    menu.MY_CONTRACTS: "my_contracts",
+    menu.TO_SIGN: "to_sign",
+    menu.IDENTITY: "identity",
+    menu.SIGNATURE: "signature",
+    menu.HELP: "help",
+}
+
+
+def keyword_action(text: str) -> str | None:
+    raw = text.strip().lower()
+    if raw in {"?", "？"}:
+        return "help"
+    norm = _STRIP.sub("", raw)
+    if not norm:
+        return None
+    for action, words in KEYWORDS:
+        if any(norm == w or (len(w) > 1 and w in norm) for w in words):
+            return action
+    return None
+
+
+async def answer_action(deps: Deps, openid: str, action: str) -> str:
+    if action == "help":
+        return replies.help_text()
+    if action == "handoff":
+        return await start_flow(deps, openid, "handoff")
+    s = await standing(deps, openid)
+    render = {
+        "to_sign": replies.to_sign, "my_contracts": replies.my_contracts,
+        "identity": replies.identity, "signature": replies.signature,
+    }[action]
+    return render(deps, s)
+
+
+async def answer_scene(deps: Deps, openid: str, token: str) -> str:
+    try:
+        scan = await scan_scene(deps, token, openid)
+    except DomainError as err:
+        return err.message
+    handler = SCENE_HANDLERS.get(scan.kind)
+    if handler is None:
+        return replies.help_text()
+    return await handler(deps, scan)
+
+
+async def answer(deps: Deps, msg: Inbound) -> str | None:
+    """The reply text, or None for 'success' (nothing to say)."""
+    openid = msg.openid
+    if msg.msg_type == "event":
+        if msg.event == "subscribe":
+            await set_subscribed(deps, openid, True)
+            text = replies.greeting(deps, await standing(deps, openid))
+            if msg.scene:
+                text += "\n\n" + await answer_scene(deps, openid, msg.scene)
+            return text
+        if msg.event == "unsubscribe":
+            await set_subscribed(deps, openid, False)
+            return None
+        if msg.event == "scan" and msg.scene:
+            await end_flows(deps, openid)
+            return await answer_scene(deps, openid, msg.scene)
+        if msg.event == "click":
+            action = MENU_ACTIONS.get(msg.event_key)
+            if action is None:
+                return replies.help_text()
+            await end_flows(deps, openid)
+            return await answer_action(deps, openid, action)
+        # VIEW, LOCATION, TEMPLATESENDJOBFINISH …: nothing to answer.
+        return None
+    if msg.msg_type == "text":
+        in_flow = await continue_flow(deps, openid, msg.content)
+        if in_flow is not None:
+            return in_flow
+        action = keyword_action(msg.content)
+        if action is None:
+            return replies.unknown_text()
+        return await answer_action(deps, openid, action)
+    if msg.msg_type in {"image", "voice", "video", "shortvideo", "location", "link"}:
+        return replies.non_text()
+    return None

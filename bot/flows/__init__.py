@@ -1,0 +1,1 @@
+"""Conversation flows: small classes with step_* methods (see base.py)."""

@@ -1,0 +1,326 @@
+"""Shared by the contract services: loading rows, who is a party, seal authority, notices."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import or_, select
+
+from core import audit
+from core.context import Deps, RequestMeta
+from core.contracts.states import ContractState, SignerState
+from core.enterprise import roles
+from core.errors import NotFound
+from core.files import FileStore, file_store
+from core.sms import queue_sms
+from storage.models import (
+    Contract,
+    ContractDocument,
+    ContractSigner,
+    Enterprise,
+    Member,
+    Seal,
+    SealGrant,
+    User,
+    WechatBinding,
+)
+from storage.uow import Tx
+
+FILE_AREA = "contracts"
+SIGNABLE_SEAL_KINDS = ("contract", "official", "legal_rep", "custom")
+
+
+def store(deps: Deps) -> FileStore:
+    return file_store(deps)
+
+
+def contract_link(deps: Deps, contract_id: str, suffix: str = "") -> str:
+    return f"{deps.config.server.base_url.rstrip('/')}/contracts/{contract_id}{suffix}"
+
+
+async def log(
+    tx: Tx,
+    deps: Deps,
+    action: str,
+    contract: Contract,
+    *,
+    actor_id: str | None,
+    data: dict[str, Any] | None = None,
+    meta: RequestMeta | None = None,
+) -> None:
+    await audit.record(
+        tx, at=deps.clock.now(), action=action, actor_id=actor_id,
+        tenant_id=contract.enterprise_id, subject_type="contract", subject_id=contract.id,
+        data=data, meta=meta,
+    )
+
+
+async def load_contract(tx: Tx, contract_id: str, *, lock: bool = False) -> Contract:
+    if not contract_id or len(contract_id) > 32:
+        raise NotFound("合同不存在", code="contract_not_found")
+    query = select(Contract).where(Contract.id == contract_id)
+    if lock:
+        query = query.with_for_update()
+    row = (await tx.session.execute(query)).scalar_one_or_none()
+    if row is None:
+        raise NotFound("合同不存在", code="contract_not_found")
+    return row
+
+
+async def load_document(tx: Tx, contract_id: str, *, lock: bool = False) -> ContractDocument:
+    query = select(ContractDocument).where(ContractDocument.contract_id == contract_id)
+    if lock:
+        query = query.with_for_update()
+    return (await tx.session.execute(query)).scalar_one()
+
+
+async def signers_of(tx: Tx, contract_id: str) -> list[ContractSigner]:
+    return list(
+        (
+            await tx.session.execute(
+                select(ContractSigner)
+                .where(ContractSigner.contract_id == contract_id)
+                .order_by(ContractSigner.sign_order, ContractSigner.created_at)
+            )
+        ).scalars()
+    )
+
+
+async def load_user(tx: Tx, user_id: str) -> User:
+    user = await tx.session.get(User, user_id)
+    if user is None:
+        raise NotFound("用户不存在")
+    return user
+
+
+def is_person_signer(signer: ContractSigner, user: User) -> bool:
+    if signer.party != "person":
+        return False
+    if signer.user_id is not None:
+        return signer.user_id == user.id
+    return signer.phone == user.phone
+
+
+async def may_use_seal(tx: Tx, user_id: str, enterprise_id: str, seal_id: str | None) -> bool:
+    """An active member holding a live grant on the seal, or the main admin."""
+    ent = await tx.session.get(Enterprise, enterprise_id)
+    if ent is None or ent.state != "certified":
+        return False
+    member = await roles.active_member(tx, user_id, enterprise_id)
+    if member is None:
+        return False
+    if seal_id is None:
+        return ent.main_admin_id == user_id
+    seal = await tx.session.get(Seal, seal_id)
+    if seal is None or seal.enterprise_id != enterprise_id or seal.status != "enabled":
+        return False
+    if ent.main_admin_id == user_id:
+        return True
+    grant = (
+        await tx.session.execute(
+            select(SealGrant.id).where(
+                SealGrant.enterprise_id == enterprise_id,
+                SealGrant.seal_id == seal_id,
+                SealGrant.member_id == member.id,
+                SealGrant.revoked_at.is_(None),
+            ).limit(1)
+        )
+    ).scalar_one_or_none()
+    return grant is not None
+
+
+async def sealer_scope(tx: Tx, user_id: str) -> tuple[set[str], set[str]]:
+    """(seal ids the user holds live grants on, enterprise ids where the user is main admin)."""
+    seal_ids = set(
+        (
+            await tx.session.execute(
+                select(SealGrant.seal_id)
+                .join(Member, Member.id == SealGrant.member_id)
+                .join(Seal, Seal.id == SealGrant.seal_id)
+                .where(
+                    Member.user_id == user_id,
+                    Member.status == "active",
+                    SealGrant.revoked_at.is_(None),
+                    Seal.status == "enabled",
+                )
+            )
+        ).scalars()
+    )
+    admin_of = set(
+        (
+            await tx.session.execute(
+                select(Enterprise.id).where(
+                    Enterprise.main_admin_id == user_id, Enterprise.state == "certified"
+                )
+            )
+        ).scalars()
+    )
+    return seal_ids, admin_of
+
+
+def sealer_condition(seal_ids: set[str], admin_of: set[str]) -> Any:
+    return (ContractSigner.party == "enterprise") & or_(
+        ContractSigner.seal_id.in_(seal_ids or {""}),
+        ContractSigner.enterprise_id.in_(admin_of or {""}),
+    )
+
+
+def person_condition(user: User) -> Any:
+    return (ContractSigner.party == "person") & or_(
+        ContractSigner.user_id == user.id,
+        (ContractSigner.user_id.is_(None)) & (ContractSigner.phone == user.phone),
+    )
+
+
+@dataclass(frozen=True)
+class Involvement:
+    """How the user relates to one contract."""
+
+    person_signer: ContractSigner | None
+    enterprise_signer: ContractSigner | None  # one the user may seal for
+    initiator: bool
+    viewer: bool  # a member of the sending enterprise with contracts.view
+
+    @property
+    def any(self) -> bool:
+        return bool(self.person_signer or self.enterprise_signer or self.initiator
+                    or self.viewer)
+
+
+async def involvement(
+    tx: Tx, user: User, contract: Contract, signers: list[ContractSigner]
+) -> Involvement:
+    person = next((s for s in signers if is_person_signer(s, user)), None)
+    sealer = None
+    for s in signers:
+        if s.party == "enterprise" and s.enterprise_id and await may_use_seal(
+            tx, user.id, s.enterprise_id, s.seal_id
+        ):
+            sealer = s
+            break
+    viewer = False
+    member = await roles.active_member(tx, user.id, contract.enterprise_id)
+    if member is not None:
+        try:
+            actor = await roles.actor_for(tx, user.id, contract.enterprise_id)
+            viewer = actor.can(roles.CONTRACTS_VIEW)
+        except NotFound:
+            viewer = False
+    return Involvement(person, sealer, contract.initiator_id == user.id, viewer)
+
+
+async def require_involved(
+    tx: Tx, user: User, contract: Contract, signers: list[ContractSigner]
+) -> Involvement:
+    """Outsiders get NotFound, not 403: contract ids reveal nothing."""
+    inv = await involvement(tx, user, contract, signers)
+    if not inv.any:
+        raise NotFound("合同不存在", code="contract_not_found")
+    return inv
+
+
+async def notify_user(
+    tx: Tx,
+    deps: Deps,
+    *,
+    phone: str | None,
+    user_id: str | None,
+    event: str,
+    title: str,
+    text: str,
+    link: str,
+    dedupe_key: str,
+) -> None:
+    """SMS with the link (the record everyone gets) and, for people who follow the official
+    account, a WeChat template message as well."""
+    if phone:
+        await queue_sms(
+            tx, deps, phone, "notice", {"text": f"{text} {link}"}, dedupe_key=f"sms:{dedupe_key}"
+        )
+    if user_id is None:
+        return
+    bound = (
+        await tx.session.execute(
+            select(WechatBinding.id).where(WechatBinding.user_id == user_id).limit(1)
+        )
+    ).scalar_one_or_none()
+    if bound is None:
+        return
+    from core.wechat_notify import queue_notification
+
+    await queue_notification(
+        tx, deps, user_id, event, title=title, text=text, link=link,
+        dedupe_key=f"wx:{dedupe_key}",
+    )
+
+
+async def sealer_recipients(tx: Tx, enterprise_id: str, seal_id: str | None) -> list[User]:
+    """Who is told that the enterprise must seal: grant holders of the seal, else the admin."""
+    users: list[User] = []
+    if seal_id is not None:
+        users = list(
+            (
+                await tx.session.execute(
+                    select(User)
+                    .join(Member, Member.user_id == User.id)
+                    .join(SealGrant, SealGrant.member_id == Member.id)
+                    .where(
+                        SealGrant.seal_id == seal_id,
+                        SealGrant.revoked_at.is_(None),
+                        Member.status == "active",
+                        Member.enterprise_id == enterprise_id,
+                    )
+                )
+            ).scalars().unique()
+        )
+    if not users:
+        ent = await tx.session.get(Enterprise, enterprise_id)
+        if ent is not None and ent.main_admin_id:
+            admin = await tx.session.get(User, ent.main_admin_id)
+            if admin is not None:
+                users = [admin]
+    return users
+
+
+async def notify_turn(
+    tx: Tx, deps: Deps, contract: Contract, signer: ContractSigner, enterprise_name: str
+) -> None:
+    """Tell a signer whose turn has come."""
+    link = contract_link(deps, contract.id)
+    if signer.party == "person":
+        await notify_user(
+            tx, deps, phone=signer.phone, user_id=signer.user_id, event="to_sign",
+            title="合同待签署",
+            text=f"{enterprise_name}邀请您签署《{contract.title}》，请点击链接查看并签署：",
+            link=link, dedupe_key=f"contract-turn:{signer.id}",
+        )
+        return
+    for user in await sealer_recipients(tx, signer.enterprise_id or "", signer.seal_id):
+        await notify_user(
+            tx, deps, phone=user.phone, user_id=user.id, event="to_sign",
+            title="合同待盖章",
+            text=f"《{contract.title}》等待{enterprise_name}盖章，请点击链接处理：",
+            link=link, dedupe_key=f"contract-turn:{signer.id}:{user.id}",
+        )
+
+
+async def advance_order(
+    tx: Tx, deps: Deps, contract: Contract, signers: list[ContractSigner], enterprise_name: str
+) -> None:
+    """Open the next signing order once every signer of the current one has signed."""
+    open_orders = sorted({s.sign_order for s in signers if s.state != SignerState.SIGNED})
+    if not open_orders:
+        return
+    current = open_orders[0]
+    for s in signers:
+        if s.sign_order == current and s.state == SignerState.WAITING:
+            s.state = SignerState.PENDING
+            await notify_turn(tx, deps, contract, s, enterprise_name)
+
+
+def is_live(contract: Contract, now: datetime) -> bool:
+    return contract.state == ContractState.IN_PROGRESS and (
+        contract.deadline is None or contract.deadline > now
+    )

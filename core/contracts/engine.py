@@ -1,0 +1,200 @@
+"""The contract flow's use of the signing engine.
+
+The functions at the top are pure (bytes in, bytes out) and run in the process pool
+(core.cpu.run_cpu). The async helpers below pick certificates (issuing them lazily through
+core.signing.service), the timestamper and the revocation data to embed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from core.context import Deps, RequestMeta
+from core.errors import Conflict
+from core.signing import service
+from core.signing.pdf import (
+    AlreadySigned,
+    FieldSpec,
+    SignOptions,
+    TimeStamperSpec,
+    ValidationMaterial,
+    prepare_document,
+    sign_document,
+)
+from core.signing.pdfinput import PARSE_ERRORS, PdfInvalid, media_box, open_pdf, page_count
+from core.signing.ports import SignerMaterial
+from core.signing.timestamping import timestamper_from_config
+
+# The signed file grows with every signature (stamp image, certificates, timestamp, CRLs).
+GROWTH_ALLOWANCE = 8 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class PdfInfo:
+    page_count: int
+    # [(width, height)] in points, per page.
+    page_sizes: tuple[tuple[float, float], ...]
+
+    def sizes_json(self) -> str:
+        return json.dumps([[round(w, 2), round(h, 2)] for w, h in self.page_sizes])
+
+
+def inspect_pdf(data: bytes, max_bytes: int) -> PdfInfo:
+    """Check an upload the way the engine will read it; refuse already signed PDFs."""
+    reader = open_pdf(data, max_bytes=max_bytes)
+    try:
+        if reader.embedded_signatures:
+            raise AlreadySigned("文件已包含数字签名，请上传未签名的 PDF")
+        count = page_count(reader)
+        sizes = []
+        for ix in range(count):
+            box = media_box(reader, ix)
+            if box is None:
+                raise PdfInvalid("无法读取 PDF 页面尺寸")
+            sizes.append((box[2] - box[0], box[3] - box[1]))
+    except (AlreadySigned, PdfInvalid):
+        raise
+    except PARSE_ERRORS as exc:
+        raise PdfInvalid() from exc
+    return PdfInfo(count, tuple(sizes))
+
+
+def prepare(data: bytes, specs: list[FieldSpec], max_bytes: int) -> bytes:
+    return prepare_document(data, specs, max_bytes=max_bytes)
+
+
+@dataclass(frozen=True)
+class SignJob:
+    """Everything one party's signing needs inside a worker process (picklable)."""
+
+    field_names: tuple[str, ...]
+    material: SignerMaterial
+    stamp_png: bytes | None
+    timestamper: TimeStamperSpec | None
+    validation: ValidationMaterial | None
+    certify_first: bool
+    signer_name: str
+    reason: str
+    max_bytes: int
+
+
+def sign_fields(data: bytes, job: SignJob) -> bytes:
+    """Sign each of the party's fields in turn (one revision per field)."""
+    out = data
+    for ix, name in enumerate(job.field_names):
+        out = sign_document(
+            out,
+            name,
+            job.material,
+            stamp_png=job.stamp_png,
+            timestamper=job.timestamper,
+            validation=job.validation,
+            options=SignOptions(
+                certify=job.certify_first and ix == 0,
+                reason=job.reason,
+                location="LaborSign",
+                signer_name=job.signer_name,
+                max_bytes=job.max_bytes,
+            ),
+        )
+    return out
+
+
+def render_page(data: bytes, page: int, width: int) -> bytes:
+    """One page as a PNG `width` pixels wide (pypdfium2, forms and stamps drawn)."""
+    import pypdfium2 as pdfium
+
+    try:
+        pdf = pdfium.PdfDocument(data)
+    except pdfium.PdfiumError as exc:
+        raise PdfInvalid() from exc
+    try:
+        if not 0 <= page < len(pdf):
+            raise PdfInvalid("页码超出范围", code="page_out_of_range")
+        pg = pdf[page]
+        pdf.init_forms()
+        scale = width / pg.get_width()
+        bitmap = pg.render(scale=scale, may_draw_forms=True)
+        img = bitmap.to_pil()
+        out = io.BytesIO()
+        img.save(out, format="PNG", optimize=False)
+        return out.getvalue()
+    finally:
+        pdf.close()
+
+
+# -- certificates, timestamps, revocation data -------------------------------------------
+
+
+def timestamper(deps: Deps) -> TimeStamperSpec | None:
+    """deps.extra["timestamper"] when wired (tests, the demo), else the configured TSA."""
+    if "timestamper" in deps.extra:
+        found: Any = deps.extra["timestamper"]
+        return found
+    return timestamper_from_config(deps.config)
+
+
+async def validation(deps: Deps) -> ValidationMaterial:
+    return await service.validation_material(deps)
+
+
+async def person_certificate(deps: Deps, user_id: str, meta: RequestMeta) -> str:
+    found = await service.active_certificate(deps, "person", user_id)
+    if found is None:
+        found = await service.issue_person_certificate(deps, user_id, meta=meta)
+    return found.id
+
+
+async def enterprise_certificate(
+    deps: Deps,
+    *,
+    enterprise_id: str,
+    enterprise_name: str,
+    credit_code: str,
+    seal_id: str | None,
+    actor_id: str,
+    meta: RequestMeta,
+) -> str:
+    """The seal's own certificate when it has one, else the enterprise's (issued lazily)."""
+    if seal_id is not None:
+        seal_cert = await service.active_certificate(deps, "seal", seal_id)
+        if seal_cert is not None:
+            return seal_cert.id
+    found = await service.active_certificate(deps, "enterprise", enterprise_id)
+    if found is None:
+        found = await service.issue_enterprise_certificate(
+            deps, enterprise_id, name=enterprise_name, credit_code=credit_code,
+            actor_id=actor_id, meta=meta,
+        )
+    return found.id
+
+
+async def unlock(
+    deps: Deps,
+    *,
+    certificate_id: str,
+    actor_id: str,
+    purpose: str,
+    document_sha256: str,
+    confirmation_ref: str,
+    tenant_id: str | None,
+    meta: RequestMeta,
+) -> tuple[str, SignerMaterial]:
+    """Grant (the owner has just confirmed) and unlock the key once: (grant id, material)."""
+    grant = await service.grant_signing(
+        deps, certificate_id=certificate_id, actor_id=actor_id, purpose=purpose,
+        document_sha256=document_sha256, confirmation_ref=confirmation_ref, meta=meta,
+        tenant_id=tenant_id,
+    )
+    material = await service.unlock_signer(
+        deps, grant, document_sha256=document_sha256, meta=meta
+    )
+    return grant.grant_id, material
+
+
+class NotSignable(Conflict):
+    code = "contract_not_signable"
+    message = "当前合同不能签署"

@@ -1,0 +1,425 @@
+"""Creating and sending a contract: HR uploads a PDF, places signature boxes, picks signers.
+
+Every check that can refuse the upload (size, real PDF, boxes on the pages) runs before the
+first row is written; every signature field is added to the PDF (prepare_document) before
+anyone signs, so no later change can break an earlier signature.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from core.context import Deps, RequestMeta
+from core.contracts import common
+from core.contracts.engine import PdfInfo, inspect_pdf, prepare
+from core.contracts.states import CONTRACT, ContractState, SignerState
+from core.cpu import run_cpu
+from core.crypto import mask_phone, sha256_hex
+from core.enterprise import roles
+from core.errors import Conflict, InvalidInput, PayloadTooLarge
+from core.signing.pdf import FieldSpec
+from core.validators import check_person_name, normalize_phone
+from storage.models import (
+    Contract,
+    ContractDocument,
+    ContractSigner,
+    DocumentHash,
+    Enterprise,
+    Seal,
+    SignatureField,
+    User,
+)
+from storage.uow import Tx
+
+MAX_SIGNERS = 20
+MAX_BOXES_PER_SIGNER = 10
+MAX_DEADLINE_DAYS = 365
+PARTIES = ("person", "enterprise")
+
+
+@dataclass(frozen=True)
+class Box:
+    """0-based page and rectangle (x1, y1, x2, y2) in PDF points, origin bottom-left."""
+
+    page: int
+    rect: tuple[float, float, float, float]
+
+
+@dataclass(frozen=True)
+class SignerSpec:
+    party: str
+    boxes: tuple[Box, ...]
+    name: str = ""
+    phone: str = ""
+    seal_id: str | None = None
+    order: int = 1
+
+
+@dataclass
+class _Plan:
+    specs: list[SignerSpec]
+    fields: list[list[FieldSpec]] = field(default_factory=list)
+
+
+def check_title(title: str) -> str:
+    title = (title or "").strip()
+    if not title or len(title) > 100:
+        raise InvalidInput("请填写合同名称（100 字以内）", code="invalid_title", field="title")
+    return title
+
+
+def check_filename(name: str | None) -> str:
+    name = (name or "contract.pdf").strip().replace("/", "_").replace("\\", "_")[:200]
+    return name if name.lower().endswith(".pdf") else name + ".pdf"
+
+
+def check_size(deps: Deps, data: bytes) -> None:
+    limit = deps.config.signing.max_upload_bytes
+    if not data:
+        raise InvalidInput("请选择要上传的 PDF 文件", code="empty_upload", field="file")
+    if len(data) > limit:
+        raise PayloadTooLarge(f"PDF 文件不能超过 {limit // (1024 * 1024)} MB",
+                              code="pdf_too_large")
+
+
+async def check_pdf(deps: Deps, data: bytes) -> PdfInfo:
+    check_size(deps, data)
+    return await run_cpu(inspect_pdf, bytes(data), deps.config.signing.max_upload_bytes)
+
+
+def _check_deadline(deps: Deps, deadline: datetime | None) -> datetime | None:
+    if deadline is None:
+        return None
+    now = deps.clock.now()
+    if deadline.tzinfo is None:
+        raise InvalidInput("截止时间须带时区", code="invalid_deadline", field="deadline")
+    if deadline <= now or deadline > now + timedelta(days=MAX_DEADLINE_DAYS):
+        raise InvalidInput("截止时间须在现在之后一年以内", code="invalid_deadline",
+                           field="deadline")
+    return deadline
+
+
+def plan_fields(specs: list[SignerSpec], info: PdfInfo) -> _Plan:
+    """Validate signers and boxes against the pages; name one field per box."""
+    if not specs:
+        raise InvalidInput("请至少添加一个签署方", code="no_signers", field="signers")
+    if len(specs) > MAX_SIGNERS:
+        raise InvalidInput(f"签署方不能超过 {MAX_SIGNERS} 个", code="too_many_signers")
+    cleaned: list[SignerSpec] = []
+    phones: set[str] = set()
+    enterprises = 0
+    for spec in specs:
+        if spec.party not in PARTIES:
+            raise InvalidInput("签署方类型无效", code="invalid_party", field="party")
+        if not 1 <= spec.order <= 10:
+            raise InvalidInput("签署顺序须在 1 到 10 之间", code="invalid_order", field="order")
+        if not spec.boxes:
+            raise InvalidInput("每个签署方至少需要一个签署位置", code="no_boxes", field="boxes")
+        if len(spec.boxes) > MAX_BOXES_PER_SIGNER:
+            raise InvalidInput(f"每个签署方最多 {MAX_BOXES_PER_SIGNER} 个签署位置",
+                               code="too_many_boxes", field="boxes")
+        for box in spec.boxes:
+            if not 0 <= box.page < info.page_count:
+                raise InvalidInput(f"签署位置的页码超出范围（共 {info.page_count} 页）",
+                                   code="signature_field_invalid", field="page")
+            w, h = info.page_sizes[box.page]
+            x1, y1, x2, y2 = box.rect
+            if not (0 <= x1 < x2 <= w + 0.5 and 0 <= y1 < y2 <= h + 0.5):
+                raise InvalidInput("签署位置超出了页面范围", code="signature_field_invalid",
+                                   field="rect")
+            if x2 - x1 < 20 or y2 - y1 < 20:
+                raise InvalidInput("签署位置太小", code="signature_field_invalid", field="rect")
+        if spec.party == "person":
+            phone = normalize_phone(spec.phone)
+            if phone in phones:
+                raise InvalidInput("同一手机号不能重复添加为签署人", code="duplicate_signer",
+                                   field="phone")
+            phones.add(phone)
+            cleaned.append(SignerSpec("person", spec.boxes, check_person_name(spec.name),
+                                      phone, None, spec.order))
+        else:
+            enterprises += 1
+            cleaned.append(SignerSpec("enterprise", spec.boxes, "", "", spec.seal_id,
+                                      spec.order))
+    if enterprises > 1:
+        raise InvalidInput("目前只支持发起企业一方盖章", code="too_many_enterprises")
+    plan = _Plan(cleaned)
+    for i, spec in enumerate(cleaned):
+        prefix = "ent" if spec.party == "enterprise" else f"p{i}"
+        plan.fields.append(
+            [FieldSpec(f"{prefix}_{j + 1}", box.page, box.rect)
+             for j, box in enumerate(spec.boxes)]
+        )
+    return plan
+
+
+async def _seal_for(tx: Tx, enterprise_id: str, seal_id: str | None) -> Seal:
+    if seal_id:
+        seal = await tx.session.get(Seal, seal_id)
+        if seal is None or seal.enterprise_id != enterprise_id:
+            raise InvalidInput("印章不存在", code="seal_not_found", field="seal_id")
+        if seal.status != "enabled":
+            raise InvalidInput("印章已停用或作废", code="seal_unavailable", field="seal_id")
+        return seal
+    seals = list(
+        (
+            await tx.session.execute(
+                select(Seal).where(Seal.enterprise_id == enterprise_id, Seal.status == "enabled")
+                .order_by(Seal.created_at)
+            )
+        ).scalars()
+    )
+    for kind in ("contract", "official"):
+        for seal in seals:
+            if seal.kind == kind:
+                return seal
+    if seals:
+        return seals[0]
+    raise InvalidInput("企业还没有可用的印章，请先在印章管理中添加", code="no_seal")
+
+
+async def _sender_enterprise(tx: Tx, user_id: str, enterprise_id: str) -> Enterprise:
+    await roles.require_permission(tx, user_id, enterprise_id, roles.CONTRACTS_SEND)
+    ent = await roles.load_enterprise(tx, enterprise_id)
+    if ent.state != "certified":
+        raise Conflict("企业完成认证后才能发起合同", code="enterprise_not_certified")
+    return ent
+
+
+async def _check_seals(tx: Tx, enterprise_id: str, plan: _Plan) -> list[SignerSpec]:
+    out = []
+    for spec in plan.specs:
+        if spec.party == "enterprise":
+            seal = await _seal_for(tx, enterprise_id, spec.seal_id)
+            spec = SignerSpec("enterprise", spec.boxes, "", "", seal.id, spec.order)
+        out.append(spec)
+    plan.specs = out
+    return out
+
+
+def _put(deps: Deps, data: bytes) -> str:
+    return common.store(deps).put(common.FILE_AREA, data, "pdf")
+
+
+async def _delete_files(deps: Deps, *keys: str) -> None:
+    for key in keys:
+        await asyncio.to_thread(common.store(deps).delete, key)
+
+
+async def create_draft(
+    deps: Deps,
+    user_id: str,
+    enterprise_id: str,
+    *,
+    title: str,
+    filename: str | None,
+    pdf: bytes,
+    meta: RequestMeta,
+) -> str:
+    """Upload step of the console: a draft holding the checked original PDF."""
+    title = check_title(title)
+    async with deps.db.transaction() as tx:
+        await _sender_enterprise(tx, user_id, enterprise_id)
+    info = await check_pdf(deps, pdf)
+    key = await asyncio.to_thread(_put, deps, pdf)
+    try:
+        async with deps.db.transaction() as tx:
+            await _sender_enterprise(tx, user_id, enterprise_id)
+            contract = _new_contract(deps, user_id, enterprise_id, title)
+            tx.session.add(contract)
+            await tx.session.flush()
+            _add_document(deps, tx, contract, check_filename(filename), pdf, key, info)
+            await common.log(tx, deps, "contract.created", contract, actor_id=user_id,
+                             data={"title": title, "sha256": sha256_hex(pdf),
+                                   "pages": info.page_count}, meta=meta)
+            return contract.id
+    except BaseException:
+        await _delete_files(deps, key)
+        raise
+
+
+def _new_contract(deps: Deps, user_id: str, enterprise_id: str, title: str) -> Contract:
+    now = deps.clock.now()
+    return Contract(
+        enterprise_id=enterprise_id, title=title, initiator_id=user_id,
+        state=ContractState.DRAFT, created_at=now, updated_at=now,
+    )
+
+
+def _add_document(
+    deps: Deps, tx: Tx, contract: Contract, filename: str, pdf: bytes, key: str, info: PdfInfo
+) -> ContractDocument:
+    now = deps.clock.now()
+    digest = sha256_hex(pdf)
+    doc = ContractDocument(
+        contract_id=contract.id, filename=filename, original_key=key, original_sha256=digest,
+        file_key=key, current_sha256=digest, size=len(pdf), page_count=info.page_count,
+        page_sizes=info.sizes_json(), version=0, signature_count=0, updated_at=now,
+    )
+    tx.session.add(doc)
+    tx.session.add(DocumentHash(sha256=digest, contract_id=contract.id, version=0,
+                                kind="original", created_at=now))
+    return doc
+
+
+def _info_of(doc: ContractDocument) -> PdfInfo:
+    import json
+
+    sizes = tuple((float(w), float(h)) for w, h in json.loads(doc.page_sizes))
+    return PdfInfo(doc.page_count, sizes)
+
+
+async def _prepared(deps: Deps, pdf: bytes, plan: _Plan) -> bytes:
+    specs = [f for group in plan.fields for f in group]
+    return await run_cpu(prepare, bytes(pdf), specs, deps.config.signing.max_upload_bytes * 2)
+
+
+async def send_draft(
+    deps: Deps,
+    user_id: str,
+    contract_id: str,
+    signers: list[SignerSpec],
+    *,
+    deadline: datetime | None = None,
+    meta: RequestMeta,
+) -> None:
+    """Place the boxes of a draft's signers and send it."""
+    deadline = _check_deadline(deps, deadline)
+    async with deps.db.transaction() as tx:
+        contract = await common.load_contract(tx, contract_id)
+        await _sender_enterprise(tx, user_id, contract.enterprise_id)
+        if contract.state != ContractState.DRAFT:
+            raise Conflict("合同已发出，不能再修改", code="contract_not_draft")
+        doc = await common.load_document(tx, contract_id)
+        plan = plan_fields(signers, _info_of(doc))
+        await _check_seals(tx, contract.enterprise_id, plan)
+        original_key = doc.file_key
+    pdf = await asyncio.to_thread(common.store(deps).get, original_key)
+    prepared = await _prepared(deps, pdf, plan)
+    key = await asyncio.to_thread(_put, deps, prepared)
+    try:
+        async with deps.db.transaction() as tx:
+            contract = await common.load_contract(tx, contract_id, lock=True)
+            ent = await _sender_enterprise(tx, user_id, contract.enterprise_id)
+            if contract.state != ContractState.DRAFT:
+                raise Conflict("合同已发出，不能再修改", code="contract_not_draft")
+            doc = await common.load_document(tx, contract_id, lock=True)
+            await _send(tx, deps, contract, doc, ent, plan, prepared, key, deadline,
+                        user_id, meta)
+    except BaseException:
+        await _delete_files(deps, key)
+        raise
+
+
+async def create_and_send(
+    deps: Deps,
+    user_id: str,
+    enterprise_id: str,
+    *,
+    title: str,
+    filename: str | None,
+    pdf: bytes,
+    signers: list[SignerSpec],
+    deadline: datetime | None = None,
+    meta: RequestMeta,
+) -> str:
+    """One call (API): upload, boxes and signers; nothing is written unless all is valid."""
+    title = check_title(title)
+    deadline = _check_deadline(deps, deadline)
+    async with deps.db.transaction() as tx:
+        await _sender_enterprise(tx, user_id, enterprise_id)
+    info = await check_pdf(deps, pdf)
+    plan = plan_fields(signers, info)
+    async with deps.db.transaction() as tx:
+        await _check_seals(tx, enterprise_id, plan)
+    prepared = await _prepared(deps, pdf, plan)
+    original_key = await asyncio.to_thread(_put, deps, pdf)
+    key = await asyncio.to_thread(_put, deps, prepared)
+    try:
+        async with deps.db.transaction() as tx:
+            ent = await _sender_enterprise(tx, user_id, enterprise_id)
+            contract = _new_contract(deps, user_id, enterprise_id, title)
+            tx.session.add(contract)
+            await tx.session.flush()
+            doc = _add_document(deps, tx, contract, check_filename(filename), pdf,
+                                original_key, info)
+            await tx.session.flush()
+            await common.log(tx, deps, "contract.created", contract, actor_id=user_id,
+                             data={"title": title, "sha256": doc.original_sha256,
+                                   "pages": info.page_count}, meta=meta)
+            await _send(tx, deps, contract, doc, ent, plan, prepared, key, deadline,
+                        user_id, meta)
+            return contract.id
+    except BaseException:
+        await _delete_files(deps, key, original_key)
+        raise
+
+
+async def _send(
+    tx: Tx,
+    deps: Deps,
+    contract: Contract,
+    doc: ContractDocument,
+    ent: Enterprise,
+    plan: _Plan,
+    prepared: bytes,
+    key: str,
+    deadline: datetime | None,
+    user_id: str,
+    meta: RequestMeta,
+) -> None:
+    now = deps.clock.now()
+    CONTRACT.ensure(contract.state, ContractState.IN_PROGRESS)
+    digest = sha256_hex(prepared)
+    doc.file_key, doc.current_sha256, doc.size = key, digest, len(prepared)
+    doc.version, doc.updated_at = doc.version + 1, now
+    tx.session.add(DocumentHash(sha256=digest, contract_id=contract.id, version=doc.version,
+                                kind="prepared", created_at=now))
+    first_order = min(s.order for s in plan.specs)
+    rows: list[ContractSigner] = []
+    for spec, fields in zip(plan.specs, plan.fields, strict=True):
+        user_id_of = None
+        if spec.party == "person":
+            user_id_of = (
+                await tx.session.execute(select(User.id).where(User.phone == spec.phone))
+            ).scalar_one_or_none()
+        signer = ContractSigner(
+            contract_id=contract.id, party=spec.party,
+            party_key=spec.phone if spec.party == "person" else ent.id,
+            sign_order=spec.order, name=spec.name if spec.party == "person" else ent.name,
+            phone=spec.phone or None, user_id=user_id_of,
+            enterprise_id=ent.id if spec.party == "enterprise" else None,
+            seal_id=spec.seal_id, created_at=now,
+            state=SignerState.PENDING if spec.order == first_order else SignerState.WAITING,
+        )
+        tx.session.add(signer)
+        await tx.session.flush()
+        rows.append(signer)
+        for f in fields:
+            x1, y1, x2, y2 = f.rect
+            tx.session.add(SignatureField(contract_id=contract.id, signer_id=signer.id,
+                                          field_name=f.name, page=f.page,
+                                          x1=x1, y1=y1, x2=x2, y2=y2))
+    contract.state, contract.sent_at, contract.updated_at = ContractState.IN_PROGRESS, now, now
+    contract.deadline = deadline
+    await tx.session.flush()
+    await common.log(
+        tx, deps, "contract.sent", contract, actor_id=user_id,
+        data={
+            "document_sha256": digest,
+            "signers": [
+                {"party": s.party, "name": s.name, "order": s.sign_order,
+                 "phone": mask_phone(s.phone) if s.phone else None, "seal_id": s.seal_id}
+                for s in rows
+            ],
+            "deadline": deadline.isoformat() if deadline else None,
+        },
+        meta=meta,
+    )
+    for signer in rows:
+        if signer.state == SignerState.PENDING:
+            await common.notify_turn(tx, deps, contract, signer, ent.name)

@@ -1,0 +1,596 @@
+"""Signing a contract: the SMS code (intent), then one PAdES signature per box of the signer.
+
+Idempotent and serialised per document:
+- `confirm_sign` moves the signer pending → signing under a row lock after the SMS code
+  passed, and records the intent evidence (one row per signer, unique): a double tap or
+  a retry finds the signer already signing/signed and signs nothing.
+- `perform_signing` signs the CURRENT version N of the PDF outside any transaction (in the
+  process pool), then commits only if the document is still at version N (row lock +
+  compare); otherwise it signs again on the new bytes. Two signers at the same moment
+  therefore both end up in the file, one after the other.
+- A delayed outbox job (`contract.sign`) repeats `perform_signing` if the request died
+  half-way (crash, TSA outage); it does nothing once the signer is signed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+
+from core import outbox, sms_codes
+from core.context import Deps, RequestMeta
+from core.contracts import common, engine
+from core.contracts.states import CONTRACT, SIGNER, ContractState, SignerState
+from core.cpu import run_cpu
+from core.crypto import mask_phone, sha256_hex
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.signatures import default_signature_png
+from core.signing import seals
+from core.signing.pdf import CertificateRevoked
+from core.validators import check_sms_code_format
+from storage.models import (
+    Contract,
+    ContractSigner,
+    DocumentHash,
+    Enterprise,
+    IntentConfirmation,
+    OutboxMessage,
+    Seal,
+    SealUsage,
+    SignatureField,
+    SmsCode,
+    User,
+)
+from storage.uow import Tx
+
+log = logging.getLogger(__name__)
+
+SIGN_PURPOSE = "sign"
+sms_codes.add_purpose(SIGN_PURPOSE, "own_phone")
+
+SIGN_JOB_KIND = "contract.sign"
+# The request signs at once; the job is the safety net, due only after this delay.
+RECOVERY_DELAY = timedelta(seconds=90)
+MAX_REBASES = 8
+
+
+class IdentityRequired(Conflict):
+    code = "identity_required"
+    message = "请先完成实名认证再签署合同"
+
+
+class SignatureRequired(Conflict):
+    code = "signature_required"
+    message = "请先设置您的手写签名"
+
+
+@dataclass(frozen=True)
+class SignOutcome:
+    contract_id: str
+    signer_id: str
+    # signing (still being applied) | signed
+    state: str
+    contract_state: str
+
+
+@dataclass(frozen=True)
+class CodeRequested:
+    signer_id: str
+    phone_masked: str
+
+
+# -- choosing the signer row the user acts as ------------------------------------------
+
+
+async def _actionable(
+    tx: Tx, user: User, contract: Contract, signer_id: str | None, *, lock: bool = False
+) -> ContractSigner:
+    """The pending (or already confirmed) signer row this user may sign as."""
+    signers = await common.signers_of(tx, contract.id)
+    candidates: list[ContractSigner] = []
+    for s in signers:
+        if signer_id and s.id != signer_id:
+            continue
+        if common.is_person_signer(s, user) or (
+            s.party == "enterprise" and s.enterprise_id
+            and await common.may_use_seal(tx, user.id, s.enterprise_id, s.seal_id)
+        ):
+            candidates.append(s)
+    if not candidates:
+        inv = await common.involvement(tx, user, contract, signers)
+        if signer_id or not inv.any:
+            raise NotFound("合同不存在", code="contract_not_found")
+        raise PermissionDenied("您不是这份合同的签署人", code="not_a_signer")
+    order = {SignerState.PENDING: 0, SignerState.SIGNING: 1, SignerState.SIGNED: 2}
+    chosen = sorted(candidates, key=lambda s: (order.get(SignerState(s.state), 3),
+                                               s.party != "person"))[0]
+    if lock:
+        chosen = (
+            await tx.session.execute(
+                select(ContractSigner).where(ContractSigner.id == chosen.id).with_for_update()
+            )
+        ).scalar_one()
+    return chosen
+
+
+async def _check_live(tx: Tx, deps: Deps, contract: Contract) -> None:
+    now = deps.clock.now()
+    if contract.state == ContractState.IN_PROGRESS and contract.deadline is not None \
+            and contract.deadline <= now:
+        raise Conflict("合同已超过签署截止时间", code="contract_expired")
+    if contract.state != ContractState.IN_PROGRESS:
+        raise engine.NotSignable(f"合同{_state_word(contract.state)}，不能签署")
+
+
+def _state_word(state: str) -> str:
+    from core.contracts.states import CONTRACT_LABELS
+
+    return CONTRACT_LABELS.get(ContractState(state), state)
+
+
+async def _check_person_ready(deps: Deps, tx: Tx, user: User, signer: ContractSigner) -> None:
+    if signer.party != "person":
+        return
+    if user.identity_state != "verified" or not user.real_name:
+        raise IdentityRequired()
+    if user.real_name != signer.name:
+        raise PermissionDenied("您的实名信息与合同签署人姓名不一致，请联系发起方",
+                               code="signer_name_mismatch")
+
+
+async def _has_signature(deps: Deps, user_id: str) -> bool:
+    return await default_signature_png(deps, user_id) is not None
+
+
+# -- request the code ---------------------------------------------------------------------
+
+
+async def request_sign(
+    deps: Deps, user_id: str, contract_id: str, meta: RequestMeta, signer_id: str | None = None
+) -> CodeRequested:
+    """Send the SMS code that confirms this signing (rate limited per phone and IP)."""
+    expired = False
+    async with deps.db.transaction() as tx:
+        user = await common.load_user(tx, user_id)
+        contract = await common.load_contract(tx, contract_id, lock=True)
+        signer = await _actionable(tx, user, contract, signer_id, lock=True)
+        if await _expire_if_due(tx, deps, contract):
+            expired = True
+        else:
+            await _check_live(tx, deps, contract)
+            if signer.state != SignerState.PENDING:
+                raise Conflict(
+                    "已经签署过了" if signer.state != SignerState.WAITING
+                    else "还没轮到您签署，请等待前序签署方完成",
+                    code="signer_not_pending",
+                )
+            await _check_person_ready(deps, tx, user, signer)
+            if signer.party == "person" and not await _has_signature(deps, user.id):
+                raise SignatureRequired()
+            await sms_codes.check_send_limits(tx, deps, user.phone, meta)
+            await sms_codes.issue_code(tx, deps, user.phone, SIGN_PURPOSE, meta)
+            code_row = (
+                await tx.session.execute(
+                    select(SmsCode).where(SmsCode.phone == user.phone,
+                                          SmsCode.purpose == SIGN_PURPOSE,
+                                          SmsCode.used_at.is_(None))
+                    .order_by(SmsCode.created_at.desc()).limit(1)
+                )
+            ).scalar_one()
+            now = deps.clock.now()
+            evidence = (
+                await tx.session.execute(
+                    select(IntentConfirmation).where(IntentConfirmation.signer_id == signer.id)
+                )
+            ).scalar_one_or_none()
+            if evidence is None:
+                evidence = IntentConfirmation(contract_id=contract.id, signer_id=signer.id,
+                                              user_id=user.id, created_at=now,
+                                              phone_masked=mask_phone(user.phone))
+                tx.session.add(evidence)
+            evidence.user_id, evidence.phone_masked = user.id, mask_phone(user.phone)
+            evidence.sms_code_id, evidence.code_sent_at = code_row.id, now
+            await common.log(tx, deps, "contract.sign_code_sent", contract, actor_id=user.id,
+                             data={"signer_id": signer.id, "phone": mask_phone(user.phone)},
+                             meta=meta)
+            result = CodeRequested(signer.id, mask_phone(user.phone))
+    if expired:
+        raise Conflict("合同已超过签署截止时间", code="contract_expired")
+    return result
+
+
+# -- confirm with the code, then sign -----------------------------------------------------
+
+
+async def confirm_sign(
+    deps: Deps,
+    user_id: str,
+    contract_id: str,
+    code: str,
+    meta: RequestMeta,
+    signer_id: str | None = None,
+) -> SignOutcome:
+    """Check the SMS code (the intent confirmation) and apply the signature."""
+    code = check_sms_code_format(code)
+    failure: Exception | None = None
+    already: SignOutcome | None = None
+    async with deps.db.transaction() as tx:
+        user = await common.load_user(tx, user_id)
+        contract = await common.load_contract(tx, contract_id, lock=True)
+        signer = await _actionable(tx, user, contract, signer_id, lock=True)
+        if signer.state in (SignerState.SIGNING, SignerState.SIGNED):
+            # A double tap or a retry: the first confirmation is the one that counts.
+            already = SignOutcome(contract.id, signer.id, signer.state, contract.state)
+        elif await _expire_if_due(tx, deps, contract):
+            failure = Conflict("合同已超过签署截止时间", code="contract_expired")
+        else:
+            await _check_live(tx, deps, contract)
+            SIGNER.ensure(signer.state, SignerState.SIGNING)
+            await _check_person_ready(deps, tx, user, signer)
+            if signer.party == "person" and not await _has_signature(deps, user.id):
+                raise SignatureRequired()
+            evidence = (
+                await tx.session.execute(
+                    select(IntentConfirmation).where(IntentConfirmation.signer_id == signer.id)
+                    .with_for_update()
+                )
+            ).scalar_one_or_none()
+            check = await sms_codes.verify(tx, deps, user.phone, SIGN_PURPOSE, code)
+            if check.ok and (evidence is None or check.row is None
+                             or evidence.sms_code_id != check.row.id
+                             or evidence.user_id != user.id):
+                # A live code, but sent for another contract (or by someone else).
+                failure = InvalidInput("验证码已失效，请重新获取", code="code_expired",
+                                       field="code")
+            elif not check.ok:
+                failure = check.error
+            else:
+                assert evidence is not None
+                await sms_codes.consume(tx, deps, check)
+                now = deps.clock.now()
+                doc = await common.load_document(tx, contract.id)
+                evidence.code_entered_at = now
+                evidence.ip, evidence.user_agent = meta.ip, (meta.user_agent or "")[:300]
+                evidence.document_sha256_before = doc.current_sha256
+                signer.state = SignerState.SIGNING
+                signer.signed_by = user.id
+                await common.log(
+                    tx, deps, "contract.sign_confirmed", contract, actor_id=user.id,
+                    data={
+                        "signer_id": signer.id, "party": signer.party,
+                        "phone": evidence.phone_masked,
+                        "code_sent_at": evidence.code_sent_at.isoformat()
+                        if evidence.code_sent_at else None,
+                        "code_entered_at": now.isoformat(),
+                        "user_agent": evidence.user_agent,
+                        "document_sha256_before": doc.current_sha256,
+                    },
+                    meta=meta,
+                )
+                await outbox.enqueue(
+                    tx, SIGN_JOB_KIND, {"signer_id": signer.id},
+                    now=now + RECOVERY_DELAY, dedupe_key=f"contract-sign:{signer.id}",
+                )
+    if failure is not None:
+        raise failure
+    if already is not None:
+        return already
+    return await perform_signing(deps, signer.id, meta)
+
+
+async def _expire_if_due(tx: Tx, deps: Deps, contract: Contract) -> bool:
+    now = deps.clock.now()
+    if contract.state == ContractState.IN_PROGRESS and contract.deadline is not None \
+            and contract.deadline <= now:
+        CONTRACT.ensure(contract.state, ContractState.EXPIRED)
+        contract.state, contract.ended_at, contract.updated_at = ContractState.EXPIRED, now, now
+        await common.log(tx, deps, "contract.expired", contract, actor_id=None)
+        return True
+    return False
+
+
+@dataclass(frozen=True)
+class _Snapshot:
+    contract_id: str
+    enterprise_id: str
+    enterprise_name: str
+    credit_code: str
+    contract_title: str
+    signer_id: str
+    party: str
+    signer_name: str
+    acting_user_id: str
+    seal_id: str | None
+    field_names: tuple[str, ...]
+    file_key: str
+    sha256: str
+    version: int
+    certify_first: bool
+    evidence_id: str
+
+
+async def _snapshot(deps: Deps, signer_id: str) -> _Snapshot | None:
+    async with deps.db.transaction() as tx:
+        signer = await tx.session.get(ContractSigner, signer_id)
+        if signer is None or signer.state != SignerState.SIGNING or signer.signed_by is None:
+            return None
+        contract = await common.load_contract(tx, signer.contract_id)
+        if contract.state != ContractState.IN_PROGRESS:
+            return None
+        doc = await common.load_document(tx, contract.id)
+        ent = await tx.session.get(Enterprise, contract.enterprise_id)
+        assert ent is not None
+        names = tuple(
+            (
+                await tx.session.execute(
+                    select(SignatureField.field_name)
+                    .where(SignatureField.signer_id == signer.id)
+                    .order_by(SignatureField.page, SignatureField.field_name)
+                )
+            ).scalars()
+        )
+        evidence_id = (
+            await tx.session.execute(
+                select(IntentConfirmation.id).where(IntentConfirmation.signer_id == signer.id)
+            )
+        ).scalar_one()
+        return _Snapshot(
+            contract.id, ent.id, ent.name, ent.credit_code, contract.title, signer.id,
+            signer.party, signer.name, signer.signed_by, signer.seal_id, names, doc.file_key,
+            doc.current_sha256, doc.version,
+            certify_first=signer.party == "enterprise" and doc.signature_count == 0,
+            evidence_id=evidence_id,
+        )
+
+
+async def _seal_png(deps: Deps, snap: _Snapshot) -> bytes:
+    async with deps.db.transaction() as tx:
+        seal = await tx.session.get(Seal, snap.seal_id) if snap.seal_id else None
+    if seal is not None and seal.image_state == "ready" and seal.image_file:
+        try:
+            return await asyncio.to_thread(common.store(deps).get, seal.image_file)
+        except (KeyError, OSError):
+            log.warning("seal image missing; drawing one", extra={"seal_id": seal.id})
+    kind = seal.kind if seal is not None else "official"
+    cfg = deps.config.signing
+    if kind == "legal_rep":
+        return await run_cpu(seals.legal_rep_seal, snap.enterprise_name[:4],
+                             font_path=cfg.font_path, font_index=cfg.font_index)
+    return await run_cpu(seals.round_seal, snap.enterprise_name,
+                         "contract" if kind == "contract" else "official",
+                         font_path=cfg.font_path, font_index=cfg.font_index)
+
+
+async def _material(
+    deps: Deps, snap: _Snapshot, meta: RequestMeta
+) -> tuple[str, str, engine.SignerMaterial]:
+    if snap.party == "person":
+        cert_id = await engine.person_certificate(deps, snap.acting_user_id, meta)
+    else:
+        cert_id = await engine.enterprise_certificate(
+            deps, enterprise_id=snap.enterprise_id, enterprise_name=snap.enterprise_name,
+            credit_code=snap.credit_code, seal_id=snap.seal_id,
+            actor_id=snap.acting_user_id, meta=meta,
+        )
+    grant_id, material = await engine.unlock(
+        deps, certificate_id=cert_id, actor_id=snap.acting_user_id,
+        purpose=f"contract {snap.contract_id} signer {snap.signer_id}",
+        document_sha256=snap.sha256, confirmation_ref=snap.evidence_id,
+        tenant_id=snap.enterprise_id, meta=meta,
+    )
+    return cert_id, grant_id, material
+
+
+async def perform_signing(deps: Deps, signer_id: str, meta: RequestMeta) -> SignOutcome:
+    """Apply the confirmed signer's signatures; safe to call again at any time."""
+    material = None
+    cert_id = grant_id = ""
+    store = common.store(deps)
+    for _ in range(MAX_REBASES):
+        snap = await _snapshot(deps, signer_id)
+        if snap is None:
+            return await _outcome(deps, signer_id)
+        pdf = await asyncio.to_thread(store.get, snap.file_key)
+        if material is None:
+            try:
+                cert_id, grant_id, material = await _material(deps, snap, meta)
+            except CertificateRevoked:
+                await _back_to_pending(deps, signer_id, "certificate_revoked")
+                raise
+        if snap.party == "person":
+            stamp = await default_signature_png(deps, snap.acting_user_id)
+            if stamp is None:
+                await _back_to_pending(deps, signer_id, "signature_missing")
+                raise SignatureRequired()
+        else:
+            stamp = await _seal_png(deps, snap)
+        job = engine.SignJob(
+            field_names=snap.field_names, material=material, stamp_png=stamp,
+            timestamper=engine.timestamper(deps), validation=await engine.validation(deps),
+            certify_first=snap.certify_first, signer_name=snap.signer_name,
+            reason=f"签署《{snap.contract_title}》",
+            max_bytes=deps.config.signing.max_upload_bytes + engine.GROWTH_ALLOWANCE
+            + len(pdf),
+        )
+        try:
+            signed = await run_cpu(engine.sign_fields, pdf, job)
+        except CertificateRevoked:
+            await _back_to_pending(deps, signer_id, "certificate_revoked")
+            raise
+        new_key = await asyncio.to_thread(store.put, common.FILE_AREA, signed, "pdf")
+        try:
+            done = await _commit(deps, snap, signed, new_key, cert_id, grant_id, meta)
+        except BaseException:
+            await asyncio.to_thread(store.delete, new_key)
+            raise
+        if done is not None:
+            return done
+        await asyncio.to_thread(store.delete, new_key)
+    raise Conflict("合同正在被其他签署方处理，请稍后刷新查看", code="document_busy")
+
+
+async def _commit(
+    deps: Deps,
+    snap: _Snapshot,
+    signed: bytes,
+    new_key: str,
+    cert_id: str,
+    grant_id: str,
+    meta: RequestMeta,
+) -> SignOutcome | None:
+    """Write the signed version if the document is still the one signed; None: re-sign."""
+    now = deps.clock.now()
+    digest = sha256_hex(signed)
+    async with deps.db.transaction() as tx:
+        contract = await common.load_contract(tx, snap.contract_id, lock=True)
+        doc = await common.load_document(tx, snap.contract_id, lock=True)
+        signer = (
+            await tx.session.execute(
+                select(ContractSigner).where(ContractSigner.id == snap.signer_id)
+                .with_for_update()
+            )
+        ).scalar_one()
+        if signer.state != SignerState.SIGNING or contract.state != ContractState.IN_PROGRESS:
+            await asyncio.to_thread(common.store(deps).delete, new_key)
+            return SignOutcome(contract.id, signer.id, signer.state, contract.state)
+        if doc.version != snap.version:
+            return None
+        doc.file_key, doc.current_sha256, doc.size = new_key, digest, len(signed)
+        doc.version += 1
+        doc.signature_count += len(snap.field_names)
+        doc.updated_at = now
+        tx.session.add(DocumentHash(sha256=digest, contract_id=contract.id,
+                                    version=doc.version, kind="signed", created_at=now))
+        fields = (
+            await tx.session.execute(
+                select(SignatureField).where(SignatureField.signer_id == signer.id)
+            )
+        ).scalars()
+        for f in fields:
+            f.signed_at = now
+        SIGNER.ensure(signer.state, SignerState.SIGNED)
+        signer.state, signer.signed_at, signer.certificate_id = SignerState.SIGNED, now, cert_id
+        if signer.party == "person" and signer.user_id is None:
+            signer.user_id = signer.signed_by
+        evidence = (
+            await tx.session.execute(
+                select(IntentConfirmation).where(IntentConfirmation.signer_id == signer.id)
+            )
+        ).scalar_one()
+        evidence.document_sha256_before = snap.sha256
+        evidence.document_sha256_after = digest
+        evidence.grant_id, evidence.completed_at = grant_id, now
+        if signer.party == "enterprise" and signer.seal_id and signer.enterprise_id:
+            tx.session.add(SealUsage(
+                enterprise_id=signer.enterprise_id, seal_id=signer.seal_id,
+                actor_id=signer.signed_by, action="sign", subject_type="contract",
+                subject_id=contract.id, note=contract.title[:200], at=now,
+            ))
+        await common.log(
+            tx, deps, "contract.signed", contract, actor_id=signer.signed_by,
+            data={
+                "signer_id": signer.id, "party": signer.party, "name": signer.name,
+                "fields": list(snap.field_names), "certificate_id": cert_id,
+                "grant_id": grant_id, "certification": snap.certify_first,
+                "phone": evidence.phone_masked,
+                "code_sent_at": evidence.code_sent_at.isoformat()
+                if evidence.code_sent_at else None,
+                "code_entered_at": evidence.code_entered_at.isoformat()
+                if evidence.code_entered_at else None,
+                "ip": evidence.ip, "user_agent": evidence.user_agent,
+                "document_sha256_before": snap.sha256, "document_sha256_after": digest,
+                "version": doc.version,
+            },
+            meta=meta,
+        )
+        signers = await common.signers_of(tx, contract.id)
+        if all(s.state == SignerState.SIGNED for s in signers):
+            await _complete(tx, deps, contract, signers, digest)
+        else:
+            await common.advance_order(tx, deps, contract, signers, snap.enterprise_name)
+        # The recovery job has nothing left to do.
+        await tx.session.execute(
+            OutboxMessage.__table__.update()
+            .where(OutboxMessage.dedupe_key == f"contract-sign:{signer.id}",
+                   OutboxMessage.status == "queued")
+            .values(status="sent", sent_at=now)
+        )
+        return SignOutcome(contract.id, signer.id, signer.state, contract.state)
+
+
+async def _complete(
+    tx: Tx, deps: Deps, contract: Contract, signers: list[ContractSigner], digest: str
+) -> None:
+    now = deps.clock.now()
+    CONTRACT.ensure(contract.state, ContractState.COMPLETED)
+    contract.state, contract.completed_at, contract.updated_at = (
+        ContractState.COMPLETED, now, now)
+    await common.log(tx, deps, "contract.completed", contract, actor_id=None,
+                     data={"document_sha256": digest})
+    link = common.contract_link(deps, contract.id)
+    text = f"《{contract.title}》已由各方签署完成，可点击链接查看和下载："
+    notified: set[str] = set()
+    for s in signers:
+        if s.party == "person" and s.phone and s.phone not in notified:
+            notified.add(s.phone)
+            await common.notify_user(
+                tx, deps, phone=s.phone, user_id=s.user_id, event="completed",
+                title="合同已签署完成", text=text, link=link,
+                dedupe_key=f"contract-done:{contract.id}:{s.phone}",
+            )
+    people = [contract.initiator_id] + [s.signed_by for s in signers
+                                        if s.party == "enterprise" and s.signed_by]
+    for user_id in people:
+        user = await tx.session.get(User, user_id)
+        if user is None or user.phone in notified:
+            continue
+        notified.add(user.phone)
+        await common.notify_user(
+            tx, deps, phone=user.phone, user_id=user.id, event="completed",
+            title="合同已签署完成", text=text, link=link,
+            dedupe_key=f"contract-done:{contract.id}:{user.phone}",
+        )
+
+
+async def _back_to_pending(deps: Deps, signer_id: str, why: str) -> None:
+    """The signature can never be applied as confirmed: let the signer start again."""
+    async with deps.db.transaction() as tx:
+        signer = (
+            await tx.session.execute(
+                select(ContractSigner).where(ContractSigner.id == signer_id).with_for_update()
+            )
+        ).scalar_one_or_none()
+        if signer is None or signer.state != SignerState.SIGNING:
+            return
+        SIGNER.ensure(signer.state, SignerState.PENDING)
+        signer.state, signer.signed_by = SignerState.PENDING, None
+        contract = await common.load_contract(tx, signer.contract_id)
+        await tx.session.execute(
+            IntentConfirmation.__table__.delete().where(
+                IntentConfirmation.signer_id == signer.id
+            )
+        )
+        await common.log(tx, deps, "contract.sign_failed", contract, actor_id=None,
+                         data={"signer_id": signer.id, "reason": why})
+
+
+async def _outcome(deps: Deps, signer_id: str) -> SignOutcome:
+    async with deps.db.transaction() as tx:
+        signer = await tx.session.get(ContractSigner, signer_id)
+        if signer is None:
+            raise NotFound("合同不存在", code="contract_not_found")
+        contract = await common.load_contract(tx, signer.contract_id)
+        return SignOutcome(contract.id, signer.id, signer.state, contract.state)
+
+
+async def deliver_sign_job(deps: Deps, msg: OutboxMessage) -> None:
+    """Outbox deliverer: finish a confirmed signing that its request did not finish."""
+    await perform_signing(deps, str(msg.payload["signer_id"]), RequestMeta())
+
+
+def due_time(now: datetime) -> datetime:
+    return now + RECOVERY_DELAY

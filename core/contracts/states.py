@@ -1,0 +1,71 @@
+"""State machines of a contract and of each signer, as tables."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+from core.statemachine import StateMachine
+
+
+class ContractState(StrEnum):
+    DRAFT = "draft"
+    IN_PROGRESS = "in_progress"
+    COMPLETED = "completed"
+    REJECTED = "rejected"
+    REVOKED = "revoked"
+    EXPIRED = "expired"
+
+
+CONTRACT_TRANSITIONS: dict[ContractState, frozenset[ContractState]] = {
+    ContractState.DRAFT: frozenset({ContractState.IN_PROGRESS, ContractState.REVOKED}),
+    ContractState.IN_PROGRESS: frozenset(
+        {
+            ContractState.COMPLETED,
+            ContractState.REJECTED,
+            ContractState.REVOKED,
+            ContractState.EXPIRED,
+        }
+    ),
+    ContractState.COMPLETED: frozenset(),
+    ContractState.REJECTED: frozenset(),
+    ContractState.REVOKED: frozenset(),
+    ContractState.EXPIRED: frozenset(),
+}
+CONTRACT = StateMachine("contract", CONTRACT_TRANSITIONS)
+ENDED = frozenset(
+    {ContractState.REJECTED, ContractState.REVOKED, ContractState.EXPIRED}
+)
+CONTRACT_LABELS = {
+    ContractState.DRAFT: "草稿",
+    ContractState.IN_PROGRESS: "签署中",
+    ContractState.COMPLETED: "已完成",
+    ContractState.REJECTED: "已拒签",
+    ContractState.REVOKED: "已撤销",
+    ContractState.EXPIRED: "已过期",
+}
+
+
+class SignerState(StrEnum):
+    WAITING = "waiting"  # an earlier signing order is not finished
+    PENDING = "pending"  # may sign now
+    SIGNING = "signing"  # confirmed with the SMS code; the signature is being applied
+    SIGNED = "signed"
+    REJECTED = "rejected"
+
+
+SIGNER_TRANSITIONS: dict[SignerState, frozenset[SignerState]] = {
+    SignerState.WAITING: frozenset({SignerState.PENDING}),
+    SignerState.PENDING: frozenset({SignerState.SIGNING, SignerState.REJECTED}),
+    # Back to pending only when the signature can never be applied (e.g. revoked cert).
+    SignerState.SIGNING: frozenset({SignerState.SIGNED, SignerState.PENDING}),
+    SignerState.SIGNED: frozenset(),
+    SignerState.REJECTED: frozenset(),
+}
+SIGNER = StateMachine("signer", SIGNER_TRANSITIONS)
+SIGNER_LABELS = {
+    SignerState.WAITING: "等待前序签署",
+    SignerState.PENDING: "待签署",
+    SignerState.SIGNING: "签署处理中",
+    SignerState.SIGNED: "已签署",
+    SignerState.REJECTED: "已拒签",
+}

@@ -1,0 +1,39 @@
+"""The PaymentGateway port: pays a small amount into an enterprise's corporate account.
+
+Used by micro-deposit certification. The dev adapter (core/adapters/payment_dev.py)
+records the transfer in a table shown on /dev/payments; a production adapter calls the
+bank's or payment provider's API.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Protocol
+
+from core.context import Deps
+from core.errors import ProviderUnavailable
+
+
+@dataclass(frozen=True)
+class Transfer:
+    account_name: str
+    account_number: str
+    bank_name: str
+    amount_cents: int
+    # Our reference (the certification attempt id), shown on the bank statement.
+    reference: str
+
+
+class PaymentGateway(Protocol):
+    name: str
+
+    async def transfer(self, transfer: Transfer) -> str:
+        """Send the money or raise; returns the provider's transfer id."""
+        ...
+
+
+def payment_gateway(deps: Deps) -> PaymentGateway:
+    gateway = deps.extra.get("payment")
+    if gateway is None:
+        raise ProviderUnavailable("对公打款服务未配置", code="payment_unavailable")
+    return gateway

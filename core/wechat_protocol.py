@@ -1,0 +1,220 @@
+"""The official-account message protocol: signatures, AES (safe mode), hostile-XML guard.
+
+Shared by the webhook (bot/) and the dev simulator. AES uses wechatpy's PrpCrypto (the
+reference WXBizMsgCrypt layout), with our own constant-time signature checks, a vetted
+padding check and a CSPRNG for the 16-byte prefix. XML is parsed with xmltodict (what
+wechatpy uses, over expat) only after the guard below has refused DOCTYPE/ENTITY
+declarations and oversized bodies, so entity expansion (billion laughs) and external
+entities (XXE) never reach a parser.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import re
+import secrets
+import socket
+import struct
+from dataclasses import dataclass
+from xml.parsers.expat import ExpatError
+
+import xmltodict
+from wechatpy.crypto import PrpCrypto
+
+from core.config import Config, WechatConfig
+
+# Documented dev defaults so the simulator works out of the box (dev_mode only).
+DEV_TOKEN = "laborsign-dev"  # noqa: S105 (public dev default, refused outside dev mode)
+DEV_APP_ID = "wxlaborsigndev0001"
+# 43 characters of base64 (32 bytes once "=" is appended), derived from a public string.
+DEV_AES_KEY = base64.b64encode(hashlib.sha256(b"laborsign-dev").digest()).decode()[:43]
+
+MAX_FIELD_CHARS = 4096
+_FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)", re.IGNORECASE)
+
+
+class ProtocolError(Exception):
+    """Malformed or hostile input; `status` is what the webhook answers."""
+
+    def __init__(self, reason: str, status: int = 400) -> None:
+        self.reason = reason
+        self.status = status
+        super().__init__(reason)
+
+
+class BadSignature(ProtocolError):
+    def __init__(self, reason: str = "bad signature") -> None:
+        super().__init__(reason, status=403)
+
+
+@dataclass(frozen=True)
+class WechatSettings:
+    token: str
+    app_id: str
+    app_secret: str
+    aes_keys: tuple[str, ...]  # current first, then the previous one during a rotation
+
+    @property
+    def configured(self) -> bool:
+        return bool(self.token and self.app_id)
+
+
+def settings(config: Config) -> WechatSettings:
+    w: WechatConfig = config.wechat
+    dev = config.server.dev_mode
+    token = w.token or (DEV_TOKEN if dev else "")
+    app_id = w.app_id or (DEV_APP_ID if dev else "")
+    current = w.encoding_aes_key or (DEV_AES_KEY if dev else "")
+    keys = tuple(k for k in (current, w.previous_encoding_aes_key) if k)
+    return WechatSettings(token, app_id, w.app_secret, keys)
+
+
+# -- signatures -------------------------------------------------------------------------
+
+
+def signature(token: str, *parts: str) -> str:
+    """SHA-1 over the lexically sorted, concatenated values (URL and message signatures)."""
+    return hashlib.sha1("".join(sorted([token, *parts])).encode()).hexdigest()  # noqa: S324
+
+
+def check_signature(expected_from: tuple[str, ...], token: str, supplied: str | None) -> None:
+    if not supplied or not token:
+        raise BadSignature()
+    computed = signature(token, *expected_from)
+    if not hmac.compare_digest(computed.encode(), supplied.strip().lower().encode()):
+        raise BadSignature()
+
+
+# -- AES ------------------------------------------------------------------------------
+
+
+class _Prp(PrpCrypto):
+    def get_random_string(self) -> str:
+        return secrets.token_hex(8)
+
+
+def _key_bytes(encoding_aes_key: str) -> bytes:
+    try:
+        key = base64.b64decode(encoding_aes_key + "=", validate=True)
+    except (binascii.Error, ValueError) as exc:
+        raise ValueError("EncodingAESKey is not 43 characters of base64") from exc
+    if len(key) != 32:
+        raise ValueError("EncodingAESKey must decode to 32 bytes")
+    return key
+
+
+def encrypt(plain: str, encoding_aes_key: str, app_id: str) -> str:
+    return _Prp(_key_bytes(encoding_aes_key)).encrypt(plain, app_id).decode()
+
+
+def decrypt(cipher_b64: str, encoding_aes_key: str, app_id: str) -> str:
+    """Decrypt and check the layout: random(16) | len(4) | msg | app_id, PKCS#7 to 32."""
+    try:
+        raw = base64.b64decode(cipher_b64, validate=True)
+    except (binascii.Error, ValueError):
+        raise ProtocolError("encrypt is not base64") from None
+    if not raw or len(raw) % 16:
+        raise ProtocolError("bad ciphertext length")
+    prp = _Prp(_key_bytes(encoding_aes_key))
+    plain = prp.cipher.decrypt(raw)
+    pad = plain[-1]
+    if not 1 <= pad <= 32 or plain[-pad:] != bytes([pad]) * pad:
+        raise ProtocolError("bad padding")
+    content = plain[16:-pad]
+    if len(content) < 4:
+        raise ProtocolError("short plaintext")
+    length = socket.ntohl(struct.unpack("I", content[:4])[0])
+    if length > len(content) - 4:
+        raise ProtocolError("bad length")
+    app = content[4 + length:].decode("utf-8", "replace")
+    if not hmac.compare_digest(app.encode(), app_id.encode()):
+        raise ProtocolError("app id mismatch")
+    try:
+        return content[4:4 + length].decode()
+    except UnicodeDecodeError:
+        raise ProtocolError("plaintext is not UTF-8") from None
+
+
+def decrypt_any(cipher_b64: str, keys: tuple[str, ...], app_id: str) -> str:
+    """Try the current key, then the previous one (key rotation loses no message)."""
+    last: ProtocolError = ProtocolError("no EncodingAESKey configured")
+    for key in keys:
+        try:
+            return decrypt(cipher_b64, key, app_id)
+        except ProtocolError as exc:
+            last = exc
+    raise last
+
+
+# -- XML ------------------------------------------------------------------------------
+
+
+def guard_xml(body: bytes, max_bytes: int) -> None:
+    if len(body) > max_bytes:
+        raise ProtocolError("body too large", status=413)
+    if not body.strip():
+        raise ProtocolError("empty body")
+    if _FORBIDDEN.search(body):
+        raise ProtocolError("DTDs and entities are not accepted")
+
+
+def parse_xml(body: bytes | str, max_bytes: int = 65536) -> dict[str, str]:
+    """A flat <xml><Field>value</Field>…</xml> document as a dict of strings."""
+    raw = body.encode() if isinstance(body, str) else body
+    guard_xml(raw, max_bytes)
+    try:
+        doc = xmltodict.parse(raw, disable_entities=True)
+    except (ExpatError, ValueError) as exc:
+        raise ProtocolError(f"malformed XML: {exc}") from None
+    root = doc.get("xml") if isinstance(doc, dict) else None
+    if not isinstance(root, dict):
+        raise ProtocolError("root element must be <xml>")
+    fields: dict[str, str] = {}
+    for name, value in root.items():
+        if value is None:
+            fields[name] = ""
+        elif isinstance(value, str):
+            if len(value) > MAX_FIELD_CHARS:
+                raise ProtocolError(f"field {name} too long")
+            fields[name] = value
+        # Nested elements (e.g. ScanCodeInfo, SendLocationInfo) are not used by the bot.
+    return fields
+
+
+def _cdata(value: str) -> str:
+    return "<![CDATA[" + value.replace("]]>", "]]]]><![CDATA[>") + "]]>"
+
+
+def render_xml(fields: dict[str, str | int]) -> str:
+    parts = ["<xml>"]
+    for name, value in fields.items():
+        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+            raise ValueError(f"bad element name {name!r}")
+        parts.append(f"<{name}>{value if isinstance(value, int) else _cdata(value)}</{name}>")
+    parts.append("</xml>")
+    return "".join(parts)
+
+
+def text_reply(to_user: str, from_user: str, content: str, create_time: int) -> str:
+    return render_xml(
+        {
+            "ToUserName": to_user, "FromUserName": from_user, "CreateTime": create_time,
+            "MsgType": "text", "Content": content,
+        }
+    )
+
+
+def encrypt_reply(
+    reply_xml: str, settings_: WechatSettings, timestamp: str, nonce: str
+) -> str:
+    cipher = encrypt(reply_xml, settings_.aes_keys[0], settings_.app_id)
+    return render_xml(
+        {
+            "Encrypt": cipher,
+            "MsgSignature": signature(settings_.token, timestamp, nonce, cipher),
+            "TimeStamp": timestamp, "Nonce": nonce,
+        }
+    )

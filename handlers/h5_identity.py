@@ -1,0 +1,151 @@
+"""Employee H5 pages for the real-name check (PRODUCT A3).
+
+/identity shows the form or where the person stands; the form posts back to /identity.
+Face: POST → 302 to the provider's liveness page → /identity/face/return?ref=… → status.
+Refusals re-render the form with the Chinese message; the ID number and bank card are
+never echoed back into a page.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from urllib.parse import quote
+
+from aiohttp import web
+
+from core import identity
+from core.errors import DomainError
+from core.sessions import CurrentSession
+from core.validators import ID_TYPES
+from handlers.keys import DEPS, current_session
+from handlers.render import render
+from handlers.util import form_data, request_meta
+
+routes = web.RouteTableDef()
+
+# Echoed back on a refusal: never the ID number or the card number.
+KEEP = ("method", "name", "id_type", "email", "phone", "notice_personal_info",
+        "notice_biometric")
+
+
+def _require_login(request: web.Request) -> CurrentSession:
+    session = current_session(request)
+    if session is None:
+        raise web.HTTPSeeOther("/login?next=" + quote(request.path_qs, safe="/"))
+    return session
+
+
+def _with_retry_after(response: web.Response, err: DomainError) -> web.Response:
+    if err.retry_after is not None:
+        response.headers["Retry-After"] = str(err.retry_after)
+    return response
+
+
+def _form_context(status: identity.IdentityStatus, form: dict[str, str]) -> dict[str, Any]:
+    return {
+        "status": status,
+        "form": form,
+        "methods": identity.METHODS,
+        "id_types": ID_TYPES,
+    }
+
+
+def _defaults(status: identity.IdentityStatus) -> dict[str, str]:
+    return {"method": "face", "id_type": "id_card", "phone": status.account_phone}
+
+
+@routes.get("/identity")
+async def identity_page(request: web.Request) -> web.Response:
+    session = _require_login(request)
+    deps = request.app[DEPS]
+    status = await identity.identity_status(deps, session.user_id)
+    wants_form = status.state == identity.IdentityState.UNVERIFIED or (
+        request.query.get("retry") == "1" and status.can_start
+    )
+    if wants_form:
+        return render(request, "identity/form.html", _form_context(status, _defaults(status)))
+    return render(request, "identity/status.html", {"status": status})
+
+
+@routes.post("/identity")
+async def identity_submit(request: web.Request) -> web.Response:
+    session = _require_login(request)
+    deps = request.app[DEPS]
+    data = await form_data(request)
+    notices = [
+        notice
+        for notice, field in ((identity.NOTICE_PERSONAL_INFO, "notice_personal_info"),
+                              (identity.NOTICE_BIOMETRIC, "notice_biometric"))
+        if data.get(field)
+    ]
+    try:
+        outcome = await identity.start_verification(
+            deps,
+            session.user_id,
+            method=data.get("method", ""),
+            name=data.get("name", ""),
+            id_type=data.get("id_type", ""),
+            id_number=data.get("id_number", ""),
+            email=data.get("email", ""),
+            phone=data.get("phone", ""),
+            bank_card=data.get("bank_card", ""),
+            notices_accepted=notices,
+            meta=request_meta(request),
+        )
+    except DomainError as err:
+        status = await identity.identity_status(deps, session.user_id)
+        form = {k: data.get(k, "")[:200] for k in KEEP}
+        context = {**_form_context(status, form), "error": err}
+        return _with_retry_after(
+            render(request, "identity/form.html", context, status=err.status), err
+        )
+    if outcome.redirect_url:
+        raise web.HTTPFound(outcome.redirect_url)
+    raise web.HTTPSeeOther("/identity")
+
+
+@routes.post("/identity/refresh")
+async def identity_refresh(request: web.Request) -> web.Response:
+    session = _require_login(request)
+    deps = request.app[DEPS]
+    try:
+        await identity.refresh_pending(deps, session.user_id, request_meta(request))
+    except DomainError as err:
+        status = await identity.identity_status(deps, session.user_id)
+        return _with_retry_after(
+            render(request, "identity/status.html", {"status": status, "error": err},
+                   status=err.status),
+            err,
+        )
+    raise web.HTTPSeeOther("/identity")
+
+
+@routes.get("/identity/face/return")
+async def face_return(request: web.Request) -> web.Response:
+    session = _require_login(request)
+    deps = request.app[DEPS]
+    try:
+        await identity.complete_face(
+            deps, session.user_id, request.query.get("ref", ""), request_meta(request)
+        )
+    except DomainError as err:
+        status = await identity.identity_status(deps, session.user_id)
+        return _with_retry_after(
+            render(request, "identity/status.html", {"status": status, "error": err},
+                   status=err.status),
+            err,
+        )
+    raise web.HTTPSeeOther("/identity")
+
+
+@routes.get("/agreements/personal-info")
+async def personal_info_notice(request: web.Request) -> web.Response:
+    version = request.app[DEPS].config.agreements.personal_info_notice_version
+    return render(request, "identity/notice_personal_info.html", {"version": version})
+
+
+@routes.get("/agreements/biometric")
+async def biometric_notice(request: web.Request) -> web.Response:
+    version = request.app[DEPS].config.agreements.biometric_notice_version
+    return render(request, "identity/notice_biometric.html", {"version": version})
+
