@@ -12,6 +12,8 @@ from bot.webhook import install as install_wechat
 from core.clock import Clock, SystemClock
 from core.config import Config, ensure_secrets
 from core.context import Deps
+from core.contracts.signing import SIGN_JOB_KIND, deliver_sign_job
+from core.enterprise.payment import PaymentGateway
 from core.outbox import Deliverer, OutboxWorker
 from core.ports import IdentityVerifier, SmsSender, WechatApi
 from core.signing.service import ENGINE_KEY as SIGNING_ENGINE
@@ -24,7 +26,17 @@ from core.wechat_notify import (
     deliver_notification,
 )
 from handlers import ca as ca_routes
-from handlers import dev, dev_identity, dev_wechat, h5_accounts, h5_identity, h5_signatures, health
+from handlers import (
+    dev,
+    dev_identity,
+    dev_wechat,
+    h5_accounts,
+    h5_contracts,
+    h5_identity,
+    h5_signatures,
+    h5_verify,
+    health,
+)
 from handlers import tsa as tsa_routes
 from handlers import wechat as wechat_pages
 from handlers.api import install_api
@@ -92,6 +104,13 @@ def build_signing(config: Config) -> SigningEngine:
     raise ValueError(f"unknown key store {config.signing.key_store!r}")
 
 
+def build_payment(config: Config, db: Database, clock: Clock) -> PaymentGateway:
+    """Micro-deposit payments: the dev gateway records transfers for /dev/payments."""
+    from core.adapters.payment_dev import DevPaymentGateway
+
+    return DevPaymentGateway(db, clock)
+
+
 def build_deps(config: Config, clock: Clock | None = None) -> Deps:
     config = ensure_secrets(config)
     clock = clock or SystemClock()
@@ -109,6 +128,7 @@ def build_deps(config: Config, clock: Clock | None = None) -> Deps:
         extra={
             SIGNING_ENGINE: build_signing(config),
             "wechat_api": build_wechat_api(config, db, clock),
+            "payment": build_payment(config, db, clock),
         },
     )
 
@@ -118,6 +138,7 @@ def deliverers() -> dict[str, Deliverer]:
         CUSTOM_KIND: deliver_custom_text,
         NOTIFY_KIND: deliver_notification,
         SMS_KIND: deliver_sms,
+        SIGN_JOB_KIND: deliver_sign_job,
     }
 
 
@@ -160,6 +181,8 @@ def init_app(
     app.add_routes(h5_signatures.routes)
     app.add_routes(ca_routes.routes)
     app.add_routes(tsa_routes.routes)
+    app.add_routes(h5_contracts.routes)
+    app.add_routes(h5_verify.routes)
     install_api(app)
     install_wechat(app, deps)
     app.add_routes(wechat_pages.routes)

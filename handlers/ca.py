@@ -30,8 +30,11 @@ async def root_crl(request: web.Request) -> web.Response:
 @routes.get("/ca/root.crt")
 async def root_certificate(request: web.Request) -> web.Response:
     body = service.root_certificate_der(request.app[DEPS])
-    return web.Response(body=body, content_type="application/pkix-cert",
-                        headers={"Content-Disposition": 'attachment; filename="laborsign-root.crt"'})
+    return web.Response(
+        body=body,
+        content_type="application/pkix-cert",
+        headers={"Content-Disposition": 'attachment; filename="laborsign-root.crt"'},
+    )
 
 
 @routes.get("/ca/ca.crt")

@@ -46,7 +46,7 @@ def _form_error(
     request: web.Request, template: str, err: DomainError, context: dict[str, Any]
 ) -> web.Response:
     response = render(request, template, {**context, "error": err}, status=err.status)
-    if isinstance(err, RateLimited) and err.retry_after is not None:
+    if err.retry_after is not None:  # rate limits and lockouts
         response.headers["Retry-After"] = str(err.retry_after)
     return response
 

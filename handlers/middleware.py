@@ -21,7 +21,8 @@ SESSION_COOKIE = "ls_session"
 UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # Machine-to-machine endpoints with their own authentication (signatures). The WeChat
 # webhook is exactly /wechat: the H5 pages under /wechat/ (bind, unbind) need the token.
-CSRF_EXEMPT_PATHS = frozenset({"/wechat"})
+# /api/v1/verify is anonymous and changes nothing: no ambient authority to abuse.
+CSRF_EXEMPT_PATHS = frozenset({"/wechat", "/api/v1/verify"})
 CSRF_EXEMPT_PREFIXES = ("/tsa",)
 
 

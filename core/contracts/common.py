@@ -12,6 +12,7 @@ from core import audit
 from core.context import Deps, RequestMeta
 from core.contracts.states import ContractState, SignerState
 from core.enterprise import roles
+from core.enterprise import seals as enterprise_seals
 from core.errors import NotFound
 from core.files import FileStore, file_store
 from core.sms import queue_sms
@@ -104,67 +105,39 @@ def is_person_signer(signer: ContractSigner, user: User) -> bool:
 
 
 async def may_use_seal(tx: Tx, user_id: str, enterprise_id: str, seal_id: str | None) -> bool:
-    """An active member holding a live grant on the seal, or the main admin."""
+    """An active member of a certified enterprise holding a live grant on the seal."""
+    if seal_id is None:
+        return False
     ent = await tx.session.get(Enterprise, enterprise_id)
     if ent is None or ent.state != "certified":
         return False
-    member = await roles.active_member(tx, user_id, enterprise_id)
-    if member is None:
-        return False
-    if seal_id is None:
-        return ent.main_admin_id == user_id
-    seal = await tx.session.get(Seal, seal_id)
-    if seal is None or seal.enterprise_id != enterprise_id or seal.status != "enabled":
-        return False
-    if ent.main_admin_id == user_id:
-        return True
-    grant = (
-        await tx.session.execute(
-            select(SealGrant.id).where(
-                SealGrant.enterprise_id == enterprise_id,
-                SealGrant.seal_id == seal_id,
-                SealGrant.member_id == member.id,
-                SealGrant.revoked_at.is_(None),
-            ).limit(1)
-        )
-    ).scalar_one_or_none()
-    return grant is not None
+    return await enterprise_seals.member_may_use_seal(tx, enterprise_id, seal_id, user_id)
 
 
-async def sealer_scope(tx: Tx, user_id: str) -> tuple[set[str], set[str]]:
-    """(seal ids the user holds live grants on, enterprise ids where the user is main admin)."""
-    seal_ids = set(
+async def sealer_scope(tx: Tx, user_id: str) -> set[str]:
+    """Seal ids the user holds live grants on (enabled seals, active membership)."""
+    return set(
         (
             await tx.session.execute(
                 select(SealGrant.seal_id)
                 .join(Member, Member.id == SealGrant.member_id)
                 .join(Seal, Seal.id == SealGrant.seal_id)
+                .join(Enterprise, Enterprise.id == SealGrant.enterprise_id)
                 .where(
                     Member.user_id == user_id,
                     Member.status == "active",
                     SealGrant.revoked_at.is_(None),
                     Seal.status == "enabled",
+                    Enterprise.state == "certified",
                 )
             )
         ).scalars()
     )
-    admin_of = set(
-        (
-            await tx.session.execute(
-                select(Enterprise.id).where(
-                    Enterprise.main_admin_id == user_id, Enterprise.state == "certified"
-                )
-            )
-        ).scalars()
-    )
-    return seal_ids, admin_of
 
 
-def sealer_condition(seal_ids: set[str], admin_of: set[str]) -> Any:
-    return (ContractSigner.party == "enterprise") & or_(
-        ContractSigner.seal_id.in_(seal_ids or {""}),
-        ContractSigner.enterprise_id.in_(admin_of or {""}),
-    )
+def sealer_condition(seal_ids: set[str]) -> Any:
+    return (ContractSigner.party == "enterprise") & ContractSigner.seal_id.in_(
+        seal_ids or {""})
 
 
 def person_condition(user: User) -> Any:

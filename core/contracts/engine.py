@@ -14,7 +14,7 @@ from typing import Any
 
 from core.context import Deps, RequestMeta
 from core.errors import Conflict
-from core.signing import service
+from core.signing import seals, service
 from core.signing.pdf import (
     AlreadySigned,
     FieldSpec,
@@ -27,6 +27,7 @@ from core.signing.pdf import (
 from core.signing.pdfinput import PARSE_ERRORS, PdfInvalid, media_box, open_pdf, page_count
 from core.signing.ports import SignerMaterial
 from core.signing.timestamping import timestamper_from_config
+from core.signing.verify import DocumentReport, TrustAnchors, verify_pdf
 
 # The signed file grows with every signature (stamp image, certificates, timestamp, CRLs).
 GROWTH_ALLOWANCE = 8 * 1024 * 1024
@@ -198,3 +199,16 @@ async def unlock(
 class NotSignable(Conflict):
     code = "contract_not_signable"
     message = "当前合同不能签署"
+
+
+def verify(data: bytes, anchors: TrustAnchors, max_bytes: int) -> DocumentReport:
+    return verify_pdf(data, anchors, max_bytes=max_bytes)
+
+
+def draw_seal(kind: str, enterprise_name: str, font_path: str, font_index: int) -> bytes:
+    """A seal image when the enterprise console has not stored one yet."""
+    if kind == "legal_rep":
+        return seals.legal_rep_seal(enterprise_name[:4], font_path=font_path,
+                                    font_index=font_index)
+    return seals.round_seal(enterprise_name, "contract" if kind == "contract" else "official",
+                            font_path=font_path, font_index=font_index)

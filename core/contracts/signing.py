@@ -27,9 +27,9 @@ from core.contracts import common, engine
 from core.contracts.states import CONTRACT, SIGNER, ContractState, SignerState
 from core.cpu import run_cpu
 from core.crypto import mask_phone, sha256_hex
+from core.enterprise import seals as enterprise_seals
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.signatures import default_signature_png
-from core.signing import seals
 from core.signing.pdf import CertificateRevoked
 from core.validators import check_sms_code_format
 from storage.models import (
@@ -37,10 +37,10 @@ from storage.models import (
     ContractSigner,
     DocumentHash,
     Enterprise,
+    HandwrittenSignature,
     IntentConfirmation,
     OutboxMessage,
     Seal,
-    SealUsage,
     SignatureField,
     SmsCode,
     User,
@@ -142,8 +142,17 @@ async def _check_person_ready(deps: Deps, tx: Tx, user: User, signer: ContractSi
                                code="signer_name_mismatch")
 
 
-async def _has_signature(deps: Deps, user_id: str) -> bool:
-    return await default_signature_png(deps, user_id) is not None
+async def _has_signature(tx: Tx, user_id: str) -> bool:
+    found = (
+        await tx.session.execute(
+            select(HandwrittenSignature.id).where(
+                HandwrittenSignature.user_id == user_id,
+                HandwrittenSignature.deleted_at.is_(None),
+                HandwrittenSignature.is_default.is_(True),
+            ).limit(1)
+        )
+    ).scalar_one_or_none()
+    return found is not None
 
 
 # -- request the code ---------------------------------------------------------------------
@@ -169,7 +178,7 @@ async def request_sign(
                     code="signer_not_pending",
                 )
             await _check_person_ready(deps, tx, user, signer)
-            if signer.party == "person" and not await _has_signature(deps, user.id):
+            if signer.party == "person" and not await _has_signature(tx, user.id):
                 raise SignatureRequired()
             await sms_codes.check_send_limits(tx, deps, user.phone, meta)
             await sms_codes.issue_code(tx, deps, user.phone, SIGN_PURPOSE, meta)
@@ -231,7 +240,7 @@ async def confirm_sign(
             await _check_live(tx, deps, contract)
             SIGNER.ensure(signer.state, SignerState.SIGNING)
             await _check_person_ready(deps, tx, user, signer)
-            if signer.party == "person" and not await _has_signature(deps, user.id):
+            if signer.party == "person" and not await _has_signature(tx, user.id):
                 raise SignatureRequired()
             evidence = (
                 await tx.session.execute(
@@ -348,8 +357,13 @@ async def _snapshot(deps: Deps, signer_id: str) -> _Snapshot | None:
 
 
 async def _seal_png(deps: Deps, snap: _Snapshot) -> bytes:
+    return await seal_image(deps, snap.seal_id, snap.enterprise_name)
+
+
+async def seal_image(deps: Deps, seal_id: str | None, enterprise_name: str) -> bytes:
+    """The seal's stored image, or one drawn from the enterprise name if none is stored."""
     async with deps.db.transaction() as tx:
-        seal = await tx.session.get(Seal, snap.seal_id) if snap.seal_id else None
+        seal = await tx.session.get(Seal, seal_id) if seal_id else None
     if seal is not None and seal.image_state == "ready" and seal.image_file:
         try:
             return await asyncio.to_thread(common.store(deps).get, seal.image_file)
@@ -357,12 +371,27 @@ async def _seal_png(deps: Deps, snap: _Snapshot) -> bytes:
             log.warning("seal image missing; drawing one", extra={"seal_id": seal.id})
     kind = seal.kind if seal is not None else "official"
     cfg = deps.config.signing
-    if kind == "legal_rep":
-        return await run_cpu(seals.legal_rep_seal, snap.enterprise_name[:4],
-                             font_path=cfg.font_path, font_index=cfg.font_index)
-    return await run_cpu(seals.round_seal, snap.enterprise_name,
-                         "contract" if kind == "contract" else "official",
-                         font_path=cfg.font_path, font_index=cfg.font_index)
+    return await run_cpu(engine.draw_seal, kind, enterprise_name, cfg.font_path,
+                         cfg.font_index)
+
+
+async def preview_stamp(
+    deps: Deps, user_id: str, contract_id: str, signer_id: str | None = None
+) -> bytes:
+    """What this user's signature will look like in the boxes: handwriting or seal."""
+    async with deps.db.transaction() as tx:
+        user = await common.load_user(tx, user_id)
+        contract = await common.load_contract(tx, contract_id)
+        signer = await _actionable(tx, user, contract, signer_id)
+        ent = await tx.session.get(Enterprise, contract.enterprise_id)
+        party, seal_id = signer.party, signer.seal_id
+        name = ent.name if ent else ""
+    if party == "person":
+        png = await default_signature_png(deps, user_id)
+        if png is None:
+            raise SignatureRequired()
+        return png
+    return await seal_image(deps, seal_id, name)
 
 
 async def _material(
@@ -485,11 +514,11 @@ async def _commit(
         evidence.document_sha256_after = digest
         evidence.grant_id, evidence.completed_at = grant_id, now
         if signer.party == "enterprise" and signer.seal_id and signer.enterprise_id:
-            tx.session.add(SealUsage(
-                enterprise_id=signer.enterprise_id, seal_id=signer.seal_id,
+            await enterprise_seals.record_seal_use(
+                tx, deps, enterprise_id=signer.enterprise_id, seal_id=signer.seal_id,
                 actor_id=signer.signed_by, action="sign", subject_type="contract",
-                subject_id=contract.id, note=contract.title[:200], at=now,
-            ))
+                subject_id=contract.id, note=contract.title[:200],
+            )
         await common.log(
             tx, deps, "contract.signed", contract, actor_id=signer.signed_by,
             data={

@@ -12,6 +12,7 @@ import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 from asn1crypto import keys as asn1_keys
 from asn1crypto import x509 as asn1_x509
@@ -24,6 +25,7 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 
 from core.config import Config
 from core.crypto import derive_key
+from core.signing.cms_speed import CachedAttributesMixin
 
 ALGORITHMS = ("ecdsa-p256", "rsa-2048")
 WRAP_VERSION = b"\x01"
@@ -110,14 +112,25 @@ class PlainKeyRef:
         yield simple_signer(self.pkcs8, certificate_der, chain_der)
 
 
+@lru_cache(maxsize=256)
+def load_certificate(der: bytes) -> asn1_x509.Certificate:
+    """Parsed certificates are reused across signatures in a worker: parsing and hashing
+    them again for every signature is a measurable share of the signing time."""
+    return asn1_x509.Certificate.load(der)
+
+
+class FastSimpleSigner(CachedAttributesMixin, SimpleSigner):
+    """pyHanko's SimpleSigner with the per-certificate attribute encoded once."""
+
+
 def simple_signer(
     pkcs8: bytes, certificate_der: bytes, chain_der: tuple[bytes, ...]
 ) -> SimpleSigner:
-    return SimpleSigner(
-        signing_cert=asn1_x509.Certificate.load(certificate_der),
+    return FastSimpleSigner(
+        signing_cert=load_certificate(certificate_der),
         signing_key=asn1_keys.PrivateKeyInfo.load(pkcs8),
         cert_registry=SimpleCertificateStore.from_certs(
-            [asn1_x509.Certificate.load(c) for c in chain_der]
+            [load_certificate(c) for c in chain_der]
         ),
     )
 

@@ -52,10 +52,6 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-def _hash_for(key: PrivateKeyTypes | PublicKeyTypes) -> hashes.HashAlgorithm:
-    return hashes.SHA256()
-
-
 @dataclass(frozen=True)
 class _Pair:
     cert: x509.Certificate

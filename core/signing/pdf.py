@@ -12,14 +12,16 @@ invisible one.
 from __future__ import annotations
 
 import io
+import zlib
 from dataclasses import dataclass, field
-from typing import Protocol
+from functools import lru_cache
+from typing import Any, Protocol
 
 import aiohttp
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
 from PIL import Image, UnidentifiedImageError
-from pyhanko.pdf_utils import images, layout
+from pyhanko.pdf_utils import generic, images, layout
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
@@ -37,6 +39,7 @@ from core.signing.pdfinput import (
     PdfInvalid,
     ensure_off_loop,
     media_box,
+    open_for_update,
     open_pdf,
     page_count,
 )
@@ -161,7 +164,7 @@ def prepare_document(
                 fields.SigFieldSpec(
                     sig_field_name=spec.name,
                     on_page=spec.page,
-                    box=tuple(int(round(v)) for v in spec.rect),  # type: ignore[arg-type]
+                    box=tuple(round(v) for v in spec.rect),  # type: ignore[arg-type]
                 ),
             )
         out = io.BytesIO()
@@ -190,9 +193,68 @@ def load_stamp_image(png: bytes) -> Image.Image:
     return img.convert("RGBA")
 
 
+@dataclass(frozen=True)
+class PreparedStamp:
+    """A stamp image decoded and Flate-compressed once: colour plane and alpha mask."""
+
+    width: int
+    height: int
+    rgb_flate: bytes
+    alpha_flate: bytes
+
+
+@lru_cache(maxsize=32)
+def prepare_stamp(png: bytes) -> PreparedStamp:
+    """Decode and compress a stamp once per worker: a seal or a person's handwriting is
+    applied to many boxes and documents, and compressing the pixels dominated the cost of
+    a visible signature."""
+    img = load_stamp_image(png)
+    alpha = img.getchannel("A")
+    rgb = img.convert("RGB")
+    return PreparedStamp(
+        img.width, img.height, zlib.compress(rgb.tobytes()), zlib.compress(alpha.tobytes())
+    )
+
+
+class PreparedImage(images.PdfImage):
+    """pyHanko's image content, writing the pre-compressed XObjects of a PreparedStamp."""
+
+    _PLACEHOLDER = Image.new("RGBA", (1, 1))
+
+    def __init__(self, stamp: PreparedStamp) -> None:
+        super().__init__(
+            self._PLACEHOLDER, box=layout.BoxConstraints(stamp.width, stamp.height)
+        )
+        self.stamp = stamp
+
+    def _xobject(self, colour_space: str, data: bytes, smask: Any = None) -> Any:
+        assert self.writer is not None
+        entries = {
+            generic.pdf_name("/Type"): generic.pdf_name("/XObject"),
+            generic.pdf_name("/Subtype"): generic.pdf_name("/Image"),
+            generic.pdf_name("/Width"): generic.NumberObject(self.stamp.width),
+            generic.pdf_name("/Height"): generic.NumberObject(self.stamp.height),
+            generic.pdf_name("/ColorSpace"): generic.pdf_name(colour_space),
+            generic.pdf_name("/BitsPerComponent"): generic.NumberObject(8),
+            generic.pdf_name("/Filter"): generic.pdf_name("/FlateDecode"),
+        }
+        if smask is not None:
+            entries[generic.pdf_name("/SMask")] = smask
+        stream = generic.StreamObject(generic.DictionaryObject(entries), encoded_data=data)
+        return self.writer.add_object(stream)
+
+    @property
+    def image_ref(self) -> Any:
+        ref = self._image_ref
+        if ref is None or ref.get_pdf_handler() is not self.writer:
+            smask = self._xobject("/DeviceGray", self.stamp.alpha_flate)
+            ref = self._image_ref = self._xobject("/DeviceRGB", self.stamp.rgb_flate, smask)
+        return ref
+
+
 def stamp_style(png: bytes) -> StaticStampStyle:
     return StaticStampStyle(
-        background=images.PdfImage(load_stamp_image(png)),
+        background=PreparedImage(prepare_stamp(png)),
         background_layout=layout.SimpleBoxLayoutRule(
             x_align=layout.AxisAlignment.ALIGN_MID,
             y_align=layout.AxisAlignment.ALIGN_MID,
@@ -232,7 +294,9 @@ def sign_document(
     """
     ensure_off_loop("sign_document")
     options = options or SignOptions()
-    reader = open_pdf(pdf_bytes, max_bytes=options.max_bytes)
+    # One parse serves both the checks and the signing (the writer's reader is `.prev`).
+    writer = open_for_update(pdf_bytes, max_bytes=options.max_bytes)
+    reader = writer.prev
     try:
         matches = list(fields.enumerate_sig_fields(reader, with_name=field_name))
     except PARSE_ERRORS as exc:
@@ -268,7 +332,6 @@ def sign_document(
                 timestamper=timestamper.build() if timestamper is not None else None,
                 stamp_style=style,
             )
-            writer = IncrementalPdfFileWriter(io.BytesIO(bytes(pdf_bytes)), strict=True)
             out = pdf_signer.sign_pdf(writer, bytes_reserved=reserve_for(signer, timestamper))
             return out.getvalue()
     except RevokedError as exc:

@@ -9,6 +9,7 @@ import asyncio
 import io
 
 from pyhanko.pdf_utils import misc
+from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
 from core.errors import InvalidInput, PayloadTooLarge
@@ -79,6 +80,26 @@ def open_pdf(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> PdfFileReade
     check_size(data, max_bytes)
     try:
         reader = PdfFileReader(io.BytesIO(bytes(data)), strict=True)
+    except PARSE_ERRORS as exc:
+        raise PdfInvalid() from exc
+    check_reader(reader)
+    return reader
+
+
+def open_for_update(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> IncrementalPdfFileWriter:
+    """An incremental writer over `data` whose reader (`.prev`) passed the same checks."""
+    check_size(data, max_bytes)
+    try:
+        writer = IncrementalPdfFileWriter(io.BytesIO(bytes(data)), strict=True)
+    except PARSE_ERRORS as exc:
+        raise PdfInvalid() from exc
+    check_reader(writer.prev)
+    return writer
+
+
+def check_reader(reader: PdfFileReader) -> None:
+    """Refuse encrypted, hybrid-reference and structurally broken documents."""
+    try:
         if reader.encrypted or "/Encrypt" in reader.trailer:
             raise PdfEncrypted()
         if reader.xrefs.hybrid_xrefs_present:
@@ -94,7 +115,6 @@ def open_pdf(data: bytes, *, max_bytes: int = DEFAULT_MAX_BYTES) -> PdfFileReade
         raise
     except PARSE_ERRORS as exc:
         raise PdfInvalid() from exc
-    return reader
 
 
 def page_count(reader: PdfFileReader) -> int:

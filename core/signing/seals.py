@@ -115,7 +115,7 @@ def round_seal(
     label = SEAL_KINDS[kind]
     if label:
         label_font = _font(font_path, font_index, int(big * 0.085))
-        left, top, right, bottom = label_font.getbbox(label)
+        left, top, right, _ = label_font.getbbox(label)
         draw.text((c - (right - left) / 2 - left, c + big * 0.22 - top), label,
                   font=label_font, fill=SEAL_RED)
     return _png(img.resize((size, size), Image.LANCZOS))

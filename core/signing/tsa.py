@@ -92,8 +92,15 @@ class LocalTimeStamper(DummyTimeStamper):
         return result
 
 
+class StatusOnlyResponse(core.Sequence):
+    """TimeStampResp without a token (RFC 3161 2.4.2: absent unless granted).
+    asn1crypto's TimeStampResp marks the token as required, so it cannot write this."""
+
+    _fields = [("status", tsp.PKIStatusInfo)]  # noqa: RUF012 - asn1crypto's declaration style
+
+
 def _rejection(failure: str, text: str) -> bytes:
-    return tsp.TimeStampResp(
+    return StatusOnlyResponse(
         {
             "status": tsp.PKIStatusInfo(
                 {

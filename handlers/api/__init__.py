@@ -11,9 +11,9 @@ VERSION = "1.0.0"
 
 def api_groups() -> list[ApiRoutes]:
     """Every API area. A new module adds its `api` here."""
-    from handlers.api import auth, identity, meta
+    from handlers.api import auth, contracts, identity, meta, verify
 
-    return [meta.api, auth.api, identity.api]
+    return [meta.api, auth.api, identity.api, contracts.api, verify.api]
 
 
 def install_api(app: web.Application) -> None:

@@ -223,6 +223,7 @@ async def test_lockout_page_is_423_with_retry_after(client, deps) -> None:
             "captcha_id": captcha_id, "captcha_answer": answer,
         })
     assert response.status == 423 and "锁定" in await response.text()
+    assert response.headers["Retry-After"] == "900"
 
 
 async def test_sms_login_without_js(client, deps, outbox) -> None:

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:20:25.786187
+Create Date: 2026-11-23 09:25:09.211585
 """
 
 from collections.abc import Sequence

@@ -6,8 +6,8 @@ import io
 import zlib
 
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
-from pyhanko.pdf_utils.writer import PdfFileWriter, copy_into_new_writer
 from pyhanko.pdf_utils.reader import PdfFileReader
+from pyhanko.pdf_utils.writer import PdfFileWriter, copy_into_new_writer
 
 from core.signing.samples import sample_contract_pdf
 
@@ -68,4 +68,4 @@ def with_changed_page_content(pdf: bytes) -> bytes:
     return out.getvalue()
 
 
-__all__ = ["encrypted_pdf", "hybrid_xref_pdf", "with_changed_page_content", "PdfFileWriter"]
+__all__ = ["PdfFileWriter", "encrypted_pdf", "hybrid_xref_pdf", "with_changed_page_content"]

@@ -35,10 +35,10 @@ def _handwriting() -> bytes:
 
 
 def test_prepare_adds_every_field_before_any_signature() -> None:
+    import io
+
     from pyhanko.pdf_utils.reader import PdfFileReader
     from pyhanko.sign.fields import enumerate_sig_fields
-
-    import io
 
     reader = PdfFileReader(io.BytesIO(_prepared()))
     names = sorted(name for name, value, _ in enumerate_sig_fields(reader) if value is None)

@@ -17,7 +17,10 @@ from core.signing.samples import ENTERPRISE_BOX, sample_contract_pdf
 from core.signing.verify import verify_pdf
 from tests.core.signing.factories import unlocked_signer
 
-SOFTHSM_LIBS = ["/usr/lib/softhsm/libsofthsm2.so", "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so"]
+SOFTHSM_LIBS = [
+    "/usr/lib/softhsm/libsofthsm2.so",
+    "/usr/lib/x86_64-linux-gnu/softhsm/libsofthsm2.so",
+]
 LIB = next((p for p in SOFTHSM_LIBS if os.path.exists(p)), None)
 
 pytestmark = pytest.mark.skipif(

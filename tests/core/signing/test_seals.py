@@ -7,9 +7,9 @@ import io
 import pytest
 from PIL import Image, ImageDraw
 
+from core.config import load_config
 from core.errors import InvalidInput, ProviderUnavailable
 from core.signing import seals
-from core.config import load_config
 
 FONT = load_config(env={}).signing.font_path
 
@@ -27,7 +27,7 @@ def _ink_share(img: Image.Image) -> float:
 
 def _reddish(img: Image.Image) -> bool:
     opaque = img.getchannel("A").point(lambda v: 255 if v > 200 else 0)
-    r, g, b, _ = (c.point(lambda v: v) for c in img.split())
+    r, g, _, _ = img.split()
     red = Image.composite(r, Image.new("L", img.size), opaque).histogram()
     green = Image.composite(g, Image.new("L", img.size), opaque).histogram()
     mean = lambda h: sum(i * n for i, n in enumerate(h)) / max(sum(h[1:]), 1)  # noqa: E731

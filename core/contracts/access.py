@@ -1,0 +1,302 @@
+"""Reading contracts: the lists (待我签署 / 待他人签署 / 已完成 / 已作废 / 我发起的), one
+contract's view, its page images and the signed PDF. Only parties see a contract."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import or_, select
+
+from core.context import Deps
+from core.contracts import common
+from core.contracts.states import (
+    CONTRACT_LABELS,
+    ENDED,
+    SIGNER_LABELS,
+    ContractState,
+    SignerState,
+)
+from core.crypto import mask_phone
+from core.enterprise import roles
+from core.errors import InvalidInput
+from core.signatures import default_signature_png
+from storage.models import (
+    Contract,
+    ContractDocument,
+    ContractSigner,
+    Enterprise,
+    Member,
+    SignatureField,
+)
+
+TABS = {
+    "to_sign": "待我签署",
+    "waiting": "待他人签署",
+    "completed": "已完成",
+    "ended": "已作废",
+    "initiated": "我发起的",
+}
+LIST_LIMIT = 100
+
+
+@dataclass(frozen=True)
+class ContractItem:
+    id: str
+    title: str
+    state: str
+    state_label: str
+    enterprise_name: str
+    created_at: datetime
+    sent_at: datetime | None
+    completed_at: datetime | None
+    deadline: datetime | None
+    url: str
+
+
+@dataclass(frozen=True)
+class BoxView:
+    field_name: str
+    page: int
+    rect: tuple[float, float, float, float]
+    signed: bool
+
+
+@dataclass(frozen=True)
+class SignerView:
+    id: str
+    party: str
+    name: str
+    phone_masked: str | None
+    order: int
+    state: str
+    state_label: str
+    signed_at: datetime | None
+    reject_reason: str | None
+    boxes: tuple[BoxView, ...]
+
+
+@dataclass(frozen=True)
+class ContractView:
+    id: str
+    title: str
+    state: str
+    state_label: str
+    enterprise_id: str
+    enterprise_name: str
+    initiator: bool
+    created_at: datetime
+    sent_at: datetime | None
+    completed_at: datetime | None
+    deadline: datetime | None
+    end_reason: str | None
+    page_count: int
+    page_sizes: tuple[tuple[float, float], ...]
+    document_sha256: str
+    version: int
+    signers: tuple[SignerView, ...]
+    # The signer row the viewer acts as, when it is theirs to sign now (or in progress).
+    my_signer_id: str | None
+    my_signer_state: str | None
+    my_party: str | None
+    can_sign: bool
+    can_reject: bool
+    can_revoke: bool
+    can_download: bool
+    identity_verified: bool
+    has_signature: bool
+
+
+async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractItem]:
+    if tab not in TABS:
+        raise InvalidInput("列表类型无效", code="invalid_tab", field="tab")
+    async with deps.db.transaction() as tx:
+        user = await common.load_user(tx, user_id)
+        seal_ids = await common.sealer_scope(tx, user_id)
+        mine = or_(common.person_condition(user), common.sealer_condition(seal_ids))
+        query = select(Contract, Enterprise.name).join(
+            Enterprise, Enterprise.id == Contract.enterprise_id)
+        if tab == "initiated":
+            query = query.where(Contract.initiator_id == user_id)
+        else:
+            party_ids = select(ContractSigner.contract_id).where(mine)
+            query = query.where(Contract.id.in_(party_ids))
+            if tab == "to_sign":
+                todo = select(ContractSigner.contract_id).where(
+                    mine, ContractSigner.state.in_([SignerState.PENDING]))
+                query = query.where(Contract.state == ContractState.IN_PROGRESS,
+                                    Contract.id.in_(todo))
+            elif tab == "waiting":
+                todo = select(ContractSigner.contract_id).where(
+                    mine, ContractSigner.state == SignerState.PENDING)
+                query = query.where(Contract.state == ContractState.IN_PROGRESS,
+                                    Contract.id.not_in(todo))
+            elif tab == "completed":
+                query = query.where(Contract.state == ContractState.COMPLETED)
+            else:
+                query = query.where(Contract.state.in_(list(ENDED)))
+        rows = (await tx.session.execute(
+            query.order_by(Contract.created_at.desc()).limit(LIST_LIMIT)
+        )).all()
+    return [
+        ContractItem(
+            c.id, c.title, c.state, CONTRACT_LABELS[ContractState(c.state)], name,
+            c.created_at, c.sent_at, c.completed_at, c.deadline,
+            f"/contracts/{c.id}",
+        )
+        for c, name in rows
+    ]
+
+
+async def to_sign_count(deps: Deps, user_id: str) -> list[ContractItem]:
+    """For the home page: the contracts waiting for this user's signature."""
+    return await list_contracts(deps, user_id, "to_sign")
+
+
+async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractView:
+    now = deps.clock.now()
+    async with deps.db.transaction() as tx:
+        user = await common.load_user(tx, user_id)
+        contract = await common.load_contract(tx, contract_id)
+        signers = await common.signers_of(tx, contract.id)
+        inv = await common.require_involved(tx, user, contract, signers)
+        doc = (await tx.session.execute(
+            select(ContractDocument).where(ContractDocument.contract_id == contract.id)
+        )).scalar_one()
+        ent = await tx.session.get(Enterprise, contract.enterprise_id)
+        fields = list((await tx.session.execute(
+            select(SignatureField).where(SignatureField.contract_id == contract.id)
+            .order_by(SignatureField.page, SignatureField.field_name)
+        )).scalars())
+        can_revoke = False
+        if contract.state in (ContractState.DRAFT, ContractState.IN_PROGRESS):
+            if contract.initiator_id == user.id:
+                can_revoke = True
+            elif inv.viewer:
+                actor = await roles.actor_for(tx, user.id, contract.enterprise_id)
+                can_revoke = actor.can(roles.CONTRACTS_SEND)
+    boxes: dict[str, list[BoxView]] = {}
+    for f in fields:
+        boxes.setdefault(f.signer_id, []).append(
+            BoxView(f.field_name, f.page, (f.x1, f.y1, f.x2, f.y2), f.signed_at is not None))
+    views = tuple(
+        SignerView(
+            s.id, s.party, s.name, mask_phone(s.phone) if s.phone else None, s.sign_order,
+            s.state, SIGNER_LABELS[SignerState(s.state)], s.signed_at, s.reject_reason,
+            tuple(boxes.get(s.id, ())),
+        )
+        for s in signers
+    )
+    mine = None
+    for candidate in (inv.person_signer, inv.enterprise_signer):
+        if candidate is not None and candidate.state == SignerState.PENDING:
+            mine = candidate
+            break
+    if mine is None:
+        mine = inv.person_signer or inv.enterprise_signer
+    live = common.is_live(contract, now)
+    my_pending = mine is not None and mine.state == SignerState.PENDING
+    has_sig = await default_signature_png(deps, user_id) is not None
+    sizes = tuple((float(w), float(h)) for w, h in json.loads(doc.page_sizes))
+    return ContractView(
+        id=contract.id, title=contract.title, state=contract.state,
+        state_label=CONTRACT_LABELS[ContractState(contract.state)],
+        enterprise_id=contract.enterprise_id, enterprise_name=ent.name if ent else "",
+        initiator=contract.initiator_id == user.id, created_at=contract.created_at,
+        sent_at=contract.sent_at, completed_at=contract.completed_at,
+        deadline=contract.deadline, end_reason=contract.end_reason,
+        page_count=doc.page_count, page_sizes=sizes, document_sha256=doc.current_sha256,
+        version=doc.version, signers=views,
+        my_signer_id=mine.id if mine else None, my_signer_state=mine.state if mine else None,
+        my_party=mine.party if mine else None,
+        can_sign=live and my_pending, can_reject=live and my_pending, can_revoke=can_revoke,
+        can_download=contract.state != ContractState.DRAFT,
+        identity_verified=user.identity_state == "verified", has_signature=has_sig,
+    )
+
+
+@dataclass(frozen=True)
+class Download:
+    filename: str
+    data: bytes
+    sha256: str
+
+
+async def download(deps: Deps, user_id: str, contract_id: str) -> Download:
+    """The current PDF (the signed one once completed) for any party."""
+    async with deps.db.transaction() as tx:
+        user = await common.load_user(tx, user_id)
+        contract = await common.load_contract(tx, contract_id)
+        signers = await common.signers_of(tx, contract.id)
+        await common.require_involved(tx, user, contract, signers)
+        doc = await common.load_document(tx, contract.id)
+        key, digest, filename = doc.file_key, doc.current_sha256, doc.filename
+        state = contract.state
+    data = await asyncio.to_thread(common.store(deps).get, key)
+    stem = filename[:-4] if filename.lower().endswith(".pdf") else filename
+    suffix = "-已签署" if state == ContractState.COMPLETED else ""
+    return Download(f"{stem}{suffix}.pdf", data, digest)
+
+
+async def document_for_pages(deps: Deps, user_id: str, contract_id: str) -> tuple[str, str, int]:
+    """(file key, sha256, page count) of the current version, for a party."""
+    async with deps.db.transaction() as tx:
+        user = await common.load_user(tx, user_id)
+        contract = await common.load_contract(tx, contract_id)
+        signers = await common.signers_of(tx, contract.id)
+        await common.require_involved(tx, user, contract, signers)
+        doc = await common.load_document(tx, contract.id)
+        return doc.file_key, doc.current_sha256, doc.page_count
+
+
+@dataclass(frozen=True)
+class SendableEnterprise:
+    id: str
+    name: str
+
+
+async def sendable_enterprises(deps: Deps, user_id: str) -> list[SendableEnterprise]:
+    """Certified enterprises where the user may send contracts (console picker)."""
+    async with deps.db.transaction() as tx:
+        rows = (await tx.session.execute(
+            select(Enterprise).join(Member, Member.enterprise_id == Enterprise.id).where(
+                Member.user_id == user_id, Member.status == "active",
+                Enterprise.state == "certified",
+            ).order_by(Enterprise.created_at)
+        )).scalars().all()
+        out = []
+        for ent in rows:
+            actor = await roles.actor_for(tx, user_id, ent.id)
+            if actor.can(roles.CONTRACTS_SEND):
+                out.append(SendableEnterprise(ent.id, ent.name))
+    return out
+
+
+@dataclass(frozen=True)
+class SealChoice:
+    id: str
+    name: str
+    kind: str
+
+
+async def enterprise_seals(deps: Deps, user_id: str, enterprise_id: str) -> list[SealChoice]:
+    from storage.models import Seal
+
+    async with deps.db.transaction() as tx:
+        await roles.require_permission(tx, user_id, enterprise_id, roles.CONTRACTS_SEND)
+        rows = (await tx.session.execute(
+            select(Seal).where(Seal.enterprise_id == enterprise_id, Seal.status == "enabled")
+            .order_by(Seal.created_at)
+        )).scalars().all()
+    return [SealChoice(s.id, s.name, s.kind) for s in rows]
+
+
+async def draft_for_sender(deps: Deps, user_id: str, contract_id: str) -> ContractView:
+    """The console's placement step: the draft, for a member who may send."""
+    async with deps.db.transaction() as tx:
+        contract = await common.load_contract(tx, contract_id)
+        await roles.require_permission(tx, user_id, contract.enterprise_id,
+                                       roles.CONTRACTS_SEND)
+    return await view_contract(deps, user_id, contract_id)

@@ -1,0 +1,163 @@
+"""Dashboard (B6) counts and chart, and the console's audit log view (B7).
+
+The contract numbers come from the ``contract_monthly_counts`` hook (see common.py);
+until the contracts feature provides it, they are zeros.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, timedelta
+from html import escape
+from typing import Any
+
+from sqlalchemy import func, select
+
+from core.context import Deps
+from core.enterprise import roles as R
+from core.enterprise.common import hook
+from storage.models import AuditEntry, Employee, JoinRequest, Member, Seal
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    enterprise_name: str
+    state: str
+    pending_reviews: int
+    pending_joins: int
+    collecting: int
+    active_employees: int
+    members: int
+    seals_enabled: int
+    months: list[tuple[str, int, int]]  # (YYYY-MM, sent, signed)
+    chart_svg: str
+    can_review: bool
+    can_join_review: bool
+
+
+def month_keys(today: date, n: int = 6) -> list[str]:
+    keys = []
+    y, m = today.year, today.month
+    for _ in range(n):
+        keys.append(f"{y:04d}-{m:02d}")
+        y, m = (y, m - 1) if m > 1 else (y - 1, 12)
+    return list(reversed(keys))
+
+
+def chart_svg(months: list[tuple[str, int, int]]) -> str:
+    """A small grouped bar chart (sent / signed per month) as inline SVG."""
+    width, height, pad, bottom = 320, 180, 28, 28
+    top = max([1] + [max(s, g) for _, s, g in months])
+    slot = (width - pad) / max(1, len(months))
+    bar = slot * 0.3
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {width} {height}" '
+        'role="img" aria-label="每月合同发送与签署数量" class="chart">',
+        f'<line x1="{pad}" y1="{height - bottom}" x2="{width}" y2="{height - bottom}" '
+        'stroke="#ccc"/>',
+        f'<text x="2" y="14" font-size="10" fill="#666">{top}</text>',
+    ]
+    scale = (height - bottom - 20) / top
+    for i, (key, sent, signed) in enumerate(months):
+        x = pad + i * slot + slot * 0.15
+        for j, (value, colour) in enumerate(((sent, "#1f6feb"), (signed, "#2da44e"))):
+            h = value * scale
+            parts.append(
+                f'<rect x="{x + j * bar:.1f}" y="{height - bottom - h:.1f}" width="{bar:.1f}" '
+                f'height="{h:.1f}" fill="{colour}"><title>{escape(key)} '
+                f'{"发送" if j == 0 else "签署"} {value}</title></rect>'
+            )
+        parts.append(f'<text x="{x:.1f}" y="{height - 10}" font-size="10" fill="#666">'
+                     f'{escape(key[5:])}月</text>')
+    parts.append(f'<rect x="{width - 110}" y="4" width="10" height="10" fill="#1f6feb"/>'
+                 f'<text x="{width - 96}" y="13" font-size="10">发送</text>'
+                 f'<rect x="{width - 60}" y="4" width="10" height="10" fill="#2da44e"/>'
+                 f'<text x="{width - 46}" y="13" font-size="10">签署</text>')
+    parts.append("</svg>")
+    return "".join(parts)
+
+
+async def dashboard(deps: Deps, user_id: str, enterprise_id: str) -> Dashboard:
+    async with deps.db.transaction() as tx:
+        actor = await R.require_permission(tx, user_id, enterprise_id, R.ENTERPRISE_VIEW)
+        ent = await R.load_enterprise(tx, enterprise_id)
+
+        async def count(model: Any, *cond: Any) -> int:
+            return int((await tx.session.execute(
+                select(func.count()).select_from(model).where(*cond))).scalar_one())
+
+        e = Employee.enterprise_id == enterprise_id
+        board = dict(
+            pending_reviews=await count(Employee, e, Employee.status == "pending_review"),
+            pending_joins=await count(JoinRequest, JoinRequest.enterprise_id == enterprise_id,
+                                      JoinRequest.state == "pending"),
+            collecting=await count(Employee, e, Employee.status == "collecting"),
+            active_employees=await count(Employee, e, Employee.status == "active"),
+            members=await count(Member, Member.enterprise_id == enterprise_id,
+                                Member.status == "active"),
+            seals_enabled=await count(Seal, Seal.enterprise_id == enterprise_id,
+                                      Seal.status == "enabled"),
+        )
+    keys = month_keys(deps.clock.now().date())
+    source = hook(deps, "contract_monthly_counts")
+    months = await source(deps, enterprise_id, keys) if source else [(k, 0, 0) for k in keys]
+    return Dashboard(ent.name, ent.state, months=months, chart_svg=chart_svg(months),
+                     can_review=actor.can(R.EMPLOYEES_REVIEW),
+                     can_join_review=actor.can(R.JOIN_REVIEW), **board)
+
+
+@dataclass(frozen=True)
+class AuditRow:
+    seq: int
+    at: datetime
+    action: str
+    actor_id: str | None
+    actor_name: str | None
+    subject_type: str | None
+    subject_id: str | None
+    data: dict[str, Any]
+    ip: str | None
+
+
+async def audit_log(
+    deps: Deps, user_id: str, enterprise_id: str, *, member_id: str | None = None,
+    seal_id: str | None = None, date_from: date | None = None, date_to: date | None = None,
+    limit: int = 100, before_seq: int | None = None,
+) -> list[AuditRow]:
+    """This enterprise's entries only, newest first; filter by member, seal and dates."""
+    async with deps.db.transaction() as tx:
+        await R.require_permission(tx, user_id, enterprise_id, R.AUDIT_VIEW)
+        names = dict(
+            (
+                await tx.session.execute(
+                    select(Member.user_id, Member.display_name).where(
+                        Member.enterprise_id == enterprise_id, Member.user_id.is_not(None))
+                )
+            ).all()
+        )
+        query = select(AuditEntry).where(AuditEntry.tenant_id == enterprise_id)
+        if member_id:
+            member = (
+                await tx.session.execute(
+                    select(Member).where(Member.id == member_id,
+                                         Member.enterprise_id == enterprise_id)
+                )
+            ).scalar_one_or_none()
+            query = query.where(AuditEntry.actor_id == (member.user_id if member else "-"))
+        if seal_id:
+            query = query.where(AuditEntry.subject_type == "seal",
+                                AuditEntry.subject_id == seal_id)
+        if date_from:
+            query = query.where(AuditEntry.at >= datetime(date_from.year, date_from.month,
+                                                          date_from.day, tzinfo=UTC))
+        if date_to:
+            end = datetime(date_to.year, date_to.month, date_to.day, tzinfo=UTC)
+            query = query.where(AuditEntry.at < end + timedelta(days=1))
+        if before_seq:
+            query = query.where(AuditEntry.seq < before_seq)
+        rows = (
+            await tx.session.execute(query.order_by(AuditEntry.seq.desc())
+                                     .limit(max(1, min(limit, 500))))
+        ).scalars().all()
+        return [AuditRow(r.seq, r.at, r.action, r.actor_id, names.get(r.actor_id or ""),
+                         r.subject_type, r.subject_id, r.data or {}, r.ip) for r in rows]

@@ -1,0 +1,288 @@
+"""Contracts API: send (multipart), list, get, request the signing code, sign, reject,
+revoke, download."""
+
+from __future__ import annotations
+
+import json
+from datetime import datetime
+from typing import Literal
+from urllib.parse import quote
+
+from aiohttp import web
+from pydantic import BaseModel, Field
+
+from core.contracts import access, ending, send, signing
+from core.contracts.access import ContractItem, ContractView
+from core.contracts.send import Box, SignerSpec
+from core.errors import InvalidInput, PayloadTooLarge
+from handlers.api.registry import ApiRoutes, parse, reply
+from handlers.keys import DEPS
+from handlers.util import request_meta, require_session
+
+api = ApiRoutes(tag="contracts")
+
+
+class BoxIn(BaseModel):
+    page: int = Field(ge=1, le=500, description="1-based page number")
+    rect: tuple[float, float, float, float] = Field(
+        description="x1, y1, x2, y2 in PDF points, origin bottom-left")
+
+
+class SignerIn(BaseModel):
+    party: Literal["person", "enterprise"]
+    name: str = Field(default="", max_length=40, description="person: real name")
+    phone: str = Field(default="", max_length=20, description="person: mobile number")
+    seal_id: str | None = Field(default=None, max_length=32,
+                                description="enterprise: seal (default: contract seal)")
+    order: int = Field(default=1, ge=1, le=10)
+    boxes: list[BoxIn] = Field(min_length=1, max_length=10)
+
+
+class CreateIn(BaseModel):
+    """multipart/form-data: these fields, `signers` as a JSON array, and the PDF as `file`."""
+
+    enterprise_id: str = Field(max_length=32)
+    title: str = Field(max_length=100)
+    signers: list[SignerIn] = Field(min_length=1, max_length=20)
+    deadline: datetime | None = None
+    file: bytes = Field(description="the PDF (binary part)")
+
+
+class ContractItemOut(BaseModel):
+    id: str
+    title: str
+    state: str
+    state_label: str
+    enterprise_name: str
+    created_at: datetime
+    sent_at: datetime | None
+    completed_at: datetime | None
+    deadline: datetime | None
+
+
+class ContractListOut(BaseModel):
+    tab: str
+    items: list[ContractItemOut]
+
+
+class BoxOut(BaseModel):
+    field_name: str
+    page: int
+    rect: tuple[float, float, float, float]
+    signed: bool
+
+
+class SignerOut(BaseModel):
+    id: str
+    party: str
+    name: str
+    phone_masked: str | None
+    order: int
+    state: str
+    state_label: str
+    signed_at: datetime | None
+    reject_reason: str | None
+    boxes: list[BoxOut]
+
+
+class ContractOut(BaseModel):
+    id: str
+    title: str
+    state: str
+    state_label: str
+    enterprise_id: str
+    enterprise_name: str
+    created_at: datetime
+    sent_at: datetime | None
+    completed_at: datetime | None
+    deadline: datetime | None
+    end_reason: str | None
+    page_count: int
+    document_sha256: str
+    version: int
+    signers: list[SignerOut]
+    my_signer_id: str | None
+    my_signer_state: str | None
+    can_sign: bool
+    can_reject: bool
+    can_revoke: bool
+    can_download: bool
+    identity_verified: bool
+    has_signature: bool
+
+
+class CodeIn(BaseModel):
+    signer_id: str | None = Field(default=None, max_length=32,
+                                  description="which of my signer rows (default: the pending one)")
+
+
+class CodeOut(BaseModel):
+    signer_id: str
+    phone_masked: str
+
+
+class SignIn(BaseModel):
+    code: str = Field(max_length=6)
+    signer_id: str | None = Field(default=None, max_length=32)
+
+
+class SignOut(BaseModel):
+    contract_id: str
+    signer_id: str
+    state: str = Field(description="signed, or signing while the signature is applied")
+    contract_state: str
+
+
+class ReasonIn(BaseModel):
+    reason: str = Field(max_length=300)
+
+
+def item_out(c: ContractItem) -> ContractItemOut:
+    return ContractItemOut(
+        id=c.id, title=c.title, state=c.state, state_label=c.state_label,
+        enterprise_name=c.enterprise_name, created_at=c.created_at, sent_at=c.sent_at,
+        completed_at=c.completed_at, deadline=c.deadline,
+    )
+
+
+def contract_out(v: ContractView) -> ContractOut:
+    return ContractOut(
+        id=v.id, title=v.title, state=v.state, state_label=v.state_label,
+        enterprise_id=v.enterprise_id, enterprise_name=v.enterprise_name,
+        created_at=v.created_at, sent_at=v.sent_at, completed_at=v.completed_at,
+        deadline=v.deadline, end_reason=v.end_reason, page_count=v.page_count,
+        document_sha256=v.document_sha256, version=v.version,
+        signers=[
+            SignerOut(
+                id=s.id, party=s.party, name=s.name, phone_masked=s.phone_masked,
+                order=s.order, state=s.state, state_label=s.state_label,
+                signed_at=s.signed_at, reject_reason=s.reject_reason,
+                boxes=[BoxOut(field_name=b.field_name, page=b.page + 1, rect=b.rect,
+                              signed=b.signed) for b in s.boxes],
+            )
+            for s in v.signers
+        ],
+        my_signer_id=v.my_signer_id, my_signer_state=v.my_signer_state,
+        can_sign=v.can_sign, can_reject=v.can_reject, can_revoke=v.can_revoke,
+        can_download=v.can_download, identity_verified=v.identity_verified,
+        has_signature=v.has_signature,
+    )
+
+
+async def _create_form(request: web.Request) -> tuple[dict[str, str], bytes, str]:
+    limit = request.app[DEPS].config.signing.max_upload_bytes
+    if request.content_length and request.content_length > limit + 64 * 1024:
+        raise PayloadTooLarge(f"PDF 文件不能超过 {limit // (1024 * 1024)} MB",
+                              code="pdf_too_large")
+    if not request.content_type.startswith("multipart/"):
+        raise InvalidInput("请以 multipart/form-data 上传", code="upload_expected")
+    post = await request.post()
+    fields = {k: v for k, v in post.items() if isinstance(v, str)}
+    part = post.get("file")
+    if part is None or isinstance(part, str):
+        raise InvalidInput("请上传 PDF 文件（字段 file）", code="empty_upload", field="file")
+    return fields, part.file.read(limit + 1), part.filename or "contract.pdf"
+
+
+@api.route("POST", "/contracts", summary="Upload a PDF, place boxes, pick signers and send",
+           body=CreateIn, response=ContractOut, status=201, upload=True)
+async def create_contract(request: web.Request) -> web.Response:
+    session = require_session(request)
+    fields, data, filename = await _create_form(request)
+    try:
+        raw_signers = json.loads(fields.get("signers") or "[]")
+    except ValueError:
+        raise InvalidInput("signers 须为 JSON 数组", code="invalid_signers",
+                           field="signers") from None
+    body = CreateIn.model_validate({
+        "enterprise_id": fields.get("enterprise_id", ""), "title": fields.get("title", ""),
+        "signers": raw_signers, "deadline": fields.get("deadline") or None, "file": b"",
+    })
+    specs = [
+        SignerSpec(s.party, tuple(Box(b.page - 1, b.rect) for b in s.boxes), name=s.name,
+                   phone=s.phone, seal_id=s.seal_id, order=s.order)
+        for s in body.signers
+    ]
+    deps = request.app[DEPS]
+    contract_id = await send.create_and_send(
+        deps, session.user_id, body.enterprise_id, title=body.title, filename=filename,
+        pdf=data, signers=specs, deadline=body.deadline, meta=request_meta(request))
+    view = await access.view_contract(deps, session.user_id, contract_id)
+    return reply(contract_out(view), status=201)
+
+
+@api.route("GET", "/contracts", summary="My contracts (tab: to_sign, waiting, completed, "
+           "ended, initiated)", response=ContractListOut)
+async def list_contracts(request: web.Request) -> web.Response:
+    session = require_session(request)
+    tab = request.query.get("tab", "to_sign")
+    items = await access.list_contracts(request.app[DEPS], session.user_id, tab)
+    return reply(ContractListOut(tab=tab, items=[item_out(c) for c in items]))
+
+
+@api.route("GET", "/contracts/{id}", summary="One contract, with signers and boxes",
+           response=ContractOut)
+async def get_contract(request: web.Request) -> web.Response:
+    session = require_session(request)
+    view = await access.view_contract(request.app[DEPS], session.user_id,
+                                      request.match_info["id"])
+    return reply(contract_out(view))
+
+
+@api.route("POST", "/contracts/{id}/sign/code", summary="Send the SMS code that confirms signing",
+           body=CodeIn, response=CodeOut)
+async def request_sign_code(request: web.Request) -> web.Response:
+    session = require_session(request)
+    body = await parse(request, CodeIn)
+    sent = await signing.request_sign(request.app[DEPS], session.user_id,
+                                      request.match_info["id"], request_meta(request),
+                                      body.signer_id)
+    return reply(CodeOut(signer_id=sent.signer_id, phone_masked=sent.phone_masked))
+
+
+@api.route("POST", "/contracts/{id}/sign", summary="Confirm with the SMS code and sign "
+           "(idempotent)", body=SignIn, response=SignOut)
+async def sign_contract(request: web.Request) -> web.Response:
+    session = require_session(request)
+    body = await parse(request, SignIn)
+    outcome = await signing.confirm_sign(request.app[DEPS], session.user_id,
+                                         request.match_info["id"], body.code,
+                                         request_meta(request), body.signer_id)
+    return reply(SignOut(contract_id=outcome.contract_id, signer_id=outcome.signer_id,
+                         state=outcome.state, contract_state=outcome.contract_state))
+
+
+@api.route("POST", "/contracts/{id}/reject", summary="Refuse to sign (ends the contract)",
+           body=ReasonIn, response=ContractOut)
+async def reject_contract(request: web.Request) -> web.Response:
+    session = require_session(request)
+    body = await parse(request, ReasonIn)
+    deps = request.app[DEPS]
+    await ending.reject_contract(deps, session.user_id, request.match_info["id"], body.reason,
+                                 request_meta(request))
+    return reply(contract_out(await access.view_contract(deps, session.user_id,
+                                                         request.match_info["id"])))
+
+
+@api.route("POST", "/contracts/{id}/revoke", summary="Withdraw a contract (initiator)",
+           body=ReasonIn, response=ContractOut)
+async def revoke_contract(request: web.Request) -> web.Response:
+    session = require_session(request)
+    body = await parse(request, ReasonIn)
+    deps = request.app[DEPS]
+    await ending.revoke_contract(deps, session.user_id, request.match_info["id"], body.reason,
+                                 request_meta(request))
+    return reply(contract_out(await access.view_contract(deps, session.user_id,
+                                                         request.match_info["id"])))
+
+
+@api.route("GET", "/contracts/{id}/document", summary="The current PDF (signed once completed)",
+           response_content_type="application/pdf")
+async def download_contract(request: web.Request) -> web.Response:
+    session = require_session(request)
+    doc = await access.download(request.app[DEPS], session.user_id, request.match_info["id"])
+    return web.Response(
+        body=doc.data, content_type="application/pdf",
+        headers={"Content-Disposition": f"attachment; filename*=UTF-8''{quote(doc.filename)}",
+                 "X-Document-SHA256": doc.sha256, "Cache-Control": "private, no-store"},
+    )

@@ -1,0 +1,44 @@
+"""The public verification page (C6): upload a PDF, no login, see what each signature says."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from core.contracts import verification
+from core.errors import DomainError, InvalidInput, PayloadTooLarge
+from handlers.h5_contracts import local_time
+from handlers.keys import DEPS
+from handlers.render import render
+
+routes = web.RouteTableDef()
+
+
+async def read_upload(request: web.Request) -> bytes:
+    """The `file` part of a multipart upload, bounded before it is read."""
+    limit = verification.max_bytes(request.app[DEPS])
+    if request.content_length and request.content_length > limit + 64 * 1024:
+        raise PayloadTooLarge(f"文件不能超过 {limit // (1024 * 1024)} MB", code="pdf_too_large")
+    if not request.content_type.startswith("multipart/"):
+        raise InvalidInput("请以 multipart/form-data 上传文件", code="upload_expected")
+    post = await request.post()
+    part = post.get("file")
+    if part is None or isinstance(part, str):
+        raise InvalidInput("请选择要验证的 PDF 文件", code="empty_upload", field="file")
+    data: bytes = part.file.read(limit + 1)
+    return data
+
+
+@routes.get("/verify")
+async def verify_page(request: web.Request) -> web.Response:
+    return render(request, "verify/verify.html", {"result": None, "when": local_time})
+
+
+@routes.post("/verify")
+async def verify_submit(request: web.Request) -> web.Response:
+    try:
+        data = await read_upload(request)
+        result = await verification.verify_upload(request.app[DEPS], data)
+    except DomainError as exc:
+        return render(request, "verify/verify.html",
+                      {"result": None, "when": local_time, "error": exc}, status=exc.status)
+    return render(request, "verify/verify.html", {"result": result, "when": local_time})

@@ -1,0 +1,142 @@
+"""Test data for the enterprise area: users, a certified enterprise, images, spreadsheets."""
+
+from __future__ import annotations
+
+import io
+import itertools
+import secrets
+from datetime import date, timedelta
+
+from openpyxl import Workbook
+from PIL import Image
+from sqlalchemy import select
+
+from core.context import Deps, RequestMeta
+from core.crypto import FieldCipher, mask_id_number
+from core.enterprise import certification as cert
+from core.validators import id_card_check_char, uscc_check_char
+from storage.models import DevBankTransfer, User
+
+META = RequestMeta(ip="127.0.0.1", user_agent="pytest")
+_phones = itertools.count(1)
+
+
+def new_phone() -> str:
+    return f"139{secrets.randbelow(10_000):04d}{next(_phones) % 10_000:04d}"
+
+
+def id_number(seq: str = "123", birth: str = "19900307") -> str:
+    first17 = f"110101{birth}{seq}"
+    return first17 + id_card_check_char(first17)
+
+
+def unique_id_number() -> str:
+    """A valid ID number no other test user has (the sequence code avoids 998/999)."""
+    day = date(1970, 1, 1) + timedelta(days=secrets.randbelow(12000))
+    return id_number(f"{secrets.randbelow(800) + 100:03d}", day.strftime("%Y%m%d"))
+
+
+def credit_code(body: str | None = None) -> str:
+    first17 = body or f"91110000{secrets.randbelow(10**9):09d}"
+    return first17 + uscc_check_char(first17)
+
+
+def bad_check_credit_code() -> str:
+    code = credit_code()
+    wrong = "0" if code[-1] != "0" else "1"
+    return code[:-1] + wrong
+
+
+async def make_user(deps: Deps, phone: str | None = None, *, verified: bool = True,
+                    name: str = "张三") -> str:
+    phone = phone or new_phone()
+    c = FieldCipher.from_config(deps.config)
+    number = unique_id_number()
+    async with deps.db.transaction() as tx:
+        user = User(
+            phone=phone, password_hash=None, status="active",
+            identity_state="verified" if verified else "unverified",
+            real_name=name if verified else None,
+            id_type="id_card" if verified else None,
+            id_number_cipher=c.encrypt(number) if verified else None,
+            id_number_hash=c.lookup_hash(number) if verified else None,
+            id_number_masked=mask_id_number(number) if verified else None,
+            verified_at=deps.clock.now() if verified else None,
+            created_at=deps.clock.now(),
+        )
+        tx.session.add(user)
+        await tx.session.flush()
+        return user.id
+
+
+async def user_phone(deps: Deps, user_id: str) -> str:
+    async with deps.db.sessions() as session:
+        return (await session.execute(select(User.phone).where(User.id == user_id))).scalar_one()
+
+
+def png_bytes(size: tuple[int, int] = (60, 40)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, "red").save(out, "PNG")
+    return out.getvalue()
+
+
+def jpeg_bytes(size: tuple[int, int] = (60, 40)) -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", size, "blue").save(out, "JPEG")
+    return out.getvalue()
+
+
+def enterprise_input(name: str = "测试科技有限公司", code: str | None = None,
+                     rep_id: str | None = None) -> cert.EnterpriseInput:
+    return cert.EnterpriseInput(
+        name=name, credit_code=code or credit_code(), address="北京市海淀区中关村大街 1 号",
+        legal_rep_name="李四", legal_rep_id_number=rep_id or id_number("456"),
+        certificate_kind="cloud",
+    )
+
+
+async def submit(deps: Deps, user_id: str, **kw: object) -> cert.EnterpriseView:
+    return await cert.submit_enterprise(deps, user_id, enterprise_input(**kw),  # type: ignore[arg-type]
+                                        png_bytes(), META)
+
+
+async def deposit_amount(deps: Deps, attempt_id: str) -> str:
+    async with deps.db.sessions() as session:
+        cents = (
+            await session.execute(
+                select(DevBankTransfer.amount_cents).where(DevBankTransfer.reference == attempt_id)
+            )
+        ).scalar_one()
+    return f"0.{cents:02d}"
+
+
+async def certify_by_deposit(deps: Deps, user_id: str, enterprise_id: str,
+                             name: str = "测试科技有限公司") -> None:
+    attempt = await cert.start_deposit(
+        deps, user_id, enterprise_id, account_name=name, account_number="6222020200001234",
+        bank_name="工商银行", meta=META,
+    )
+    await cert.confirm_deposit(deps, user_id, attempt.id, await deposit_amount(deps, attempt.id),
+                               META)
+
+
+async def certified_enterprise(deps: Deps, owner_id: str | None = None,
+                               name: str = "测试科技有限公司") -> tuple[str, str]:
+    """(enterprise id, main admin user id) of a freshly certified enterprise."""
+    owner_id = owner_id or await make_user(deps, name="王五")
+    ent = await submit(deps, owner_id, name=name)
+    await certify_by_deposit(deps, owner_id, ent.id, name)
+    return ent.id, owner_id
+
+
+def xlsx_bytes(rows: list[list[object]], header: list[str] | None = None) -> bytes:
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "员工信息"
+    ws.append(header or ["姓名*", "手机号*", "身份证号", "部门", "岗位", "入职日期"])
+    for row in rows:
+        ws.append(row)
+    out = io.BytesIO()
+    wb.save(out)
+    return out.getvalue()
