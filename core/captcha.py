@@ -78,6 +78,8 @@ async def new_captcha(deps: Deps, meta: RequestMeta) -> Captcha:
         tx.session.add(row)
         await tx.session.flush()
         row.answer_hash = answer_hash(deps.config, row.id, text)
+        if deps.config.server.dev_mode:
+            row.dev_answer = text
     return Captcha(row.id, png, ttl)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from core.devtools import sms_inbox
+from core.devtools import captcha_answer, sms_inbox
 from handlers.keys import DEPS
 from handlers.render import render
 
@@ -33,3 +33,11 @@ async def sms_inbox_json(request: web.Request) -> web.Response:
             ]
         }
     )
+
+
+@routes.get("/dev/api/captcha/{id}")
+async def captcha_json(request: web.Request) -> web.Response:
+    answer = await captcha_answer(request.app[DEPS], request.match_info["id"])
+    if answer is None:
+        raise web.HTTPNotFound()
+    return web.json_response({"answer": answer})

@@ -90,3 +90,5 @@ class CaptchaChallenge(Base):
     created_at: Mapped[datetime]
     expires_at: Mapped[datetime]
     used_at: Mapped[datetime | None]
+    # Set only with dev_mode on, so the dev tools and browser tests can read the answer.
+    dev_answer: Mapped[str | None] = mapped_column(String(10))

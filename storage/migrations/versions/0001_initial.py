@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:25:09.211585
+Create Date: 2026-11-23 09:31:24.063797
 """
 
 from collections.abc import Sequence
@@ -51,6 +51,7 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('dev_answer', sa.String(length=10), nullable=True),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_captcha_challenges'))
     )
     op.create_table('certificates',
