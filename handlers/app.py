@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot.webhook import install as install_wechat
+from core import housekeeping
 from core.clock import Clock, SystemClock
 from core.config import Config, ensure_secrets
 from core.context import Deps
@@ -26,6 +27,7 @@ from core.wechat_notify import (
     deliver_notification,
 )
 from handlers import ca as ca_routes
+from handlers import console as console_routes
 from handlers import (
     dev,
     dev_identity,
@@ -37,6 +39,7 @@ from handlers import (
     h5_verify,
     health,
 )
+from handlers import operator as operator_routes
 from handlers import tsa as tsa_routes
 from handlers import wechat as wechat_pages
 from handlers.api import install_api
@@ -151,6 +154,14 @@ async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
         await asyncio.wait_for(task, timeout=5)
 
 
+async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(housekeeping.run_forever(app[DEPS]), name="housekeeping")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def _dispose_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[DEPS].db.dispose()
@@ -186,7 +197,10 @@ def init_app(
     install_api(app)
     install_wechat(app, deps)
     app.add_routes(wechat_pages.routes)
+    app.add_routes(console_routes.routes)
+    app.add_routes(operator_routes.routes)
     if deps.config.server.dev_mode:
+        app.add_routes(operator_routes.dev_routes)
         app.add_routes(dev.routes)
         app.add_routes(dev_wechat.routes)
         app.add_routes(dev_identity.routes)
@@ -194,5 +208,6 @@ def init_app(
 
     if run_workers:
         app.cleanup_ctx.append(_outbox_ctx)
+        app.cleanup_ctx.append(_housekeeping_ctx)
     app.cleanup_ctx.append(_dispose_ctx)
     return app

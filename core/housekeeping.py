@@ -1,0 +1,53 @@
+"""Periodic clean-up of short-lived rows: rate-limit events, captchas, old SMS codes.
+
+Evidence is not touched: intent confirmations, audit rows and verification records
+are kept (the law asks for at least two years after a contract ends).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import timedelta
+
+from sqlalchemy import delete
+
+from core import ratelimit
+from core.context import Deps
+from storage.models import CaptchaChallenge, SmsCode
+
+log = logging.getLogger(__name__)
+
+RATE_EVENTS_KEEP = timedelta(days=2)  # the longest window is one day
+CAPTCHA_KEEP = timedelta(days=1)
+SMS_CODES_KEEP = timedelta(days=30)
+
+
+async def sweep(deps: Deps) -> dict[str, int]:
+    now = deps.clock.now()
+    async with deps.db.transaction() as tx:
+        removed = {
+            "rate_events": await ratelimit.prune(tx, now - RATE_EVENTS_KEEP),
+            "captchas": (
+                await tx.session.execute(
+                    delete(CaptchaChallenge).where(CaptchaChallenge.expires_at < now - CAPTCHA_KEEP)
+                )
+            ).rowcount or 0,
+            "sms_codes": (
+                await tx.session.execute(
+                    delete(SmsCode).where(SmsCode.expires_at < now - SMS_CODES_KEEP)
+                )
+            ).rowcount or 0,
+        }
+    return removed
+
+
+async def run_forever(deps: Deps, every_seconds: float = 3600) -> None:
+    while True:
+        try:
+            removed = await sweep(deps)
+            if any(removed.values()):
+                log.info("housekeeping", extra=removed)
+        except Exception:
+            log.exception("housekeeping failed")
+        await asyncio.sleep(every_seconds)
