@@ -107,7 +107,7 @@ async def run_load(url: str, requests: list[tuple[dict[str, str], bytes, str]],
 
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+    return ordered[min(len(ordered) - 1, round(q / 100 * (len(ordered) - 1)))]
 
 
 def write_section(text: str) -> None:

@@ -13,6 +13,7 @@ from urllib.parse import quote, urlsplit
 from aiohttp import web
 
 from core import accounts, captcha
+from core.contracts import access as contracts_access
 from core.errors import DomainError, RateLimited
 from core.sessions import CurrentSession
 from handlers.keys import DEPS, current_session
@@ -93,9 +94,9 @@ async def home(request: web.Request) -> web.Response:
     if session is None:
         return render(request, "account/welcome.html")
     profile = await accounts.get_profile(request.app[DEPS], session.user_id)
-    # Signing feature: fill `contracts` with the contracts waiting for this person
-    # (rendered by the "待签合同" section of account/home.html).
-    contracts: list[Any] = []
+    # The contracts waiting for this person (the "待签合同" section of account/home.html).
+    contracts = await contracts_access.list_contracts(
+        request.app[DEPS], session.user_id, "to_sign")
     return render(request, "account/home.html", {"profile": profile, "contracts": contracts})
 
 

@@ -140,3 +140,14 @@ def xlsx_bytes(rows: list[list[object]], header: list[str] | None = None) -> byt
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+async def session_token(deps: Deps, user_id: str) -> str:
+    """A live session for the user (cookie `ls_session` or Bearer token)."""
+    from core.sessions import start_session
+
+    async with deps.db.transaction() as tx:
+        user = await tx.session.get(User, user_id)
+        assert user is not None
+        issued = await start_session(tx, deps, user, "password", META)
+    return issued.token

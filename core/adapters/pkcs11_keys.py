@@ -23,7 +23,13 @@ from pkcs11.util.ec import encode_ec_public_key, encode_named_curve_parameters
 from pyhanko.config.pkcs11 import TokenCriteria
 from pyhanko.sign.pkcs11 import PKCS11Signer, open_pkcs11_session
 
+from core.signing.cms_speed import CachedAttributesMixin
+
 _lock = threading.Lock()
+
+
+class FastPkcs11Signer(CachedAttributesMixin, PKCS11Signer):
+    """pyHanko's PKCS11Signer with the per-certificate signed attribute encoded once."""
 
 
 def _token(lib_path: str, token_label: str) -> pkcs11.Token:
@@ -40,13 +46,13 @@ class Pkcs11KeyRef:
     @contextmanager
     def open_signer(
         self, certificate_der: bytes, chain_der: tuple[bytes, ...]
-    ) -> Iterator[PKCS11Signer]:
+    ) -> Iterator[FastPkcs11Signer]:
         session = open_pkcs11_session(
             self.lib_path, token_criteria=TokenCriteria(label=self.token_label), user_pin=self.pin
         )
         cert = asn1_x509.Certificate.load(certificate_der)
         try:
-            yield PKCS11Signer(
+            yield FastPkcs11Signer(
                 session,
                 key_label=self.key_label,
                 signing_cert=cert,

@@ -123,6 +123,8 @@ def clean_values(
         value = raw.get(key)
         text = _text(value, 200) if not isinstance(value, date | datetime) else "x"
         if not text:
+            if key == "department" and not dept_lookup:
+                continue  # no departments yet: nothing to choose from
             if key in ALWAYS or require_all:
                 errors[key] = f"请填写{FIELDS[key]}"
             continue

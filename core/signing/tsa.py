@@ -36,6 +36,14 @@ class LocalTimeStamper(DummyTimeStamper):
         )
         self.certs_to_embed = [asn1_x509.Certificate.load(c) for c in chain_der]
         self._key = serialization.load_der_private_key(tsa_key_pkcs8, password=None)
+        # Encoded once: rebuilding it from Python values for every token re-encodes the
+        # certificate's names, which cost more than the rest of the response together.
+        from pyhanko.sign import general
+        from pyhanko.sign.general import simple_cms_attribute
+
+        self._signing_cert_attr = simple_cms_attribute(
+            "signing_certificate", general.as_signing_certificate(self.tsa_cert)
+        ).dump()
 
     def _build_tst_info(
         self, message_imprint: tsp.MessageImprint, dt: datetime, req: tsp.TimeStampReq
@@ -50,7 +58,6 @@ class LocalTimeStamper(DummyTimeStamper):
         self, tst_info_data: bytes, md_algorithm: str, dt: datetime
     ) -> tuple[bytes, cms.CMSAttributes]:
         # Same attributes as the parent; only the signature primitive differs.
-        from pyhanko.sign import general
         from pyhanko.sign.general import simple_cms_attribute
 
         digest = hashes.Hash(get_pyca_cryptography_hash(md_algorithm))
@@ -59,9 +66,7 @@ class LocalTimeStamper(DummyTimeStamper):
             [
                 simple_cms_attribute("content_type", "tst_info"),
                 simple_cms_attribute("signing_time", cms.Time({"utc_time": core.UTCTime(dt)})),
-                simple_cms_attribute(
-                    "signing_certificate", general.as_signing_certificate(self.tsa_cert)
-                ),
+                cms.CMSAttribute.load(self._signing_cert_attr),
                 simple_cms_attribute("message_digest", digest.finalize()),
             ]
         )

@@ -46,7 +46,9 @@ OFFICIAL = {
     "echo_signature": "5c45ff5e21c57e6ad56bac8758b79b1d9ac89fd3",
     "echo_timestamp": "1409659589",
     "echo_nonce": "263014780",
-    "echostr": "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ==",
+    "echostr": (
+        "P9nAzCzyDtyTWESHep1vC5X9xho/qYX3Zpb4yKa9SKld1DsH3Iyt3tP3zNdtp+4RPcs8TgAE7OaBO+FZXvnaqQ=="
+    ),
 }
 
 
@@ -84,7 +86,7 @@ def test_decrypt_with_wrong_app_id_is_refused() -> None:
 
 def test_url_signature_matches_an_independent_sha1() -> None:
     token, ts, nonce = "laborsign-dev", "1700000000", "42"
-    expected = hashlib.sha1("".join(sorted([token, ts, nonce])).encode()).hexdigest()
+    expected = hashlib.sha1("".join(sorted([token, ts, nonce])).encode()).hexdigest()  # noqa: S324
     assert signature(token, ts, nonce) == expected
 
 

@@ -10,7 +10,6 @@ import pytest
 from aiohttp import web
 from sqlalchemy import select
 
-from core.adapters.wechat_api import HttpWechatApi
 from core.context import RequestMeta
 from core.devtools import sms_inbox
 from core.ports import WechatApiError
@@ -85,7 +84,7 @@ async def fake(aiohttp_server) -> tuple[FakeServer, str]:
 
 @pytest.fixture
 async def http_deps(config, clock, fake):
-    server, url = fake
+    _, url = fake
     cfg = config.replace(
         wechat={"client": "http", "api_base_url": url, "app_id": "wxtest", "app_secret": "s",
                 "api_timeout_seconds": 0.5, "template_to_sign": "TPL_SIGN"}
@@ -102,7 +101,6 @@ async def test_access_token_is_fetched_once_under_concurrency(http_deps, fake) -
 
 
 async def test_access_token_is_reused_until_near_expiry(http_deps, fake, clock) -> None:
-    server, _ = fake
     assert await access_token(http_deps) == "token-1"
     clock.advance(minutes=100)
     assert await access_token(http_deps) == "token-1"
@@ -139,7 +137,8 @@ async def test_every_call_has_a_timeout(http_deps, fake) -> None:
 
 def test_jssdk_signature_matches_the_official_example() -> None:
     # From the JS-SDK documentation's signature example (附录1).
-    ticket = "sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fzFy1AOcHKP7qg"
+    ticket = ("sM4AOVdWfPE4DxkXGEs8VMCPGGVi4C3VM0P37wVUCFvkVAy_90u5h9nbSlYy3-Sl-HhTdfl2fz"
+              "Fy1AOcHKP7qg")
     sig = jssdk_signature(ticket, "Wm3WZYTPz0wzccnW", 1414587457,
                           "http://mp.weixin.qq.com?params=value#section")
     assert sig == "0f9de62fce790f9a083d5c99e95740ceb90c27ed"

@@ -60,8 +60,8 @@ async def test_unbound_openid_is_remembered_then_bound_after_login(client, deps)
     assert callback.status == 303 and callback.headers["Location"] == "/login?next=/wechat/bind"
     user = await make_user(deps)
     await _login_cookie(client, deps, user)
-    page = await client.get("/wechat/bind")
-    assert 'id="bind-confirm"' in (html := await page.text())
+    html = await (await client.get("/wechat/bind")).text()
+    assert 'id="bind-confirm"' in html
     done = await client.post("/wechat/bind", data={"_csrf": _csrf(html)})
     assert done.status == 200 and "绑定成功" in await done.text()
     assert await openid_for_user(deps, user.id) == "o_newbie"
@@ -78,7 +78,8 @@ async def test_bind_without_csrf_token_is_refused(client, deps) -> None:
 async def test_bind_page_offers_login_and_register_when_logged_out(client) -> None:
     await _oauth(client, "o_out")
     html = await (await client.get("/wechat/bind")).text()
-    assert 'href="/login?next=/wechat/bind"' in html and 'href="/register?next=/wechat/bind"' in html
+    assert 'href="/login?next=/wechat/bind"' in html
+    assert 'href="/register?next=/wechat/bind"' in html
 
 
 async def test_openid_bound_to_another_account_cannot_be_taken(client, deps) -> None:

@@ -1,0 +1,251 @@
+"""The HR console through the real app: certification, members, imports, isolation."""
+
+from __future__ import annotations
+
+import re
+
+import aiohttp
+
+from core.enterprise import members as M
+from core.enterprise.operators import create_operator
+from tests.enterprise_factories import (
+    META,
+    certified_enterprise,
+    deposit_amount,
+    id_number,
+    make_user,
+    new_phone,
+    png_bytes,
+    session_token,
+    user_phone,
+    xlsx_bytes,
+)
+from tests.enterprise_factories import credit_code as make_code
+
+
+def _csrf(html: str) -> str:
+    return re.search(r'name="_csrf" value="([^"]+)"', html).group(1)
+
+
+async def _login(client, deps, user_id: str) -> None:
+    client.session.cookie_jar.update_cookies({"ls_session": await session_token(deps, user_id)})
+
+
+async def _token(client, path: str) -> str:
+    return _csrf(await (await client.get(path)).text())
+
+
+async def test_console_requires_login(client) -> None:
+    resp = await client.get("/console", allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"].startswith("/login?next=")
+
+
+async def test_certify_by_micro_deposit_through_pages(client, deps) -> None:
+    user = await make_user(deps)
+    await _login(client, deps, user)
+    csrf = await _token(client, "/console/certify/new")
+    form = aiohttp.FormData()
+    for key, value in {"_csrf": csrf, "name": "页面测试有限公司", "credit_code": make_code(),
+                       "address": "北京市朝阳区建国路 88 号", "legal_rep_name": "李四",
+                       "legal_rep_id_number": id_number("456"),
+                       "certificate_kind": "cloud"}.items():
+        form.add_field(key, value)
+    form.add_field("licence", png_bytes(), filename="licence.png", content_type="image/png")
+    resp = await client.post("/console/certify/new", data=form, allow_redirects=False)
+    assert resp.status == 303
+    status_page = resp.headers["Location"].split("?")[0]
+    ent_id = status_page.rsplit("/", 1)[1]
+    html = await (await client.get(status_page)).text()
+    assert "对公打款认证" in html
+    resp = await client.post(f"/console/certify/{ent_id}/deposit", data={
+        "_csrf": _csrf(html), "account_name": "页面测试有限公司",
+        "account_number": "6222020200001234", "bank_name": "工商银行"}, allow_redirects=False)
+    attempt_page = resp.headers["Location"].split("?")[0]
+    attempt_id = attempt_page.rsplit("/", 1)[1]
+    assert "页面测试有限公司" in await (await client.get("/dev/payments")).text()
+    html = await (await client.get(attempt_page)).text()
+    resp = await client.post(f"{attempt_page}/deposit", data={
+        "_csrf": _csrf(html), "amount": await deposit_amount(deps, attempt_id)},
+        allow_redirects=False)
+    assert resp.status == 303
+    html = await (await client.get(f"/console/e/{ent_id}/seals")).text()
+    assert "页面测试有限公司公章" in html and "待生成图片" in html
+
+
+async def test_wrong_amount_rerenders_with_tries_left(client, deps) -> None:
+    user = await make_user(deps)
+    from tests.enterprise_factories import submit
+
+    ent = await submit(deps, user)
+    await _login(client, deps, user)
+    html = await (await client.get(f"/console/certify/{ent.id}")).text()
+    resp = await client.post(f"/console/certify/{ent.id}/deposit", data={
+        "_csrf": _csrf(html), "account_name": "测试科技有限公司",
+        "account_number": "6222020200001234", "bank_name": "工商银行"}, allow_redirects=False)
+    attempt_page = resp.headers["Location"].split("?")[0]
+    right = await deposit_amount(deps, attempt_page.rsplit("/", 1)[1])
+    resp = await client.post(f"{attempt_page}/deposit", data={
+        "_csrf": _csrf(html), "amount": "0.01" if right != "0.01" else "0.02"})
+    assert resp.status == 400 and "还可尝试 2 次" in await resp.text()
+
+
+async def test_credit_code_warning_offers_confirmation(client, deps) -> None:
+    user = await make_user(deps)
+    await _login(client, deps, user)
+    csrf = await _token(client, "/console/certify/new")
+    from tests.enterprise_factories import bad_check_credit_code
+
+    resp = await client.post("/console/certify/new", data={
+        "_csrf": csrf, "name": "校验位测试有限公司", "credit_code": bad_check_credit_code(),
+        "address": "北京市朝阳区建国路 88 号", "legal_rep_name": "李四",
+        "legal_rep_id_number": id_number("456")})
+    html = await resp.text()
+    assert resp.status == 400 and 'name="accept_warning"' in html and "校验位测试有限公司" in html
+
+
+async def test_join_request_approved_in_console(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    person = await make_user(deps, name="赵六")
+    await M.request_join(deps, person, ent, "HR 部门新同事", META)
+    await _login(client, deps, admin)
+    html = await (await client.get(f"/console/e/{ent}/joins")).text()
+    request_id = re.search(r'/joins/([0-9a-f]{32})"', html).group(1)
+    employee_role = re.search(r'value="([0-9a-f]{32})" checked> 员工', html).group(1)
+    resp = await client.post(f"/console/e/{ent}/joins/{request_id}", data={
+        "_csrf": _csrf(html), "decision": "approve", "role_ids": employee_role},
+        allow_redirects=False)
+    assert resp.status == 303
+    members = await M.list_members(deps, admin, ent)
+    assert any(m.user_id == person and m.status == "active" for m in members)
+
+
+async def test_import_page_reports_row_errors(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    await _login(client, deps, admin)
+    csrf = await _token(client, f"/console/e/{ent}/employees/import")
+    form = aiohttp.FormData()
+    form.add_field("_csrf", csrf)
+    form.add_field("file", xlsx_bytes([["员工一", "123", None, None, None, None]]),
+                   filename="e.xlsx")
+    resp = await client.post(f"/console/e/{ent}/employees/import", data=form)
+    html = await resp.text()
+    assert resp.status == 422 and "请输入正确的 11 位手机号" in html
+
+
+async def test_import_page_refuses_non_excel(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    await _login(client, deps, admin)
+    csrf = await _token(client, f"/console/e/{ent}/employees/import")
+    form = aiohttp.FormData()
+    form.add_field("_csrf", csrf)
+    form.add_field("file", png_bytes(), filename="e.xlsx")
+    resp = await client.post(f"/console/e/{ent}/employees/import", data=form)
+    assert resp.status == 415 and "xlsx" in await resp.text()
+
+
+async def test_template_download_is_xlsx(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    await _login(client, deps, admin)
+    resp = await client.get(f"/console/e/{ent}/employees/import/template.xlsx")
+    assert resp.status == 200 and (await resp.read()).startswith(b"PK")
+
+
+async def test_member_of_a_cannot_open_b_pages(client, deps) -> None:
+    ent_a, admin_a = await certified_enterprise(deps)
+    ent_b, _ = await certified_enterprise(deps, name="乙公司有限公司")
+    await _login(client, deps, admin_a)
+    for path in ("", "/members", "/seals", "/employees", "/audit", "/departments"):
+        resp = await client.get(f"/console/e/{ent_b}{path}")
+        assert resp.status == 404, path
+    csrf = await _token(client, f"/console/e/{ent_a}/members")
+    resp = await client.post(f"/console/e/{ent_b}/members", data={
+        "_csrf": csrf, "phone": new_phone(), "name": "入侵者"})
+    assert resp.status == 404
+
+
+async def test_console_post_needs_csrf(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    await _login(client, deps, admin)
+    resp = await client.post(f"/console/e/{ent}/departments", data={
+        "action": "add", "name": "研发部"})
+    assert resp.status == 400 and "页面已过期" in await resp.text()
+
+
+async def test_operator_console_hidden_from_others(client, deps) -> None:
+    user = await make_user(deps)
+    await _login(client, deps, user)
+    assert (await client.get("/operator")).status == 404
+    await create_operator(deps, await user_phone(deps, user))
+    assert (await client.get("/operator")).status == 200
+
+
+async def test_collection_link_page(client, deps, outbox) -> None:
+    from core import devtools
+    from core.enterprise import employees as E
+
+    ent, admin = await certified_enterprise(deps)
+    phone = new_phone()
+    await E.onboard_employee(deps, admin, ent, {"name": "员工甲", "phone": phone}, META)
+    await outbox.drain()
+    link = re.search(r"(/collect/[\w-]+)", (await devtools.sms_inbox(deps, phone))[0].text)[1]
+    html = await (await client.get(link)).text()
+    resp = await client.post(link, data={"_csrf": _csrf(html), "name": "员工甲",
+                                         "id_number": id_number("321"), "position": "工程师",
+                                         "start_date": "2026-12-01"})
+    assert resp.status == 200 and "已提交" in await resp.text()
+    assert (await client.get(link)).status == 404
+
+
+async def test_api_tenant_isolation_and_flow(client, deps) -> None:
+    ent_a, admin_a = await certified_enterprise(deps)
+    ent_b, admin_b = await certified_enterprise(deps, name="乙公司有限公司")
+    headers = {"Authorization": f"Bearer {await session_token(deps, admin_a)}"}
+    resp = await client.get(f"/api/v1/enterprises/{ent_a}/members", headers=headers)
+    assert resp.status == 200 and len((await resp.json())["members"]) == 1
+    for path in ("members", "seals", "employees", "join-requests"):
+        resp = await client.get(f"/api/v1/enterprises/{ent_b}/{path}", headers=headers)
+        assert resp.status == 404, path
+        assert (await resp.json())["error"]["code"] == "enterprise_not_found"
+    resp = await client.post(f"/api/v1/enterprises/{ent_b}/employees", headers=headers,
+                             json={"name": "员工甲", "phone": new_phone()})
+    assert resp.status == 404
+    resp = await client.post(f"/api/v1/enterprises/{ent_a}/employees", headers=headers,
+                             json={"name": "员工甲", "phone": new_phone()})
+    assert resp.status == 201 and (await resp.json())["status"] == "collecting"
+    del admin_b
+
+
+async def test_api_import_reports_errors_with_422(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    headers = {"Authorization": f"Bearer {await session_token(deps, admin)}"}
+    form = aiohttp.FormData()
+    form.add_field("file", xlsx_bytes([["员工一", "123", None, None, None, None]]),
+                   filename="e.xlsx")
+    resp = await client.post(f"/api/v1/enterprises/{ent}/employees/import", data=form,
+                             headers=headers)
+    body = await resp.json()
+    assert resp.status == 422 and body["imported"] == 0 and body["errors"][0]["row"] == 2
+
+
+async def test_api_certification_by_deposit(client, deps) -> None:
+    user = await make_user(deps)
+    headers = {"Authorization": f"Bearer {await session_token(deps, user)}"}
+    form = aiohttp.FormData()
+    for key, value in {"name": "接口测试有限公司", "credit_code": make_code(),
+                       "address": "北京市朝阳区建国路 88 号", "legal_rep_name": "李四",
+                       "legal_rep_id_number": id_number("456")}.items():
+        form.add_field(key, value)
+    form.add_field("licence", png_bytes(), filename="l.png")
+    resp = await client.post("/api/v1/enterprises", data=form, headers=headers)
+    assert resp.status == 201
+    ent = (await resp.json())["id"]
+    resp = await client.post(f"/api/v1/enterprises/{ent}/certification/deposit",
+                             headers=headers, json={"account_name": "接口测试有限公司",
+                                                    "account_number": "6222020200001234",
+                                                    "bank_name": "工商银行"})
+    attempt = (await resp.json())["id"]
+    resp = await client.post(f"/api/v1/certification-attempts/{attempt}/deposit",
+                             headers=headers, json={"amount": await deposit_amount(deps, attempt)})
+    assert (await resp.json())["state"] == "passed"
+    resp = await client.get("/api/v1/enterprises", headers=headers)
+    assert (await resp.json())["certified_by_me"][0]["state"] == "certified"
