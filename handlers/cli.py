@@ -143,6 +143,30 @@ def cmd_wechat(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+@command("operator")
+def cmd_operator(config: Config, args: argparse.Namespace) -> int:
+    from core.enterprise.operators import create_operator
+    from core.errors import DomainError
+    from handlers.app import build_deps
+
+    migrations.upgrade(config.database.url)
+
+    async def run() -> str:
+        deps = build_deps(config)
+        try:
+            return await create_operator(deps, args.phone)
+        finally:
+            await deps.db.dispose()
+
+    try:
+        user_id = asyncio.run(run())
+    except DomainError as err:
+        print(f"refused: {err.message}", file=sys.stderr)
+        return 1
+    print(f"platform operator: user {user_id} (console at /operator)")
+    return 0
+
+
 def parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="laborsign", description="LaborSign electronic contracts")
     p.add_argument("--config", type=Path, help="config file (default: config.toml)")
@@ -159,6 +183,9 @@ def parser() -> argparse.ArgumentParser:
     sub.add_parser("audit-verify", help="check the audit log's hash chain")
     w = sub.add_parser("wechat", help="WeChat official account tasks")
     w.add_argument("wechat_action", choices=["menu"], help="menu: push [wechat] menu_json")
+    o = sub.add_parser("operator", help="platform operators (review letters and appeals)")
+    o.add_argument("operator_action", choices=["create"], help="create: make a user an operator")
+    o.add_argument("phone", help="the phone number of a registered user")
     return p
 
 

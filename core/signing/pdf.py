@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import io
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Protocol
+from typing import Any
 
 import aiohttp
 from asn1crypto import crl as asn1_crl
@@ -26,7 +26,6 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
-from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.stamp import StaticStampStyle
 from pyhanko_certvalidator import ValidationContext
@@ -43,7 +42,7 @@ from core.signing.pdfinput import (
     open_pdf,
     page_count,
 )
-from core.signing.ports import SignerMaterial
+from core.signing.ports import SignerMaterial, TimeStamperSpec
 
 MAX_STAMP_BYTES = 2 * 1024 * 1024
 MAX_STAMP_SIDE = 2000
@@ -107,12 +106,6 @@ class ValidationMaterial:
         )
 
 
-class TimeStamperSpec(Protocol):
-    token_reserve: int
-
-    def build(self) -> TimeStamper: ...
-
-
 @dataclass(frozen=True)
 class SignOptions:
     certify: bool = False
@@ -120,7 +113,6 @@ class SignOptions:
     location: str | None = None
     signer_name: str | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
-    extra: dict[str, str] = field(default_factory=dict)
 
 
 def _check_field(spec: FieldSpec, pages: int, box: tuple[float, ...] | None) -> None:

@@ -82,6 +82,9 @@ class KeyStore(Protocol):
 class TimeStamperSpec(Protocol):
     """A picklable description of a TSA that builds pyHanko's client in the worker."""
 
+    # Bytes of signature container to set aside for the token (it embeds the TSA chain).
+    token_reserve: int
+
     def build(self) -> PyHankoTimeStamper: ...
 
 

@@ -19,6 +19,7 @@ from datetime import datetime, timedelta
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import audit
 from core.config import Config, resolve_path
@@ -37,7 +38,7 @@ from core.signing.ports import (
 )
 from core.signing.tsa import LocalTimeStamper, respond
 from core.signing.verify import TrustAnchors
-from storage.models import Certificate, SigningGrant, User
+from storage.models import Certificate, SigningGrant, User, new_id
 
 ENGINE_KEY = "signing"
 REVOCATION_REASONS = (
@@ -135,7 +136,9 @@ async def _active(deps: Deps, owner_type: str, owner_id: str) -> Certificate | N
         return await _active_in(tx.session, owner_type, owner_id)
 
 
-async def _active_in(session, owner_type: str, owner_id: str) -> Certificate | None:  # type: ignore[no-untyped-def]
+async def _active_in(
+    session: AsyncSession, owner_type: str, owner_id: str
+) -> Certificate | None:
     rows = await session.execute(
         select(Certificate)
         .where(
@@ -171,8 +174,6 @@ async def _issue(
     if existing is not None:
         return CertificateInfo.of(existing)
     eng = engine(deps)
-    from storage.models.base import new_id
-
     cert_id = new_id()
     label = f"ls-{cert_id}"
 
@@ -515,6 +516,3 @@ async def unlock_signer(
             key=key_ref,
         )
 
-
-def certificate_pem(der: bytes) -> str:
-    return x509.load_der_x509_certificate(der).public_bytes(Encoding.PEM).decode()

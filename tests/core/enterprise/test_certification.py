@@ -149,7 +149,7 @@ async def test_legal_rep_phone_method(deps, outbox) -> None:
     ent = await submit(deps, user)
     attempt = await cert.start_phone(deps, user, ent.id, "13800138000", META)
     await outbox.drain()
-    code = (await devtools.sms_inbox(deps, "13800138000"))[0].code
+    code = next(m.code for m in await devtools.sms_inbox(deps, "13800138000") if m.code)
     done = await cert.confirm_phone(deps, user, attempt.id, code, META)
     assert done.state == "passed"
     view, _ = await cert.certification_status(deps, user, ent.id)

@@ -7,7 +7,7 @@ import zlib
 
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
-from pyhanko.pdf_utils.writer import PdfFileWriter, copy_into_new_writer
+from pyhanko.pdf_utils.writer import copy_into_new_writer
 
 from core.signing.samples import sample_contract_pdf
 
@@ -67,5 +67,3 @@ def with_changed_page_content(pdf: bytes) -> bytes:
     writer.write(out)
     return out.getvalue()
 
-
-__all__ = ["PdfFileWriter", "encrypted_pdf", "hybrid_xref_pdf", "with_changed_page_content"]
