@@ -25,6 +25,10 @@ class DomainError(Exception):
         self.retry_after = retry_after
         super().__init__(f"{self.code}: {self.message}")
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # Errors cross the process pool (signing, rendering): keep code, field and status.
+        return (self.__class__, (self.message,), dict(self.__dict__))
+
     def to_dict(self) -> dict[str, object]:
         body: dict[str, object] = {"code": self.code, "message": self.message}
         if self.field:

@@ -18,8 +18,8 @@ from sqlalchemy import func, select, update
 from core import audit, ratelimit
 from core.context import Deps, RequestMeta
 from core.cpu import run_cpu
-from core.errors import Conflict, InvalidInput, NotFound
-from core.handwriting import CleanSignature, HandwritingError, normalize_handwriting
+from core.errors import Conflict, NotFound
+from core.signing.seals import normalize_signature
 from storage.models import HandwrittenSignature, SignaturePadToken
 from storage.uow import Tx
 
@@ -93,11 +93,18 @@ async def check_pad_token(deps: Deps, token: str) -> None:
         await _live_token(tx, token, deps.clock.now())
 
 
-async def _clean(png: bytes) -> CleanSignature:
-    try:
-        return await run_cpu(normalize_handwriting, png)
-    except HandwritingError as exc:
-        raise InvalidInput(exc.message, code=exc.code) from None
+@dataclass(frozen=True)
+class CleanSignature:
+    png: bytes
+    width: int
+    height: int
+
+
+async def _clean(upload: bytes) -> CleanSignature:
+    """Trim the drawing to its ink (process pool); raises InvalidInput with a clear code."""
+    png = await run_cpu(normalize_signature, upload)
+    # PNG IHDR: width and height are the big-endian words at bytes 16-24.
+    return CleanSignature(png, int.from_bytes(png[16:20]), int.from_bytes(png[20:24]))
 
 
 async def _store(

@@ -8,8 +8,8 @@ from aiohttp import web
 
 from core import signatures
 from core.errors import InvalidInput, PayloadTooLarge
-from core.handwriting import MAX_UPLOAD_BYTES
 from core.qr import qr_svg
+from core.signing.seals import MAX_SIGNATURE_BYTES as MAX_UPLOAD_BYTES
 from handlers.h5_accounts import safe_next
 from handlers.keys import DEPS, current_session
 from handlers.render import render

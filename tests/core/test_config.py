@@ -50,3 +50,14 @@ def test_dev_mode_generates_and_keeps_a_secret(tmp_path: Path) -> None:
     first = ensure_secrets(config).server.secret_key
     assert len(first) > 40
     assert ensure_secrets(config).server.secret_key == first
+
+
+def test_domain_errors_survive_pickling_across_the_process_pool() -> None:
+    import pickle
+
+    from core.errors import InvalidInput, RateLimited
+
+    err = pickle.loads(pickle.dumps(InvalidInput("签名图片过大", code="too_big", field="f")))
+    assert (err.code, err.message, err.field, err.status) == ("too_big", "签名图片过大", "f", 400)
+    limited = pickle.loads(pickle.dumps(RateLimited(retry_after=7)))
+    assert limited.retry_after == 7 and limited.status == 429

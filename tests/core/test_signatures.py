@@ -11,7 +11,6 @@ from sqlalchemy import func, select
 from core import signatures
 from core.context import RequestMeta
 from core.errors import Conflict, InvalidInput, NotFound, RateLimited
-from core.handwriting import normalize_handwriting
 from storage.models import HandwrittenSignature, User
 
 META = RequestMeta(ip="127.0.0.1", user_agent="pytest")
@@ -42,25 +41,6 @@ async def count_signatures(deps, user_id: str) -> int:
         return (await s.execute(select(func.count()).where(
             HandwrittenSignature.user_id == user_id,
             HandwrittenSignature.deleted_at.is_(None)))).scalar_one()
-
-
-def test_normalize_crops_to_the_ink_and_keeps_transparency() -> None:
-    clean = normalize_handwriting(drawn_png())
-    image = Image.open(io.BytesIO(clean.png))
-    assert image.mode == "RGBA"
-    assert image.width < 600 and image.height < 240  # cropped
-    assert image.getpixel((0, 0))[3] == 0  # corner stays transparent
-    assert image.getchannel("A").getextrema()[1] == 255  # the strokes are opaque
-
-
-def test_normalize_refuses_an_empty_canvas() -> None:
-    with pytest.raises(ValueError, match="签名内容为空"):
-        normalize_handwriting(drawn_png(ink=False))
-
-
-def test_normalize_refuses_what_is_not_a_png() -> None:
-    with pytest.raises(ValueError, match="PNG"):
-        normalize_handwriting(b"GIF89a" + b"\0" * 100)
 
 
 async def test_qr_handover_adds_the_signature_to_the_pc_users_account(deps) -> None:

@@ -99,7 +99,7 @@ async def test_not_a_png_gets_a_clear_message(client, deps) -> None:
         headers={"Accept": "application/json"},
     )
     assert response.status == 400
-    assert (await response.json())["error"]["code"] == "signature_not_png"
+    assert (await response.json())["error"]["code"] == "signature_invalid"
 
 
 async def test_expired_qr_link_shows_a_chinese_page(client, deps, clock) -> None:
