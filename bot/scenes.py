@@ -16,7 +16,8 @@ from urllib.parse import quote
 
 from bot.replies import a, not_bound
 from core.context import Deps
-from core.wechat import oauth_link, safe_next
+from core.validators import safe_next
+from core.wechat import oauth_link
 from core.wechat_scenes import ScannedScene
 
 SceneHandler = Callable[[Deps, ScannedScene], Awaitable[str]]

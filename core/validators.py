@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from urllib.parse import urlsplit
 
 from core.errors import InvalidInput
 
@@ -131,3 +132,15 @@ def uscc_format_ok(value: str) -> bool:
 def uscc_check_ok(value: str) -> bool:
     code = (value or "").strip().upper()
     return uscc_format_ok(code) and uscc_check_char(code[:17]) == code[17]
+
+
+def safe_next(value: str | None, default: str = "/") -> str:
+    """Only same-site absolute paths: no scheme, no host, no '//' or backslash tricks."""
+    if not value or len(value) > 500 or not value.startswith("/") or value.startswith("//"):
+        return default
+    if "\\" in value or any(ord(ch) < 32 for ch in value):
+        return default
+    parts = urlsplit(value)
+    if parts.scheme or parts.netloc:
+        return default
+    return value

@@ -16,7 +16,7 @@ import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from sqlalchemy import delete, select
 
@@ -27,6 +27,7 @@ from core.crypto import mask_name
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.ports import WechatApi
 from core.sessions import IssuedSession, start_session
+from core.validators import safe_next
 from storage.models import User, WechatBinding
 
 # H5 paths the bot links to (relative to [server] base_url).
@@ -79,16 +80,6 @@ def oauth_link(deps: Deps, next_path: str) -> str:
     """A link that, opened inside WeChat, logs in through OAuth and then opens next_path."""
     base = deps.config.server.base_url.rstrip("/")
     return f"{base}/wechat/oauth/start?next={quote(safe_next(next_path), safe='/')}"
-
-
-def safe_next(value: str | None, default: str = "/") -> str:
-    """Only same-site paths: no scheme, no host, no protocol-relative //evil."""
-    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value:
-        return default
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc or any(ord(c) < 32 for c in value):
-        return default
-    return value
 
 
 # -- signed short-lived values (cookies and dev OAuth codes) -----------------------------

@@ -8,7 +8,7 @@ the form with the Chinese message; passwords are never echoed back.
 from __future__ import annotations
 
 from typing import Any, NoReturn
-from urllib.parse import quote, urlsplit
+from urllib.parse import quote
 
 from aiohttp import web
 
@@ -16,6 +16,7 @@ from core import accounts, captcha
 from core.contracts import access as contracts_access
 from core.errors import DomainError, RateLimited
 from core.sessions import CurrentSession
+from core.validators import safe_next
 from handlers.keys import DEPS, current_session
 from handlers.middleware import clear_session_cookie, set_session_cookie
 from handlers.render import render
@@ -25,18 +26,6 @@ routes = web.RouteTableDef()
 
 # Form fields echoed back on a refusal (never passwords or codes of another step).
 KEEP = ("phone", "code", "email", "new_phone", "old_code", "new_code", "next", "agree")
-
-
-def safe_next(value: str | None, default: str = "/") -> str:
-    """Only same-site absolute paths: no scheme, no host, no '//' or backslash tricks."""
-    if not value or len(value) > 500 or not value.startswith("/") or value.startswith("//"):
-        return default
-    if "\\" in value or any(ord(ch) < 32 for ch in value):
-        return default
-    parts = urlsplit(value)
-    if parts.scheme or parts.netloc:
-        return default
-    return value
 
 
 def _kept(data: dict[str, str]) -> dict[str, str]:

@@ -10,7 +10,7 @@ from core import signatures
 from core.errors import InvalidInput, PayloadTooLarge
 from core.qr import qr_svg
 from core.signing.seals import MAX_SIGNATURE_BYTES as MAX_UPLOAD_BYTES
-from handlers.h5_accounts import safe_next
+from core.validators import safe_next
 from handlers.keys import DEPS, current_session
 from handlers.render import render
 from handlers.util import request_meta

@@ -15,6 +15,7 @@ from aiohttp import web
 
 from core import wechat
 from core.errors import DomainError
+from core.validators import safe_next
 from core.wechat_credentials import jssdk_config
 from handlers.keys import DEPS, current_session
 from handlers.middleware import set_session_cookie
@@ -119,7 +120,7 @@ async def unbind_submit(request: web.Request) -> web.StreamResponse:
     session = require_session(request)
     data = await form_data(request)
     await wechat.unbind_wechat(deps, session.user_id, request_meta(request))
-    target = wechat.safe_next(data.get("next"), "/wechat/bind?done=unbound")
+    target = safe_next(data.get("next"), "/wechat/bind?done=unbound")
     raise web.HTTPSeeOther(target)
 
 

@@ -7,7 +7,7 @@ import re
 import pytest
 from sqlalchemy import func, select
 
-from handlers.h5_accounts import safe_next
+from core.validators import safe_next
 from storage.models import AgreementAcceptance, OutboxMessage, SmsCode, User
 from tests.factories import (
     DEFAULT_PASSWORD,
