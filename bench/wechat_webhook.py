@@ -3,9 +3,12 @@
 Starts `laborsign serve` on a free port with a fresh SQLite database (or the database in
 LABORSIGN_DATABASE_URL), sends 2,000 mixed signed webhook messages, 50 at a time — text
 keywords, unknown text, follows, menu clicks, safe-mode (AES) messages and WeChat-style
-retries of earlier MsgIds — and records p50/p99 latency and errors in docs/benchmarks.md.
+retries of earlier MsgIds — and prints p50/p99 latency and errors (--write puts them in
+docs/benchmarks.md). For PostgreSQL, point LABORSIGN_DATABASE_URL at an empty database:
+earlier runs' MsgIds would otherwise count as retries.
 
-    .venv/bin/python bench/wechat_webhook.py [--total 2000] [--concurrency 50] [--no-write]
+    .venv/bin/python bench/wechat_webhook.py [--total 2000] [--concurrency 50]
+                                              [--workers 1] [--write]
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import argparse
 import asyncio
 import os
 import random
+import signal
 import socket
 import statistics
 import subprocess
@@ -125,7 +129,9 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--total", type=int, default=2000)
     p.add_argument("--concurrency", type=int, default=50)
-    p.add_argument("--no-write", action="store_true")
+    p.add_argument("--workers", type=int, default=1, help="server processes (PostgreSQL for >1)")
+    p.add_argument("--write", action="store_true",
+                   help="replace the WeChat section of docs/benchmarks.md with this run")
     args = p.parse_args()
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,8 +140,10 @@ def main() -> int:
                "LABORSIGN_WECHAT_APP_ID": "", "LABORSIGN_WECHAT_ENCODING_AES_KEY": ""}
         env.setdefault("LABORSIGN_DATABASE_URL", f"sqlite+aiosqlite:///{tmp}/bench.db")
         server = subprocess.Popen(
-            [sys.executable, "-m", "handlers.cli", "serve", "--port", str(port)],
+            [sys.executable, "-m", "handlers.cli", "serve", "--port", str(port),
+             "--workers", str(args.workers)],
             cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            start_new_session=True,  # --workers N: stop the whole group at the end
         )
         try:
             base = f"http://127.0.0.1:{port}"
@@ -153,7 +161,7 @@ def main() -> int:
             )
             wall = time.perf_counter() - started
         finally:
-            server.terminate()
+            os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=10)
     db = "PostgreSQL" if "postgresql" in env["LABORSIGN_DATABASE_URL"] else "SQLite"
     p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
@@ -162,7 +170,8 @@ def main() -> int:
         f"`bench/wechat_webhook.py`: {args.total} mixed webhook requests (55 % text keywords "
         f"and unknown text, 15 % follows, 30 % menu clicks; 20 % in safe mode (AES); ~5 % "
         f"retries of an earlier message), {args.concurrency} concurrent, against `laborsign "
-        f"serve` (1 worker, {db}) on a free port, {os.cpu_count()} CPU cores.\n\n"
+        f"serve` ({args.workers} worker{'s' if args.workers > 1 else ''}, {db}) on a free "
+        f"port, {os.cpu_count()} CPU cores.\n\n"
         f"| requests | concurrency | p50 ms | p99 ms | max ms | mean ms | req/s | errors |\n"
         f"|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         f"| {len(latencies)} | {args.concurrency} | {p50:.1f} | {p99:.1f} | "
@@ -173,7 +182,7 @@ def main() -> int:
     print(report)
     for e in errors[:10]:
         print("error:", e)
-    if not args.no_write:
+    if args.write:
         write_section(report)
     return 0 if not errors else 1
 

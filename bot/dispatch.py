@@ -1,5 +1,11 @@
 """Routes an inbound message to the right answer: events, menu clicks, scenes, keywords,
-the flow in progress, and help for anything else (never silence)."""
+the flow in progress, and help for anything else (never silence).
+
+`change_of(msg)` says what the message changes before it is answered (follow, unfollow,
+a click or scan ending a flow); the webhook's inbox applies it together with the
+message's claim. `answer` then works on what that claim read: the conversation and the
+user's bound account.
+"""
 
 from __future__ import annotations
 
@@ -7,14 +13,14 @@ import re
 
 from bot import replies
 from bot.flows import handoff  # noqa: F401  (registers the flow)
-from bot.flows.base import continue_flow, end_flows, start_flow
+from bot.flows.base import Conversation, continue_flow, start_flow
 from bot.messages import Inbound
 from bot.scenes import SCENE_HANDLERS
 from core import wechat_menu as menu
 from core.context import Deps
 from core.errors import DomainError
-from core.wechat import standing
-from core.wechat_inbox import set_subscribed
+from core.wechat import standing_of
+from core.wechat_inbox import Change, UserBrief
 from core.wechat_scenes import scan_scene
 
 # Keyword groups in priority order; a message matches a group when it equals or contains
@@ -37,6 +43,10 @@ MENU_ACTIONS = {
     menu.SIGNATURE: "signature",
     menu.HELP: "help",
 }
+_RENDER = {
+    "to_sign": replies.to_sign, "my_contracts": replies.my_contracts,
+    "identity": replies.identity, "signature": replies.signature,
+}
 
 
 def keyword_action(text: str) -> str | None:
@@ -52,17 +62,30 @@ def keyword_action(text: str) -> str | None:
     return None
 
 
-async def answer_action(deps: Deps, openid: str, action: str) -> str:
+def change_of(msg: Inbound) -> Change | None:
+    """What the message changes before its answer: a menu click or a scan starts
+    something new (a half-finished flow ends); unfollowing ends everything."""
+    if msg.msg_type != "event":
+        return None
+    if msg.event == "subscribe":
+        return "subscribe"
+    if msg.event == "unsubscribe":
+        return "unsubscribe"
+    if (msg.event == "scan" and msg.scene) or (
+        msg.event == "click" and msg.event_key in MENU_ACTIONS
+    ):
+        return "end_flow"
+    return None
+
+
+async def answer_action(
+    deps: Deps, conv: Conversation, user: UserBrief | None, action: str
+) -> str:
     if action == "help":
         return replies.help_text()
     if action == "handoff":
-        return await start_flow(deps, openid, "handoff")
-    s = await standing(deps, openid)
-    render = {
-        "to_sign": replies.to_sign, "my_contracts": replies.my_contracts,
-        "identity": replies.identity, "signature": replies.signature,
-    }[action]
-    return render(deps, s)
+        return await start_flow(deps, conv, "handoff")
+    return _RENDER[action](deps, await standing_of(deps, conv.openid, user))
 
 
 async def answer_scene(deps: Deps, openid: str, token: str) -> str:
@@ -76,38 +99,37 @@ async def answer_scene(deps: Deps, openid: str, token: str) -> str:
     return await handler(deps, scan)
 
 
-async def answer(deps: Deps, msg: Inbound) -> str | None:
-    """The reply text, or None for 'success' (nothing to say)."""
+async def answer(
+    deps: Deps, msg: Inbound, conv: Conversation, user: UserBrief | None
+) -> str | None:
+    """The reply text, or None for 'success' (nothing to say). `change_of(msg)` has
+    already been applied to `conv`; flows record their new state on it."""
     openid = msg.openid
     if msg.msg_type == "event":
         if msg.event == "subscribe":
-            await set_subscribed(deps, openid, True)
-            text = replies.greeting(deps, await standing(deps, openid))
+            text = replies.greeting(deps, await standing_of(deps, openid, user))
             if msg.scene:
                 text += "\n\n" + await answer_scene(deps, openid, msg.scene)
             return text
         if msg.event == "unsubscribe":
-            await set_subscribed(deps, openid, False)
             return None
         if msg.event == "scan" and msg.scene:
-            await end_flows(deps, openid)
             return await answer_scene(deps, openid, msg.scene)
         if msg.event == "click":
             action = MENU_ACTIONS.get(msg.event_key)
             if action is None:
                 return replies.help_text()
-            await end_flows(deps, openid)
-            return await answer_action(deps, openid, action)
+            return await answer_action(deps, conv, user, action)
         # VIEW, LOCATION, TEMPLATESENDJOBFINISH …: nothing to answer.
         return None
     if msg.msg_type == "text":
-        in_flow = await continue_flow(deps, openid, msg.content)
+        in_flow = await continue_flow(deps, conv, msg.content)
         if in_flow is not None:
             return in_flow
         action = keyword_action(msg.content)
         if action is None:
             return replies.unknown_text()
-        return await answer_action(deps, openid, action)
+        return await answer_action(deps, conv, user, action)
     if msg.msg_type in {"image", "voice", "video", "shortvideo", "location", "link"}:
         return replies.non_text()
     return None

@@ -52,7 +52,7 @@ async def pc_login(deps: Deps, scan: ScannedScene) -> str:
     if scan.user_id is None:
         return "扫码登录电脑端需要先绑定账号。" + not_bound(deps)
     link = oauth_link(deps, _page("/login/qr/confirm", scan))
-    return f"您正在登录电脑端管理控制台。如果是您本人操作，请{a(link, '确认登录')}。"
+    return f"您正在电脑上扫码登录 LaborSign。如果是您本人操作，请{a(link, '确认登录')}。"
 
 
 @scene_handler("signature_pad")

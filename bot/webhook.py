@@ -16,10 +16,11 @@ from typing import Any
 
 from aiohttp import web
 
-from bot.dispatch import answer
+from bot.dispatch import answer, change_of
+from bot.flows.base import Conversation
 from bot.messages import Inbound
 from core.context import Deps
-from core.wechat_inbox import claim_inbound, finish_inbound
+from core.wechat_inbox import Inbox, save_conversation
 from core.wechat_notify import queue_custom_text
 from core.wechat_protocol import (
     BadSignature,
@@ -47,6 +48,7 @@ class Webhook:
         self.settings: WechatSettings = settings(deps.config)
         self.max_bytes = deps.config.wechat.max_body_bytes
         self.budget = deps.config.wechat.reply_budget_seconds
+        self.inbox = Inbox(deps)
         # Tasks still running after their request answered (kept so they are not lost).
         self._late: set[asyncio.Task[Any]] = set()
 
@@ -70,8 +72,10 @@ class Webhook:
         )
 
     async def _read_body(self, request: web.Request) -> bytes:
-        if request.content_length is not None and request.content_length > self.max_bytes:
-            raise ProtocolError("body too large", status=413)
+        if request.content_length is not None:
+            if request.content_length > self.max_bytes:
+                raise ProtocolError("body too large", status=413)
+            return await request.read()
         body = await request.content.read(self.max_bytes + 1)
         if len(body) > self.max_bytes:
             raise ProtocolError("body too large", status=413)
@@ -103,7 +107,8 @@ class Webhook:
             # WeChat shows "该公众号暂时无法提供服务" on errors; "success" is quieter.
             log.exception("wechat message failed", extra={"key": msg.dedupe_key})
             return _text(SUCCESS)
-        log.info(
+        # The request line (middleware) already logs status and time; this is detail.
+        log.debug(
             "wechat message",
             extra={"type": msg.msg_type, "event": msg.event,
                    "ms": round((time.perf_counter() - started) * 1000, 1)},
@@ -116,38 +121,57 @@ class Webhook:
         return web.Response(text=xml, content_type="application/xml")
 
     async def _answer_once(self, msg: Inbound) -> str | None:
-        claim = await claim_inbound(self.deps, msg.dedupe_key, msg.openid)
-        if not claim.fresh:
-            return claim.reply or None
-        task = asyncio.create_task(answer(self.deps, msg))
+        """Claim the message (one retry → the stored reply), answer, store the reply.
+
+        Two group-committed steps per message (core.wechat_inbox.Inbox): the claim also
+        applies what the event changes and reads the conversation and the bound account,
+        the finish stores the reply with the conversation's new state.
+        """
+        key = msg.dedupe_key
+        turn = await self.inbox.begin(key, msg.openid, change_of(msg))
+        if not turn.fresh:
+            return turn.reply or None
+        conv = Conversation(msg.openid, turn.conversation)
+        task = asyncio.create_task(answer(self.deps, msg, conv, turn.user))
+        done: set[asyncio.Task[str | None]] = set()
         try:
-            reply = await asyncio.wait_for(asyncio.shield(task), timeout=self.budget)
-        except TimeoutError:
+            # A budget of 0 sends every answer later (how tests exercise that path).
+            if self.budget > 0:
+                done, _ = await asyncio.wait((task,), timeout=self.budget)
+        except BaseException:
+            await self.inbox.finish(key, msg.openid, None)
+            raise
+        if not done:
             # Too slow for WeChat's 5 s: answer "success" now, send the reply later.
             self._late.add(task)
-            task.add_done_callback(lambda t: self._follow_up(t, msg))
-            await finish_inbound(self.deps, msg.dedupe_key, None)
+            task.add_done_callback(lambda t: self._follow_up(t, msg, conv))
+            await self.inbox.finish(key, msg.openid, None)
             return None
+        try:
+            reply = task.result()
         except Exception:
-            await finish_inbound(self.deps, msg.dedupe_key, None)
+            await self.inbox.finish(key, msg.openid, None)
             raise
-        await finish_inbound(self.deps, msg.dedupe_key, reply)
+        await self.inbox.finish(key, msg.openid, reply, conv.state if conv.changed else None)
         return reply
 
-    def _follow_up(self, task: asyncio.Task[str | None], msg: Inbound) -> None:
+    def _follow_up(self, task: asyncio.Task[str | None], msg: Inbound, conv: Conversation
+                   ) -> None:
         self._late.discard(task)
         if task.cancelled() or task.exception() is not None:
             log.warning("late wechat answer failed", extra={"key": msg.dedupe_key})
             return
-        reply = task.result()
+        follow = asyncio.get_running_loop().create_task(self._send_late(task.result(), msg, conv))
+        self._late.add(follow)
+        follow.add_done_callback(self._late.discard)
+
+    async def _send_late(self, reply: str | None, msg: Inbound, conv: Conversation) -> None:
+        if conv.changed:
+            await save_conversation(self.deps, msg.openid, conv.state)
         if reply:
-            follow = asyncio.get_running_loop().create_task(
-                queue_custom_text(
-                    self.deps, msg.openid, reply, dedupe_key=f"late:{msg.dedupe_key}"
-                )
+            await queue_custom_text(
+                self.deps, msg.openid, reply, dedupe_key=f"late:{msg.dedupe_key}"
             )
-            self._late.add(follow)
-            follow.add_done_callback(self._late.discard)
 
 
 def install(app: web.Application, deps: Deps) -> Webhook:

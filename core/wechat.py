@@ -9,6 +9,7 @@ registers with `register_contracts_waiting`; until then it is 0.
 from __future__ import annotations
 
 import base64
+import functools
 import hashlib
 import hmac
 import json
@@ -28,6 +29,7 @@ from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.ports import WechatApi
 from core.sessions import IssuedSession, start_session
 from core.validators import safe_next
+from core.wechat_inbox import UserBrief
 from storage.models import User, WechatBinding
 
 # H5 paths the bot links to (relative to [server] base_url).
@@ -78,7 +80,13 @@ def link(deps: Deps, name: str, **query: str) -> str:
 
 def oauth_link(deps: Deps, next_path: str) -> str:
     """A link that, opened inside WeChat, logs in through OAuth and then opens next_path."""
-    base = deps.config.server.base_url.rstrip("/")
+    return _oauth_link(deps.config.server.base_url, next_path)
+
+
+@functools.lru_cache(maxsize=256)
+def _oauth_link(base_url: str, next_path: str) -> str:
+    # The bot links to a handful of fixed pages: build each once, not per message.
+    base = base_url.rstrip("/")
     return f"{base}/wechat/oauth/start?next={quote(safe_next(next_path), safe='/')}"
 
 
@@ -142,17 +150,23 @@ async def standing(deps: Deps, openid: str) -> Standing:
     async with deps.db.sessions() as session:
         row = (
             await session.execute(
-                select(User)
+                select(User.id, User.identity_state, User.real_name)
                 .join(WechatBinding, WechatBinding.user_id == User.id)
                 .where(WechatBinding.openid == openid, User.status == "active")
             )
-        ).scalar_one_or_none()
-    if row is None:
+        ).first()
+    brief = UserBrief(row.id, row.identity_state, row.real_name) if row else None
+    return await standing_of(deps, openid, brief)
+
+
+async def standing_of(deps: Deps, openid: str, user: UserBrief | None) -> Standing:
+    """Standing from the account the webhook's inbox already read with the claim."""
+    if user is None:
         return Standing(openid, None, False, None, 0)
-    verified = row.identity_state == "verified"
-    name = mask_name(row.real_name) if verified and row.real_name else None
-    waiting = await contracts_waiting(deps, row.id)
-    return Standing(openid, row.id, verified, name, waiting)
+    verified = user.identity_state == "verified"
+    name = mask_name(user.real_name) if verified and user.real_name else None
+    waiting = await contracts_waiting(deps, user.user_id)
+    return Standing(openid, user.user_id, verified, name, waiting)
 
 
 async def openid_for_user(deps: Deps, user_id: str) -> str | None:

@@ -1,20 +1,33 @@
 """What the webhook remembers between requests, in the database all workers share:
 which messages were already handled (WeChat retries after 5 s, up to three times) and
-where each user is in a conversation."""
+where each user is in a conversation.
+
+The webhook's hot path is two short steps per message, both group-committed by `Inbox`:
+`begin` claims the de-duplication key, applies what the event itself changes (follow,
+unfollow, a click or scan ending a flow) and reads the conversation and the user's
+standing; `finish` stores the reply (for retries) and the conversation's new state.
+Concurrent messages share one write transaction per step, so under load a message costs
+a fraction of a transaction instead of four.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import logging
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import timedelta
-from typing import Any
+from datetime import datetime, timedelta
+from typing import Any, Literal
 
-from sqlalchemy import delete, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import JSON, Connection, bindparam, delete, select, update
+from sqlalchemy.dialects import postgresql, sqlite
 
 from core.context import Deps
-from storage.models import WechatConversation, WechatInbound
+from storage.models import User, WechatBinding, WechatConversation, WechatInbound
+
+log = logging.getLogger(__name__)
 
 KEEP_INBOUND = timedelta(days=1)
 # A retry that arrives while the first delivery is still being handled waits this long.
@@ -22,60 +35,11 @@ RETRY_WAIT_SECONDS = 3.0
 # A claim left 'processing' this long (crashed worker) may be taken over.
 STALE_CLAIM = timedelta(seconds=30)
 
+INBOUND = WechatInbound.__table__
+CONVERSATIONS = WechatConversation.__table__
 
-@dataclass(frozen=True)
-class InboundClaim:
-    # True: this request handles the message. False: a retry; answer with `reply`.
-    fresh: bool
-    reply: str | None = None
-
-
-async def claim_inbound(deps: Deps, key: str, openid: str) -> InboundClaim:
-    now = deps.clock.now()
-    try:
-        async with deps.db.transaction() as tx:
-            tx.session.add(
-                WechatInbound(dedupe_key=key, openid=openid, received_at=now, state="processing")
-            )
-            if secrets.randbelow(200) == 0:  # occasional pruning keeps the table small
-                await tx.session.execute(
-                    delete(WechatInbound).where(WechatInbound.received_at < now - KEEP_INBOUND)
-                )
-        return InboundClaim(fresh=True)
-    except IntegrityError:
-        pass
-    loop = asyncio.get_running_loop()
-    deadline = loop.time() + RETRY_WAIT_SECONDS
-    while True:
-        async with deps.db.sessions() as session:
-            row = await session.get(WechatInbound, key)
-        if row is None:
-            return InboundClaim(fresh=False, reply=None)
-        if row.state == "done":
-            return InboundClaim(fresh=False, reply=row.reply)
-        if row.received_at < deps.clock.now() - STALE_CLAIM:
-            async with deps.db.transaction() as tx:
-                taken = await tx.session.execute(
-                    update(WechatInbound)
-                    .where(WechatInbound.dedupe_key == key,
-                           WechatInbound.received_at == row.received_at)
-                    .values(received_at=deps.clock.now())
-                )
-            if taken.rowcount:
-                return InboundClaim(fresh=True)
-        if loop.time() >= deadline:
-            return InboundClaim(fresh=False, reply=None)
-        await asyncio.sleep(0.1)
-
-
-async def finish_inbound(deps: Deps, key: str, reply: str | None) -> None:
-    """Store the reply a retry of this message will get ('' or None: plain success)."""
-    async with deps.db.transaction() as tx:
-        await tx.session.execute(
-            update(WechatInbound)
-            .where(WechatInbound.dedupe_key == key)
-            .values(state="done", reply=reply or "")
-        )
+# What an event changes before the bot answers it.
+Change = Literal["subscribe", "unsubscribe", "end_flow"]
 
 
 @dataclass
@@ -83,6 +47,339 @@ class ConversationState:
     flow: str | None = None
     step: str | None = None
     data: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class UserBrief:
+    """The bound account of an openid (active users only)."""
+
+    user_id: str
+    identity_state: str
+    real_name: str | None
+
+
+@dataclass(frozen=True)
+class InboundTurn:
+    # True: this request handles the message. False: a retry; answer with `reply`.
+    fresh: bool
+    reply: str | None = None
+    conversation: ConversationState = field(default_factory=ConversationState)
+    user: UserBrief | None = None
+
+
+@dataclass(frozen=True)
+class _Claim:
+    key: str
+    openid: str
+    change: Change | None
+    owned: bool = False  # already taken over from a crashed worker: skip the insert
+
+
+@dataclass(frozen=True)
+class _Finish:
+    key: str
+    openid: str
+    reply: str | None
+    conversation: ConversationState | None
+
+
+@dataclass(frozen=True)
+class _Pending:
+    """The key is being handled elsewhere (another worker): poll for its reply."""
+
+
+_Op = _Claim | _Finish
+_PENDING = _Pending()
+
+
+def _conversation_row(openid: str, state: ConversationState, now: datetime,
+                      subscribed: bool = True) -> dict[str, Any]:
+    return {"openid": openid, "flow": state.flow, "step": state.step, "data": state.data,
+            "subscribed": subscribed, "updated_at": now}
+
+
+class Inbox:
+    """Per-process group commit of the webhook's claims and finishes.
+
+    Operations queue up while a batch is in its transaction and go together in the next
+    one: at low load a batch is one message, under load dozens. The database stays the
+    single source of truth, so several worker processes (each with its own Inbox) agree
+    on which request handles a message. A retry that arrives in the same process while
+    the first delivery is in progress waits for it in memory.
+    """
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+        self._queue: list[tuple[_Op, asyncio.Future[Any]]] = []
+        self._flusher: asyncio.Task[None] | None = None
+        self._inflight: dict[str, asyncio.Future[str | None]] = {}
+
+    # -- public ---------------------------------------------------------------------
+
+    async def begin(self, key: str, openid: str, change: Change | None = None) -> InboundTurn:
+        local = self._inflight.get(key)
+        if local is not None:
+            return InboundTurn(False, await self._wait_local(local))
+        loop = asyncio.get_running_loop()
+        mine: asyncio.Future[str | None] = loop.create_future()
+        self._inflight[key] = mine
+        try:
+            result = await self._submit(_Claim(key, openid, change))
+            if result is _PENDING:
+                result = await self._poll(key, openid, change)
+        except BaseException:
+            self._release(key, None)
+            raise
+        if not result.fresh:
+            self._release(key, result.reply)
+        return result
+
+    async def finish(self, key: str, openid: str, reply: str | None,
+                     conversation: ConversationState | None = None) -> None:
+        """Store the reply a retry will get ('' or None: plain success) and, when it
+        changed, the conversation's new state."""
+        try:
+            await self._submit(_Finish(key, openid, reply, conversation))
+        finally:
+            self._release(key, reply)
+
+    # -- in-process waiting ---------------------------------------------------------
+
+    def _release(self, key: str, reply: str | None) -> None:
+        fut = self._inflight.pop(key, None)
+        if fut is not None and not fut.done():
+            fut.set_result(reply)
+
+    @staticmethod
+    async def _wait_local(fut: asyncio.Future[str | None]) -> str | None:
+        try:
+            return await asyncio.wait_for(asyncio.shield(fut), RETRY_WAIT_SECONDS)
+        except TimeoutError:
+            return None
+
+    async def _poll(self, key: str, openid: str, change: Change | None) -> InboundTurn:
+        """Another worker holds the claim: wait for its reply, or take a stale claim over."""
+        deps = self.deps
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + RETRY_WAIT_SECONDS
+        while True:
+            async with deps.db.sessions() as session:
+                row = (await session.execute(
+                    select(INBOUND.c.state, INBOUND.c.reply, INBOUND.c.received_at)
+                    .where(INBOUND.c.dedupe_key == key)
+                )).first()
+            if row is None:
+                return InboundTurn(False, None)
+            if row.state == "done":
+                return InboundTurn(False, row.reply)
+            if row.received_at < deps.clock.now() - STALE_CLAIM:
+                async with deps.db.transaction() as tx:
+                    taken = await tx.session.execute(
+                        update(INBOUND)
+                        .where(INBOUND.c.dedupe_key == key,
+                               INBOUND.c.received_at == row.received_at)
+                        .values(received_at=deps.clock.now())
+                    )
+                if taken.rowcount:
+                    result: InboundTurn = await self._submit(
+                        _Claim(key, openid, change, owned=True))
+                    return result
+            if loop.time() >= deadline:
+                return InboundTurn(False, None)
+            await asyncio.sleep(0.1)
+
+    # -- group commit ---------------------------------------------------------------
+
+    async def _submit(self, op: _Op) -> Any:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._queue.append((op, fut))
+        if self._flusher is None or self._flusher.done():
+            self._flusher = loop.create_task(self._flush())
+        return await fut
+
+    async def _flush(self) -> None:
+        while self._queue:
+            batch, self._queue = self._queue, []
+            try:
+                results = await self._run([op for op, _ in batch])
+            except Exception as exc:
+                if len(batch) == 1:
+                    if not batch[0][1].done():
+                        batch[0][1].set_exception(exc)
+                    continue
+                # One bad operation must not fail its neighbours: retry them one by one.
+                log.warning("wechat inbox batch failed; retrying singly", exc_info=True)
+                for op, fut in batch:
+                    try:
+                        (result,) = await self._run([op])
+                    except Exception as single:
+                        if not fut.done():
+                            fut.set_exception(single)
+                    else:
+                        if not fut.done():
+                            fut.set_result(result)
+                continue
+            for (_, fut), result in zip(batch, results, strict=True):
+                if not fut.done():
+                    fut.set_result(result)
+
+    async def _run(self, ops: Sequence[_Op]) -> list[Any]:
+        now = self.deps.clock.now()
+        async with self.deps.db.transaction() as tx:
+            conn = await tx.session.connection()
+            # One greenlet hop per batch: the statements below run as plain sync code.
+            return await conn.run_sync(_run_batch, ops, now)
+
+
+def _run_batch(conn: Connection, ops: Sequence[_Op], now: datetime) -> list[Any]:
+    st = _statements(conn.dialect.name)
+    claims = [op for op in ops if isinstance(op, _Claim)]
+    finishes = [op for op in ops if isinstance(op, _Finish)]
+    results: dict[int, Any] = {}
+    # Finishes first: a claim in this batch then sees their conversations.
+    if finishes:
+        conn.execute(st.finish, [{"k": f.key, "r": f.reply or ""} for f in finishes])
+        saved = {f.openid: f.conversation for f in finishes if f.conversation}
+        if saved:
+            conn.execute(st.save, [_conversation_row(o, c, now) for o, c in saved.items()])
+        for f in finishes:
+            results[id(f)] = None
+    if claims:
+        fresh = _claim(conn, st, claims, now, results)
+        if fresh:
+            _apply_changes(conn, st, fresh, now)
+            states, users = _snapshot(conn, {c.openid for c in fresh})
+            for c in fresh:
+                results[id(c)] = InboundTurn(
+                    True, None, states.get(c.openid, ConversationState()), users.get(c.openid)
+                )
+    return [results[id(op)] for op in ops]
+
+
+def _claim(conn: Connection, st: _Statements, claims: list[_Claim], now: datetime,
+           results: dict[int, Any]) -> list[_Claim]:
+    fresh = [c for c in claims if c.owned]
+    wanted: dict[str, _Claim] = {}
+    for c in claims:
+        if c.owned:
+            continue
+        if c.key in wanted:  # the same key twice in one batch: the first one handles it
+            results[id(c)] = _PENDING
+        else:
+            wanted[c.key] = c
+    if not wanted:
+        return fresh
+    rows = [{"dedupe_key": c.key, "openid": c.openid, "received_at": now,
+             "state": "processing", "reply": None} for c in wanted.values()]
+    # ON CONFLICT DO NOTHING RETURNING: the keys this batch claimed. On PostgreSQL a key
+    # another worker is inserting right now waits for that transaction, then conflicts.
+    taken = set(conn.execute(st.claim, rows).scalars())
+    seen = [k for k in wanted if k not in taken]
+    stored = {}
+    if seen:
+        stored = {r.dedupe_key: r for r in conn.execute(st.stored, {"keys": seen})}
+    for key, c in wanted.items():
+        if key in taken:
+            fresh.append(c)
+            continue
+        row = stored.get(key)
+        results[id(c)] = (
+            InboundTurn(False, row.reply) if row is not None and row.state == "done"
+            else _PENDING
+        )
+    if taken and secrets.randbelow(200) < len(taken):  # occasional pruning
+        conn.execute(st.prune, {"before": now - KEEP_INBOUND})
+    return fresh
+
+
+def _apply_changes(conn: Connection, st: _Statements, fresh: list[_Claim], now: datetime
+                   ) -> None:
+    follow: dict[str, bool] = {}
+    ending: set[str] = set()
+    for c in fresh:
+        if c.change == "subscribe":
+            follow[c.openid] = True
+        elif c.change == "unsubscribe":
+            follow[c.openid] = False
+        elif c.change == "end_flow":
+            ending.add(c.openid)
+    if follow:
+        conn.execute(st.follow, [
+            _conversation_row(o, ConversationState(), now, subscribed=on)
+            for o, on in follow.items()
+        ])
+        ending |= {o for o, on in follow.items() if not on}  # unfollowing ends a flow
+    if ending:
+        conn.execute(st.end_flows, {"openids": list(ending), "now": now})
+
+
+def _snapshot(
+    conn: Connection, openids: set[str]
+) -> tuple[dict[str, ConversationState], dict[str, UserBrief]]:
+    st = _statements(conn.dialect.name)
+    ids = list(openids)
+    states = {
+        r.openid: ConversationState(r.flow, r.step, dict(r.data or {}))
+        for r in conn.execute(st.conversations_of, {"openids": ids})
+    }
+    users = {
+        r.openid: UserBrief(r.id, r.identity_state, r.real_name)
+        for r in conn.execute(st.users_of, {"openids": ids})
+    }
+    return states, users
+
+
+@dataclass(frozen=True)
+class _Statements:
+    """The batch's statements, built once per dialect (so compiled once, then cached)."""
+
+    claim: Any
+    stored: Any
+    prune: Any
+    finish: Any
+    save: Any
+    follow: Any
+    end_flows: Any
+    conversations_of: Any
+    users_of: Any
+
+
+@functools.cache
+def _statements(dialect: str) -> _Statements:
+    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
+    conv = insert(CONVERSATIONS)
+    openids = bindparam("openids", expanding=True)
+    return _Statements(
+        claim=insert(INBOUND).on_conflict_do_nothing(index_elements=["dedupe_key"])
+        .returning(INBOUND.c.dedupe_key),
+        stored=select(INBOUND.c.dedupe_key, INBOUND.c.state, INBOUND.c.reply)
+        .where(INBOUND.c.dedupe_key.in_(bindparam("keys", expanding=True))),
+        prune=delete(INBOUND).where(INBOUND.c.received_at < bindparam("before")),
+        finish=update(INBOUND).where(INBOUND.c.dedupe_key == bindparam("k"))
+        .values(state="done", reply=bindparam("r")),
+        save=conv.on_conflict_do_update(
+            index_elements=["openid"],
+            set_={c: conv.excluded[c] for c in ("flow", "step", "data", "updated_at")},
+        ),
+        follow=conv.on_conflict_do_update(
+            index_elements=["openid"],
+            set_={c: conv.excluded[c] for c in ("subscribed", "updated_at")},
+        ),
+        end_flows=update(CONVERSATIONS)
+        .where(CONVERSATIONS.c.openid.in_(openids), CONVERSATIONS.c.flow.is_not(None))
+        .values(flow=None, step=None, data=bindparam("empty", value={}, type_=JSON),
+                updated_at=bindparam("now")),
+        conversations_of=select(CONVERSATIONS.c.openid, CONVERSATIONS.c.flow,
+                                CONVERSATIONS.c.step, CONVERSATIONS.c.data)
+        .where(CONVERSATIONS.c.openid.in_(openids), CONVERSATIONS.c.flow.is_not(None)),
+        users_of=select(WechatBinding.openid, User.id, User.identity_state, User.real_name)
+        .join(User, User.id == WechatBinding.user_id)
+        .where(WechatBinding.openid.in_(openids), User.status == "active"),
+    )
+
+
+# -- single operations (tests, late follow-ups) -------------------------------------------
 
 
 async def load_conversation(deps: Deps, openid: str) -> ConversationState:
@@ -94,33 +391,12 @@ async def load_conversation(deps: Deps, openid: str) -> ConversationState:
 
 
 async def save_conversation(deps: Deps, openid: str, state: ConversationState) -> None:
-    now = deps.clock.now()
     async with deps.db.transaction() as tx:
-        row = await tx.session.get(WechatConversation, openid, with_for_update=True)
-        if row is None:
-            tx.session.add(
-                WechatConversation(
-                    openid=openid, flow=state.flow, step=state.step, data=state.data,
-                    subscribed=True, updated_at=now,
-                )
-            )
-        else:
-            row.flow, row.step, row.data, row.updated_at = state.flow, state.step, state.data, now
-
-
-async def set_subscribed(deps: Deps, openid: str, subscribed: bool) -> None:
-    """Follow / unfollow. Unfollowing also ends any conversation in progress."""
-    now = deps.clock.now()
-    async with deps.db.transaction() as tx:
-        row = await tx.session.get(WechatConversation, openid, with_for_update=True)
-        if row is None:
-            tx.session.add(
-                WechatConversation(openid=openid, subscribed=subscribed, data={}, updated_at=now)
-            )
-        else:
-            row.subscribed, row.updated_at = subscribed, now
-            if not subscribed:
-                row.flow, row.step, row.data = None, None, {}
+        conn = await tx.session.connection()
+        await conn.execute(
+            _statements(conn.dialect.name).save,
+            [_conversation_row(openid, state, deps.clock.now())],
+        )
 
 
 async def known_openids(deps: Deps, limit: int = 50) -> list[tuple[str, bool]]:

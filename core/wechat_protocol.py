@@ -2,8 +2,8 @@
 
 Shared by the webhook (bot/) and the dev simulator. AES uses wechatpy's PrpCrypto (the
 reference WXBizMsgCrypt layout), with our own constant-time signature checks, a vetted
-padding check and a CSPRNG for the 16-byte prefix. XML is parsed with xmltodict (what
-wechatpy uses, over expat) only after the guard below has refused DOCTYPE/ENTITY
+padding check and a CSPRNG for the 16-byte prefix. XML is parsed with the C ElementTree
+parser (expat) only after the guard below has refused DOCTYPE/ENTITY
 declarations and oversized bodies, so entity expansion (billion laughs) and external
 entities (XXE) never reach a parser.
 """
@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import re
@@ -19,9 +20,8 @@ import secrets
 import socket
 import struct
 from dataclasses import dataclass
-from xml.parsers.expat import ExpatError
+from xml.etree import ElementTree
 
-import xmltodict
 from wechatpy.crypto import PrpCrypto
 
 from core.config import Config, WechatConfig
@@ -33,6 +33,7 @@ DEV_APP_ID = "wxlaborsigndev0001"
 DEV_AES_KEY = base64.b64encode(hashlib.sha256(b"laborsign-dev").digest()).decode()[:43]
 
 MAX_FIELD_CHARS = 4096
+_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)", re.IGNORECASE)
 
 
@@ -106,8 +107,14 @@ def _key_bytes(encoding_aes_key: str) -> bytes:
     return key
 
 
+@functools.lru_cache(maxsize=8)
+def _prp(encoding_aes_key: str) -> _Prp:
+    """One cipher object per key (the key check and AES setup run once, not per message)."""
+    return _Prp(_key_bytes(encoding_aes_key))
+
+
 def encrypt(plain: str, encoding_aes_key: str, app_id: str) -> str:
-    return _Prp(_key_bytes(encoding_aes_key)).encrypt(plain, app_id).decode()
+    return _prp(encoding_aes_key).encrypt(plain, app_id).decode()
 
 
 def decrypt(cipher_b64: str, encoding_aes_key: str, app_id: str) -> str:
@@ -118,8 +125,7 @@ def decrypt(cipher_b64: str, encoding_aes_key: str, app_id: str) -> str:
         raise ProtocolError("encrypt is not base64") from None
     if not raw or len(raw) % 16:
         raise ProtocolError("bad ciphertext length")
-    prp = _Prp(_key_bytes(encoding_aes_key))
-    plain = prp.cipher.decrypt(raw)
+    plain = _prp(encoding_aes_key).cipher.decrypt(raw)
     pad = plain[-1]
     if not 1 <= pad <= 32 or plain[-pad:] != bytes([pad]) * pad:
         raise ProtocolError("bad padding")
@@ -162,25 +168,34 @@ def guard_xml(body: bytes, max_bytes: int) -> None:
 
 
 def parse_xml(body: bytes | str, max_bytes: int = 65536) -> dict[str, str]:
-    """A flat <xml><Field>value</Field>…</xml> document as a dict of strings."""
+    """A flat <xml><Field>value</Field>…</xml> document as a dict of strings.
+
+    Parsed by the C ElementTree parser (expat) after `guard_xml`; text is stripped as
+    WeChat's own SDKs do. Elements with children or attributes, and repeated names,
+    are left out: the bot uses none of them (ScanCodeInfo, SendLocationInfo, …).
+    """
     raw = body.encode() if isinstance(body, str) else body
     guard_xml(raw, max_bytes)
     try:
-        doc = xmltodict.parse(raw, disable_entities=True)
-    except (ExpatError, ValueError) as exc:
+        root = ElementTree.fromstring(raw)  # noqa: S314 (guard_xml refused DTDs and entities)
+    except (ElementTree.ParseError, ValueError) as exc:
         raise ProtocolError(f"malformed XML: {exc}") from None
-    root = doc.get("xml") if isinstance(doc, dict) else None
-    if not isinstance(root, dict):
+    if root.tag != "xml":
         raise ProtocolError("root element must be <xml>")
     fields: dict[str, str] = {}
-    for name, value in root.items():
-        if value is None:
-            fields[name] = ""
-        elif isinstance(value, str):
-            if len(value) > MAX_FIELD_CHARS:
-                raise ProtocolError(f"field {name} too long")
-            fields[name] = value
-        # Nested elements (e.g. ScanCodeInfo, SendLocationInfo) are not used by the bot.
+    repeated: set[str] = set()
+    for child in root:
+        name = child.tag
+        if not isinstance(name, str) or len(child) or child.attrib:
+            continue
+        if name in fields:
+            repeated.add(name)
+        value = (child.text or "").strip()
+        if len(value) > MAX_FIELD_CHARS:
+            raise ProtocolError(f"field {name} too long")
+        fields[name] = value
+    for name in repeated:
+        del fields[name]
     return fields
 
 
@@ -191,7 +206,7 @@ def _cdata(value: str) -> str:
 def render_xml(fields: dict[str, str | int]) -> str:
     parts = ["<xml>"]
     for name, value in fields.items():
-        if not re.fullmatch(r"[A-Za-z][A-Za-z0-9_]*", name):
+        if not _NAME.fullmatch(name):
             raise ValueError(f"bad element name {name!r}")
         parts.append(f"<{name}>{value if isinstance(value, int) else _cdata(value)}</{name}>")
     parts.append("</xml>")

@@ -35,6 +35,7 @@ from handlers import (
     h5_accounts,
     h5_contracts,
     h5_identity,
+    h5_qr_login,
     h5_signatures,
     h5_verify,
     health,
@@ -189,6 +190,7 @@ def init_app(
     app.add_routes(health.routes)
     app.add_routes(h5_identity.routes)
     app.add_routes(h5_accounts.routes)
+    app.add_routes(h5_qr_login.routes)
     app.add_routes(h5_signatures.routes)
     app.add_routes(ca_routes.routes)
     app.add_routes(tsa_routes.routes)

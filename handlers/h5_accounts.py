@@ -12,7 +12,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from core import accounts, captcha
+from core import accounts, captcha, wechat
 from core.contracts import access as contracts_access
 from core.errors import DomainError, RateLimited
 from core.sessions import CurrentSession
@@ -242,7 +242,9 @@ async def forgot_submit(request: web.Request) -> web.StreamResponse:
 
 async def _me_context(request: web.Request, session: CurrentSession) -> dict[str, Any]:
     profile = await accounts.get_profile(request.app[DEPS], session.user_id)
-    return {"profile": profile, "form": {"email": profile.email or ""}}
+    return {"profile": profile, "form": {"email": profile.email or ""},
+            # The WeChat row (h5/templates/wechat/_binding.html).
+            "bound_openid": await wechat.openid_for_user(request.app[DEPS], session.user_id)}
 
 
 @routes.get("/me")

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
@@ -12,6 +14,25 @@ from handlers.csrf import csrf_token_for
 from handlers.keys import DEPS, TEMPLATES, current_session
 
 H5_DIR = Path(__file__).resolve().parent.parent / "h5"
+# Every time shown to people is Beijing time (stored values are UTC); `tzdata` provides
+# the zone where the system has no zoneinfo database.
+LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
+
+
+def local_time(value: datetime | date | None, fmt: str = "%Y-%m-%d %H:%M") -> str:
+    """`{{ dt|local }}` / `{{ dt|local('%m-%d %H:%M') }}`: a datetime in Beijing time.
+
+    Naive datetimes are taken as UTC (how they are stored); dates are shown as they are;
+    None shows as nothing.
+    """
+    if value is None or value == "":
+        return ""
+    if isinstance(value, datetime):
+        aware = value if value.tzinfo is not None else value.replace(tzinfo=UTC)
+        return aware.astimezone(LOCAL_ZONE).strftime(fmt)
+    if isinstance(value, date):
+        return value.strftime(fmt)
+    return str(value)
 
 
 def build_environment() -> jinja2.Environment:
@@ -22,6 +43,7 @@ def build_environment() -> jinja2.Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.filters["local"] = local_time
     return env
 
 

@@ -2,8 +2,9 @@
 
 A flow is a class with `step_<name>` methods. Each takes the turn (who, what they sent,
 the flow's saved data) and returns a `Step`: the reply, and the next step's name (None
-ends the flow). The runner persists (flow, step, data) per openid through
-core.wechat_inbox, so any worker can serve the next message.
+ends the flow). The runner works on the `Conversation` the webhook read with the
+message's claim and stores the new state with the reply (core.wechat_inbox), so any
+worker can serve the next message.
 """
 
 from __future__ import annotations
@@ -13,9 +14,21 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from core.context import Deps
-from core.wechat_inbox import ConversationState, load_conversation, save_conversation
+from core.wechat_inbox import ConversationState
 
 CANCEL_WORDS = frozenset({"取消", "退出", "算了", "结束", "cancel", "q"})
+
+
+@dataclass
+class Conversation:
+    """One user's conversation during one message: the state read, and whether it changed."""
+
+    openid: str
+    state: ConversationState = field(default_factory=ConversationState)
+    changed: bool = False
+
+    def set(self, state: ConversationState) -> None:
+        self.state, self.changed = state, True
 
 
 @dataclass
@@ -53,43 +66,30 @@ def register(flow: type[Flow]) -> type[Flow]:
     return flow
 
 
-async def start_flow(deps: Deps, openid: str, name: str, text: str = "") -> str:
+async def start_flow(deps: Deps, conv: Conversation, name: str, text: str = "") -> str:
     flow = FLOWS[name]()
-    turn = Turn(deps, openid, text)
+    turn = Turn(deps, conv.openid, text)
     method = flow.step(flow.first_step)
     assert method is not None, f"{name} has no step_{flow.first_step}"
     result = await method(turn)
-    await save_conversation(
-        deps, openid,
-        ConversationState(name if result.next else None, result.next, turn.data),
-    )
+    conv.set(ConversationState(name if result.next else None, result.next, turn.data))
     return result.reply
 
 
-async def continue_flow(deps: Deps, openid: str, text: str) -> str | None:
+async def continue_flow(deps: Deps, conv: Conversation, text: str) -> str | None:
     """The reply of the flow in progress, or None when no flow is waiting for this user."""
-    state = await load_conversation(deps, openid)
+    state = conv.state
     if state.flow is None or state.step is None:
         return None
     flow_cls = FLOWS.get(state.flow)
     method = flow_cls().step(state.step) if flow_cls else None
     if flow_cls is None or method is None:
-        await save_conversation(deps, openid, ConversationState())
+        conv.set(ConversationState())
         return None
     if text.strip().lower() in CANCEL_WORDS:
-        await save_conversation(deps, openid, ConversationState())
+        conv.set(ConversationState())
         return flow_cls.cancelled_reply
-    turn = Turn(deps, openid, text, state.data)
+    turn = Turn(deps, conv.openid, text, dict(state.data))
     result = await method(turn)
-    await save_conversation(
-        deps, openid,
-        ConversationState(state.flow if result.next else None, result.next, turn.data),
-    )
+    conv.set(ConversationState(state.flow if result.next else None, result.next, turn.data))
     return result.reply
-
-
-async def end_flows(deps: Deps, openid: str) -> None:
-    """A menu click or a scan starts something new: drop a half-finished flow."""
-    state = await load_conversation(deps, openid)
-    if state.flow is not None:
-        await save_conversation(deps, openid, ConversationState())

@@ -150,11 +150,6 @@ async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractIte
     ]
 
 
-async def to_sign_count(deps: Deps, user_id: str) -> list[ContractItem]:
-    """For the home page: the contracts waiting for this user's signature."""
-    return await list_contracts(deps, user_id, "to_sign")
-
-
 async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractView:
     now = deps.clock.now()
     async with deps.db.transaction() as tx:

@@ -12,8 +12,8 @@ from __future__ import annotations
 import asyncio
 import io
 from pathlib import Path
-from typing import Any
 
+from cryptography.hazmat.primitives.serialization import Encoding
 from PIL import Image, ImageDraw
 from sqlalchemy import select
 
@@ -22,7 +22,7 @@ from core.context import Deps, RequestMeta
 from core.contracts import access, send, signing
 from core.contracts.send import Box, SignerSpec
 from core.devtools import sms_inbox
-from core.enterprise import certification, members, roles
+from core.enterprise import certification
 from core.enterprise import seals as enterprise_seals
 from core.outbox import Deliverer, OutboxWorker
 from core.signing import service
@@ -42,16 +42,27 @@ def _id_number(seq: str) -> str:
 
 
 def _credit_code() -> str:
-    first17 = "91330106MA2DEMO00"
+    first17 = "91330106MA2CDEMX0"
     return first17 + uscc_check_char(first17)
 
 
-def _handwriting() -> bytes:
+def handwriting_png() -> bytes:
     img = Image.new("RGBA", (900, 360), (0, 0, 0, 0))
     draw = ImageDraw.Draw(img)
     draw.line([(60, 250), (140, 90), (210, 270), (300, 100), (360, 260)], fill="black",
               width=14)
     draw.line([(420, 200), (560, 150), (700, 220), (840, 140)], fill="black", width=12)
+    out = io.BytesIO()
+    img.save(out, "PNG")
+    return out.getvalue()
+
+
+def _licence() -> bytes:
+    """A placeholder licence photo (the demo enterprise is fictional)."""
+    img = Image.new("RGB", (640, 440), (250, 246, 236))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((20, 20, 620, 420), outline=(180, 30, 30), width=6)
+    draw.text((60, 60), "DEMO BUSINESS LICENCE", fill=(60, 60, 60))
     out = io.BytesIO()
     img.save(out, "PNG")
     return out.getvalue()
@@ -64,18 +75,18 @@ async def _user(deps: Deps, user_id: str) -> User:
         return user
 
 
-async def _verified(deps: Deps, user_id: str, name: str, seq: str) -> None:
+async def verify_person_dev(deps: Deps, user_id: str, name: str, seq: str) -> None:
     user = await _user(deps, user_id)
     if user.identity_state == "verified":
         return
     await identity.start_verification(
         deps, user_id, method="carrier3", name=name, id_type="id_card",
-        id_number=_id_number(seq), email=None, phone=user.phone, bank_card=None,
+        id_number=_id_number(seq), email=f"demo{seq}@example.com", phone=user.phone, bank_card=None,
         notices_accepted=[identity.NOTICE_PERSONAL_INFO], meta=META,
     )
 
 
-async def _enterprise(deps: Deps, hr_id: str) -> str:
+async def certify_enterprise_dev(deps: Deps, hr_id: str) -> str:
     mine, _ = await certification.my_enterprises(deps, hr_id)
     for ent in mine:
         if ent.state == "certified":
@@ -87,7 +98,7 @@ async def _enterprise(deps: Deps, hr_id: str) -> str:
             address="浙江省杭州市西湖区文三路 1 号", legal_rep_name="李四",
             legal_rep_id_number=_id_number("002"),
         ),
-        None, META,
+        _licence(), META,
     )
     attempt = await certification.start_deposit(
         deps, hr_id, ent.id, account_name=ENTERPRISE_NAME, account_number="6222020200001234",
@@ -101,7 +112,7 @@ async def _enterprise(deps: Deps, hr_id: str) -> str:
     return ent.id
 
 
-async def _contract_seal(deps: Deps, hr_id: str, enterprise_id: str) -> str:
+async def grant_contract_seal(deps: Deps, hr_id: str, enterprise_id: str) -> str:
     async with deps.db.sessions() as session:
         seal_id = (await session.execute(
             select(Seal.id).where(Seal.enterprise_id == enterprise_id, Seal.kind == "contract",
@@ -142,12 +153,12 @@ async def seed_signed_sample(
     if deps.config.sms.provider != "console" or deps.config.identity.provider != "dev":
         return ["signed sample skipped: needs the console SMS sender and dev identity checks"]
     worker = OutboxWorker(deps, deliverers or {SMS_KIND: deliver_sms})
-    await _verified(deps, employee_id, "张三", "001")
-    await _verified(deps, hr_id, "李四", "002")
-    enterprise_id = await _enterprise(deps, hr_id)
-    seal_id = await _contract_seal(deps, hr_id, enterprise_id)
+    await verify_person_dev(deps, employee_id, "张三", "001")
+    await verify_person_dev(deps, hr_id, "李四", "002")
+    enterprise_id = await certify_enterprise_dev(deps, hr_id)
+    seal_id = await grant_contract_seal(deps, hr_id, enterprise_id)
     if await signatures.default_signature_png(deps, employee_id) is None:
-        await signatures.add_signature(deps, employee_id, _handwriting(), META)
+        await signatures.add_signature(deps, employee_id, handwriting_png(), META)
 
     async with deps.db.sessions() as session:
         contract_id = (await session.execute(
@@ -173,9 +184,7 @@ async def seed_signed_sample(
         await worker.drain()
 
     signed = await access.download(deps, hr_id, contract_id)
-    root_pem = service.engine(deps).ca.root_certificate().public_bytes(
-        __import__("cryptography.hazmat.primitives.serialization",
-                   fromlist=["Encoding"]).Encoding.PEM)
+    root_pem = service.engine(deps).ca.root_certificate().public_bytes(Encoding.PEM)
     await asyncio.to_thread(out_dir.mkdir, parents=True, exist_ok=True)
     pdf_path, root_path = out_dir / "sample-contract-signed.pdf", out_dir / "laborsign-root.pem"
     await asyncio.to_thread(pdf_path.write_bytes, signed.data)
@@ -188,15 +197,3 @@ async def seed_signed_sample(
         f"  check it: pdfsig {pdf_path}  (after importing the root into an NSS database)",
     ]
 
-
-def describe(_: Any = None) -> str:
-    return "certified enterprise + signed two-party sample"
-
-
-async def hr_permission_ok(deps: Deps, hr_id: str, enterprise_id: str) -> bool:
-    async with deps.db.transaction() as tx:
-        actor = await roles.actor_for(tx, hr_id, enterprise_id)
-    return actor.can(roles.CONTRACTS_SEND)
-
-
-__all__ = ["members", "seed_signed_sample"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -138,8 +139,23 @@ def timestamper(deps: Deps) -> TimeStamperSpec | None:
     return timestamper_from_config(deps.config)
 
 
+VALIDATION_CACHE_SECONDS = 60.0
+
+
 async def validation(deps: Deps) -> ValidationMaterial:
-    return await service.validation_material(deps)
+    """Our chain and CRLs to embed (B-LT), rebuilt at most once a minute per process.
+
+    Building the CRLs signs them each time; a minute-old CRL is still current (they live a
+    day), and a certificate revoked meanwhile is refused earlier, when the grant is made.
+    """
+    cached = deps.extra.get("_contract_validation")
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < VALIDATION_CACHE_SECONDS:
+        material: ValidationMaterial = cached[1]
+        return material
+    material = await service.validation_material(deps)
+    deps.extra["_contract_validation"] = (now, material)
+    return material
 
 
 async def person_certificate(deps: Deps, user_id: str, meta: RequestMeta) -> str:

@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 from sqlalchemy import select
 
@@ -619,7 +619,3 @@ async def _outcome(deps: Deps, signer_id: str) -> SignOutcome:
 async def deliver_sign_job(deps: Deps, msg: OutboxMessage) -> None:
     """Outbox deliverer: finish a confirmed signing that its request did not finish."""
     await perform_signing(deps, str(msg.payload["signer_id"]), RequestMeta())
-
-
-def due_time(now: datetime) -> datetime:
-    return now + RECOVERY_DELAY

@@ -35,6 +35,7 @@ from storage.models.enterprise import (
 )
 from storage.models.identity import IdentityVerification
 from storage.models.outbox import ConsoleSms, OutboxMessage
+from storage.models.qr_login import QrLogin
 from storage.models.ratelimit import RateEvent
 from storage.models.signatures import HandwrittenSignature, SignaturePadToken
 from storage.models.signing import Certificate, SigningGrant
@@ -75,6 +76,7 @@ __all__ = [
     "Member",
     "OutboxMessage",
     "PlatformOperator",
+    "QrLogin",
     "RateEvent",
     "Seal",
     "SealGrant",

@@ -249,3 +249,39 @@ async def test_api_certification_by_deposit(client, deps) -> None:
     assert (await resp.json())["state"] == "passed"
     resp = await client.get("/api/v1/enterprises", headers=headers)
     assert (await resp.json())["certified_by_me"][0]["state"] == "certified"
+
+
+async def test_every_console_page_renders(client, deps) -> None:
+    from core.enterprise import certification as C
+    from core.enterprise import employees as E
+    from core.enterprise import seals as S
+    from tests.enterprise_factories import submit
+
+    ent, admin = await certified_enterprise(deps)
+    seal = (await S.list_seals(deps, admin, ent))[0]
+    member = (await M.list_members(deps, admin, ent))[0]
+    emp = await E.onboard_employee(deps, admin, ent, {"name": "员工甲", "phone": new_phone()},
+                                   META)
+    other = await make_user(deps)
+    await M.request_join(deps, other, ent, "申请加入", META)
+    pending = await submit(deps, admin, name="待认证有限公司")
+    letter = await C.start_letter(deps, admin, pending.id, META)
+    await C.upload_letter(deps, admin, letter.id, png_bytes(), META)
+    await create_operator(deps, await user_phone(deps, admin))
+    await _login(client, deps, admin)
+    base = f"/console/e/{ent}"
+    paths = [
+        "/console", "/console/join?q=测试", f"/console/certify/{pending.id}",
+        f"/console/attempt/{letter.id}", base, f"{base}/members", f"{base}/members/{member.id}",
+        f"{base}/joins", f"{base}/roles", f"{base}/seals", f"{base}/seals/{seal.id}",
+        f"{base}/admin", f"{base}/employees", f"{base}/employees?tab=collecting",
+        f"{base}/employees/{emp.id}", f"{base}/employees/import", f"{base}/departments",
+        f"{base}/settings", f"{base}/audit", f"{base}/audit?seal={seal.id}&from=2026-01-01",
+        "/operator", "/operator?q=测试", f"/operator/attempts/{letter.id}/letter",
+        f"/operator/enterprises/{pending.id}/licence",
+    ]
+    for path in paths:
+        resp = await client.get(path)
+        assert resp.status == 200, path
+    html = await (await client.get(base)).text()
+    assert "<svg" in html and "合同月度统计" in html

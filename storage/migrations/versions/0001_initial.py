@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-23 09:31:24.063797
+Create Date: 2026-11-23 10:29:42.394080
 """
 
 from collections.abc import Sequence
@@ -318,6 +318,25 @@ def upgrade() -> None:
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.ForeignKeyConstraint(['user_id'], ['users.id'], name=op.f('fk_platform_operators_user_id_users'), ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('user_id', name=op.f('pk_platform_operators'))
+    )
+    op.create_table('qr_logins',
+    sa.Column('id', sa.String(length=32), nullable=False),
+    sa.Column('token_hash', sa.String(length=64), nullable=False),
+    sa.Column('browser_hash', sa.String(length=64), nullable=False),
+    sa.Column('scene_token', sa.String(length=64), nullable=True),
+    sa.Column('state', sa.String(length=20), nullable=False),
+    sa.Column('next_path', sa.String(length=300), nullable=False),
+    sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('expires_at', sa.DateTime(timezone=True), nullable=False),
+    sa.Column('pc_ip', sa.String(length=64), nullable=True),
+    sa.Column('pc_user_agent', sa.String(length=300), nullable=True),
+    sa.Column('confirmed_by', sa.String(length=32), nullable=True),
+    sa.Column('confirmed_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('used_at', sa.DateTime(timezone=True), nullable=True),
+    sa.ForeignKeyConstraint(['confirmed_by'], ['users.id'], name=op.f('fk_qr_logins_confirmed_by_users'), ondelete='CASCADE'),
+    sa.PrimaryKeyConstraint('id', name=op.f('pk_qr_logins')),
+    sa.UniqueConstraint('scene_token', name=op.f('uq_qr_logins_scene_token')),
+    sa.UniqueConstraint('token_hash', name=op.f('uq_qr_logins_token_hash'))
     )
     op.create_table('signature_pad_tokens',
     sa.Column('id', sa.String(length=32), nullable=False),
@@ -812,6 +831,7 @@ def downgrade() -> None:
         batch_op.drop_index(batch_op.f('ix_signature_pad_tokens_user_id'))
 
     op.drop_table('signature_pad_tokens')
+    op.drop_table('qr_logins')
     op.drop_table('platform_operators')
     with op.batch_alter_table('identity_verifications', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_identity_verifications_user_id'))

@@ -48,6 +48,7 @@ async def test_collection_review_reject_and_resubmit(deps, outbox, clock) -> Non
     await E.submit_collection(deps, token, form, META)
     with pytest.raises(NotFound):  # the link is single use
         await E.collection_form(deps, token)
+    clock.advance(seconds=5)  # the inbox lists newest first
     rejected = await E.review_employee(deps, admin, ent, emp.id, approve=False,
                                        reason="身份证号有误", meta=META)
     assert rejected.status == "rejected"

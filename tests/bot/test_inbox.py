@@ -1,0 +1,54 @@
+"""The webhook's group-committed inbox: concurrent messages share transactions, and
+concurrent retries of one message still cause one side effect."""
+
+from __future__ import annotations
+
+import asyncio
+
+from sqlalchemy import func, select
+
+from core.wechat_inbox import Inbox, load_conversation
+from storage.models import AuditEntry, WechatConversation, WechatInbound
+from tests.bot.wx import FakeWechat
+
+
+async def test_concurrent_retries_of_one_message_have_one_side_effect(wx: FakeWechat,
+                                                                      deps) -> None:
+    await wx.say("o_burst", "人工")
+    replies = await asyncio.gather(
+        *(wx.say("o_burst", "合同打不开", msg_id=777) for _ in range(5))
+    )
+    assert len(set(replies)) == 1 and "已收到" in replies[0]
+    async with deps.db.sessions() as s:
+        handoffs = (await s.execute(
+            select(func.count()).where(AuditEntry.action == "wechat.handoff"))).scalar_one()
+    assert handoffs == 1
+
+
+async def test_many_followers_at_once_are_all_greeted_and_recorded(wx: FakeWechat,
+                                                                   deps) -> None:
+    openids = [f"o_crowd_{i:02d}" for i in range(40)]
+    replies = await asyncio.gather(*(wx.event(o, "subscribe") for o in openids))
+    assert all("欢迎关注" in r for r in replies)
+    async with deps.db.sessions() as s:
+        followed = (await s.execute(select(func.count()).where(
+            WechatConversation.subscribed.is_(True)))).scalar_one()
+        done = (await s.execute(select(func.count()).where(
+            WechatInbound.state == "done"))).scalar_one()
+    assert (followed, done) == (40, 40)
+
+
+async def test_claims_and_finishes_share_one_transaction(deps) -> None:
+    inbox = Inbox(deps)
+    turns = await asyncio.gather(*(inbox.begin(f"msg:{i}", f"o_b{i}") for i in range(10)))
+    assert all(t.fresh for t in turns)
+    await asyncio.gather(*(inbox.finish(f"msg:{i}", f"o_b{i}", f"r{i}") for i in range(10)))
+    again = await inbox.begin("msg:3", "o_b3")
+    assert (again.fresh, again.reply) == (False, "r3")
+
+
+async def test_unfollow_in_a_batch_ends_the_flow(wx: FakeWechat, deps) -> None:
+    await wx.say("o_leave", "人工")
+    assert (await load_conversation(deps, "o_leave")).flow == "handoff"
+    await asyncio.gather(wx.event("o_leave", "unsubscribe"), wx.event("o_other", "subscribe"))
+    assert (await load_conversation(deps, "o_leave")).flow is None
