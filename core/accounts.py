@@ -24,6 +24,7 @@ from sqlalchemy.exc import IntegrityError
 from core import audit, captcha, ratelimit, sms_codes
 from core.context import Deps, RequestMeta
 from core.crypto import mask_name, mask_phone
+from core.enterprise.members import activate_invitations_for
 from core.errors import (
     Conflict,
     DomainError,
@@ -283,6 +284,8 @@ async def register(
                     subject_id=user.id, data={"phone": mask_phone(phone), "agreements": versions},
                     meta=meta,
                 )
+                # Memberships an enterprise prepared for this phone (未激活) start now.
+                await activate_invitations_for(tx, deps, user.id, phone)
                 session = await start_session(tx, deps, user, "register", meta)
                 await audit.record(
                     tx, at=now, action="user.login", actor_id=user.id, subject_type="user",

@@ -4,6 +4,11 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
+from zoneinfo import ZoneInfo
+
+# Every time shown to people, and every calendar bucket (months on the dashboard), is
+# Beijing time; stored values are UTC. `tzdata` provides the zone where the system lacks it.
+LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 class Clock(Protocol):

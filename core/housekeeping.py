@@ -1,4 +1,5 @@
-"""Periodic clean-up of short-lived rows: rate-limit events, captchas, old SMS codes.
+"""Periodic work: contracts past their deadline expire; short-lived rows (rate-limit
+events, captchas, old SMS codes) are removed.
 
 Evidence is not touched: intent confirmations, audit rows and verification records
 are kept (the law asks for at least two years after a contract ends).
@@ -14,6 +15,7 @@ from sqlalchemy import delete
 
 from core import ratelimit
 from core.context import Deps
+from core.contracts.ending import expire_due
 from storage.models import CaptchaChallenge, SmsCode
 
 log = logging.getLogger(__name__)
@@ -39,10 +41,15 @@ async def sweep(deps: Deps) -> dict[str, int]:
                 )
             ).rowcount or 0,
         }
+    # In batches so one sweep never holds the write lock for long.
+    expired = 0
+    while (batch := await expire_due(deps)) > 0:
+        expired += batch
+    removed["contracts_expired"] = expired
     return removed
 
 
-async def run_forever(deps: Deps, every_seconds: float = 3600) -> None:
+async def run_forever(deps: Deps, every_seconds: float = 300) -> None:
     while True:
         try:
             removed = await sweep(deps)

@@ -14,6 +14,7 @@ from core.clock import Clock, SystemClock
 from core.config import Config, ensure_secrets
 from core.context import Deps
 from core.contracts.signing import SIGN_JOB_KIND, deliver_sign_job
+from core.enterprise import pki
 from core.enterprise.payment import PaymentGateway
 from core.outbox import Deliverer, OutboxWorker
 from core.ports import IdentityVerifier, SmsSender, WechatApi
@@ -143,6 +144,9 @@ def deliverers() -> dict[str, Deliverer]:
         NOTIFY_KIND: deliver_notification,
         SMS_KIND: deliver_sms,
         SIGN_JOB_KIND: deliver_sign_job,
+        pki.ISSUE_KIND: pki.deliver_issue,
+        pki.REVOKE_KIND: pki.deliver_revoke,
+        pki.IMAGES_KIND: pki.deliver_seal_images,
     }
 
 

@@ -5,18 +5,15 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
-from zoneinfo import ZoneInfo
 
 import jinja2
 from aiohttp import web
 
+from core.clock import LOCAL_ZONE
 from handlers.csrf import csrf_token_for
 from handlers.keys import DEPS, TEMPLATES, current_session
 
 H5_DIR = Path(__file__).resolve().parent.parent / "h5"
-# Every time shown to people is Beijing time (stored values are UTC); `tzdata` provides
-# the zone where the system has no zoneinfo database.
-LOCAL_ZONE = ZoneInfo("Asia/Shanghai")
 
 
 def local_time(value: datetime | date | None, fmt: str = "%Y-%m-%d %H:%M") -> str:

@@ -14,8 +14,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from core.context import Deps, RequestMeta
+from core.enterprise import pki
 from core.errors import Conflict
-from core.signing import seals, service
+from core.signing import service
 from core.signing.pdf import (
     AlreadySigned,
     FieldSpec,
@@ -175,11 +176,11 @@ async def enterprise_certificate(
     actor_id: str,
     meta: RequestMeta,
 ) -> str:
-    """The seal's own certificate when it has one, else the enterprise's (issued lazily)."""
+    """The live seal's own certificate (issued on first use), else the enterprise's."""
     if seal_id is not None:
-        seal_cert = await service.active_certificate(deps, "seal", seal_id)
+        seal_cert = await pki.seal_certificate(deps, seal_id)
         if seal_cert is not None:
-            return seal_cert.id
+            return seal_cert
     found = await service.active_certificate(deps, "enterprise", enterprise_id)
     if found is None:
         found = await service.issue_enterprise_certificate(
@@ -219,12 +220,3 @@ class NotSignable(Conflict):
 
 def verify(data: bytes, anchors: TrustAnchors, max_bytes: int) -> DocumentReport:
     return verify_pdf(data, anchors, max_bytes=max_bytes)
-
-
-def draw_seal(kind: str, enterprise_name: str, font_path: str, font_index: int) -> bytes:
-    """A seal image when the enterprise console has not stored one yet."""
-    if kind == "legal_rep":
-        return seals.legal_rep_seal(enterprise_name[:4], font_path=font_path,
-                                    font_index=font_index)
-    return seals.round_seal(enterprise_name, "contract" if kind == "contract" else "official",
-                            font_path=font_path, font_index=font_index)

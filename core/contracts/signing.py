@@ -27,6 +27,7 @@ from core.contracts import common, engine
 from core.contracts.states import CONTRACT, SIGNER, ContractState, SignerState
 from core.cpu import run_cpu
 from core.crypto import mask_phone, sha256_hex
+from core.enterprise import pki
 from core.enterprise import seals as enterprise_seals
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.signatures import default_signature_png
@@ -361,17 +362,19 @@ async def _seal_png(deps: Deps, snap: _Snapshot) -> bytes:
 
 
 async def seal_image(deps: Deps, seal_id: str | None, enterprise_name: str) -> bytes:
-    """The seal's stored image, or one drawn from the enterprise name if none is stored."""
+    """The seal's stored image, or one drawn now if none is stored yet."""
     async with deps.db.transaction() as tx:
         seal = await tx.session.get(Seal, seal_id) if seal_id else None
+        ent = await tx.session.get(Enterprise, seal.enterprise_id) if seal else None
     if seal is not None and seal.image_state == "ready" and seal.image_file:
         try:
             return await asyncio.to_thread(common.store(deps).get, seal.image_file)
         except (KeyError, OSError):
             log.warning("seal image missing; drawing one", extra={"seal_id": seal.id})
-    kind = seal.kind if seal is not None else "official"
+    if seal is not None and ent is not None:
+        return await pki.draw_for(deps, ent, seal)
     cfg = deps.config.signing
-    return await run_cpu(engine.draw_seal, kind, enterprise_name, cfg.font_path,
+    return await run_cpu(pki.draw_seal, "official", enterprise_name, "", "", cfg.font_path,
                          cfg.font_index)
 
 

@@ -22,8 +22,9 @@ from sqlalchemy import select, update
 from core import sms_codes
 from core.context import Deps, RequestMeta
 from core.crypto import derive_key, mask_bank_card, mask_id_number, mask_phone
+from core.enterprise import pki
 from core.enterprise import roles as R
-from core.enterprise.common import cipher, hook, log
+from core.enterprise.common import cipher, log
 from core.enterprise.letters import LetterData, render_letter_pdf
 from core.enterprise.payment import Transfer, payment_gateway
 from core.errors import (
@@ -636,11 +637,9 @@ async def _certify(tx: Tx, deps: Deps, ent: Enterprise, meta: RequestMeta | None
                 source="certifier", created_at=now, activated_at=now,
             )
             tx.session.add(member)
-    issue = hook(deps, "issue_enterprise_certificate")
-    if issue is not None:
-        ent.certificate_id = await issue(tx, deps, ent)
     await tx.session.flush()
     await ensure_standard_seals(tx, deps, ent)
+    await pki.queue_issue(tx, deps, ent.id)
     await log(tx, deps, "enterprise.certified", actor_id=ent.certifier_id,
               enterprise_id=ent.id, subject_type="enterprise", subject_id=ent.id,
               data={"name": ent.name, "credit_code": ent.credit_code,
@@ -1060,7 +1059,7 @@ async def change_enterprise_info(
     meta: RequestMeta,
 ) -> EnterpriseView:
     """Name/credit code → all seals void + re-certification; legal rep → 法人章 void."""
-    from core.enterprise.seals import void_seals
+    from core.enterprise.seals import ensure_standard_seals, void_seals
 
     now = deps.clock.now()
     c = cipher(deps)
@@ -1112,12 +1111,14 @@ async def change_enterprise_info(
             await void_seals(tx, deps, ent, None, "企业名称或统一社会信用代码变更", user_id)
             ENTERPRISE_SM.ensure(ent.state, EnterpriseState.CERTIFYING)
             ent.state = EnterpriseState.CERTIFYING
-            revoke = hook(deps, "revoke_certificate")
-            if ent.certificate_id and revoke is not None:
-                await revoke(tx, deps, ent.certificate_id, "superseded")
+            await pki.queue_revoke(tx, deps, "enterprise", ent.id, "superseded",
+                                   enterprise_id=ent.id, actor_id=user_id)
             ent.certificate_id = None
         elif rep_changed:
             await void_seals(tx, deps, ent, {"legal_rep"}, "法定代表人变更", user_id)
+            # a new 法人章 in the new representative's name (image and certificate follow)
+            await ensure_standard_seals(tx, deps, ent)
+            await pki.queue_issue(tx, deps, ent.id)
         await log(tx, deps, "enterprise.info_changed", actor_id=user_id, enterprise_id=ent.id,
                   subject_type="enterprise", subject_id=ent.id,
                   data={"changes": changes, "recertify": identity_changed}, meta=meta)

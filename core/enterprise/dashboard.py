@@ -1,7 +1,6 @@
 """Dashboard (B6) counts and chart, and the console's audit log view (B7).
 
-The contract numbers come from the ``contract_monthly_counts`` hook (see common.py);
-until the contracts feature provides it, they are zeros.
+The chart counts, per Beijing-time month, the enterprise's contracts sent and completed.
 """
 
 from __future__ import annotations
@@ -13,10 +12,11 @@ from typing import Any
 
 from sqlalchemy import func, select
 
+from core.clock import LOCAL_ZONE
 from core.context import Deps
 from core.enterprise import roles as R
-from core.enterprise.common import hook
-from storage.models import AuditEntry, Employee, JoinRequest, Member, Seal
+from storage.models import AuditEntry, Contract, Employee, JoinRequest, Member, Seal
+from storage.uow import Tx
 
 
 @dataclass(frozen=True)
@@ -77,6 +77,29 @@ def chart_svg(months: list[tuple[str, int, int]]) -> str:
     return "".join(parts)
 
 
+async def monthly_contract_counts(
+    tx: Tx, enterprise_id: str, keys: list[str]
+) -> list[tuple[str, int, int]]:
+    """(month, sent, completed) for each key; bucketed here so SQLite and PostgreSQL agree
+    on Beijing-time months (only two timestamps a contract are read)."""
+    first = datetime(int(keys[0][:4]), int(keys[0][5:]), 1, tzinfo=LOCAL_ZONE)
+    rows = await tx.session.execute(
+        select(Contract.sent_at, Contract.completed_at).where(
+            Contract.enterprise_id == enterprise_id,
+            (Contract.sent_at >= first) | (Contract.completed_at >= first),
+        )
+    )
+    sent = dict.fromkeys(keys, 0)
+    done = dict.fromkeys(keys, 0)
+    for sent_at, completed_at in rows:
+        for when, bucket in ((sent_at, sent), (completed_at, done)):
+            if when is not None:
+                key = when.astimezone(LOCAL_ZONE).strftime("%Y-%m")
+                if key in bucket:
+                    bucket[key] += 1
+    return [(k, sent[k], done[k]) for k in keys]
+
+
 async def dashboard(deps: Deps, user_id: str, enterprise_id: str) -> Dashboard:
     async with deps.db.transaction() as tx:
         actor = await R.require_permission(tx, user_id, enterprise_id, R.ENTERPRISE_VIEW)
@@ -98,9 +121,8 @@ async def dashboard(deps: Deps, user_id: str, enterprise_id: str) -> Dashboard:
             seals_enabled=await count(Seal, Seal.enterprise_id == enterprise_id,
                                       Seal.status == "enabled"),
         )
-    keys = month_keys(deps.clock.now().date())
-    source = hook(deps, "contract_monthly_counts")
-    months = await source(deps, enterprise_id, keys) if source else [(k, 0, 0) for k in keys]
+        keys = month_keys(deps.clock.now().astimezone(LOCAL_ZONE).date())
+        months = await monthly_contract_counts(tx, enterprise_id, keys)
     return Dashboard(ent.name, ent.state, months=months, chart_svg=chart_svg(months),
                      can_review=actor.can(R.EMPLOYEES_REVIEW),
                      can_join_review=actor.can(R.JOIN_REVIEW), **board)

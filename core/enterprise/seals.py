@@ -2,7 +2,8 @@
 
 Seal status: enabled ⇄ disabled, either → voided (final: the enterprise's name or credit
 code changed, or the legal representative for the 法人章). Grants say which members may
-use a seal; voiding a seal ends its grants and revokes its certificate (via the hook).
+use a seal; voiding a seal ends its grants and revokes its certificate. Certificates and
+generated images are outbox jobs (core/enterprise/pki.py).
 """
 
 from __future__ import annotations
@@ -15,8 +16,9 @@ from enum import StrEnum
 from sqlalchemy import select
 
 from core.context import Deps, RequestMeta
+from core.enterprise import pki
 from core.enterprise import roles as R
-from core.enterprise.common import hook, log
+from core.enterprise.common import log
 from core.errors import Conflict, InvalidInput, NotFound
 from core.files import MB, check_image, content_type_for, file_store
 from core.statemachine import StateMachine
@@ -108,17 +110,13 @@ async def ensure_standard_seals(tx: Tx, deps: Deps, ent: Enterprise) -> list[Sea
         await log(tx, deps, "seal.created", actor_id=None, enterprise_id=ent.id,
                   subject_type="seal", subject_id=seal.id,
                   data={"kind": seal.kind, "name": seal.name, "source": "generated"})
-    if created and hook(deps, "seal_images") is not None:
-        enterprise_id = ent.id
-        tx.after_commit(lambda: render_pending_seal_images(deps, enterprise_id))
+    if created:
+        await pki.queue_seal_images(tx, deps, ent.id)
     return created
 
 
 async def render_pending_seal_images(deps: Deps, enterprise_id: str) -> int:
-    """Draw images for generated seals still 待生成图片 (needs the seal_images hook)."""
-    draw = hook(deps, "seal_images")
-    if draw is None:
-        return 0
+    """Draw images for generated seals still 待生成图片 (the seal.images job)."""
     async with deps.db.sessions() as session:
         ent = await session.get(Enterprise, enterprise_id)
         seals = (
@@ -132,7 +130,7 @@ async def render_pending_seal_images(deps: Deps, enterprise_id: str) -> int:
         return 0
     done = 0
     for seal in seals:
-        png = await draw(ent.name, seal.kind, seal.name, ent.credit_code)
+        png = await pki.draw_for(deps, ent, seal)
         key = await asyncio.to_thread(file_store(deps).put, "seal", png, "png")
         async with deps.db.transaction() as tx:
             row = await tx.session.get(Seal, seal.id)
@@ -149,7 +147,6 @@ async def void_seals(tx: Tx, deps: Deps, ent: Enterprise, kinds: set[str] | None
     if kinds is not None:
         query = query.where(Seal.kind.in_(kinds))
     seals = (await tx.session.execute(query)).scalars().all()
-    revoke = hook(deps, "revoke_certificate")
     for seal in seals:
         SEAL_SM.ensure(seal.status, SealStatus.VOIDED)
         seal.status = SealStatus.VOIDED
@@ -164,8 +161,8 @@ async def void_seals(tx: Tx, deps: Deps, ent: Enterprise, kinds: set[str] | None
         ).scalars().all()
         for g in grants:
             g.revoked_at = now
-        if seal.certificate_id and revoke is not None:
-            await revoke(tx, deps, seal.certificate_id, "cessation_of_operation")
+        await pki.queue_revoke(tx, deps, "seal", seal.id, "cessation_of_operation",
+                               enterprise_id=ent.id, actor_id=actor_id)
         await log(tx, deps, "seal.voided", actor_id=actor_id, enterprise_id=ent.id,
                   subject_type="seal", subject_id=seal.id,
                   data={"reason": reason, "grants_ended": len(grants)})
@@ -263,8 +260,9 @@ async def create_seal(
         await log(tx, deps, "seal.created", actor_id=user_id, enterprise_id=enterprise_id,
                   subject_type="seal", subject_id=seal.id,
                   data={"kind": kind, "name": name, "source": seal.source}, meta=meta)
-        if key is None and hook(deps, "seal_images") is not None:
-            tx.after_commit(lambda: render_pending_seal_images(deps, enterprise_id))
+        if key is None:
+            await pki.queue_seal_images(tx, deps, enterprise_id)
+        await pki.queue_issue(tx, deps, enterprise_id)
         return _view(seal)
 
 

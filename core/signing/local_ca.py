@@ -58,11 +58,30 @@ class _Pair:
     key: CertificateIssuerPrivateKeyTypes
 
 
+UB_NAME = 64  # RFC 5280 upper bound for commonName and organizationName
+
+
+def _bytes(text: str) -> int:
+    return len(text.encode())
+
+
+def fit_name(text: str, keep_tail: str = "", *, limit: int = UB_NAME) -> str:
+    """`text` + `keep_tail` within `limit` UTF-8 bytes (how `cryptography` measures the
+    commonName bound: about 21 CJK characters), shortening `text` with an ellipsis so the
+    tail, e.g. a seal's name, survives. The full name stays in organizationName."""
+    if _bytes(text) + _bytes(keep_tail) <= limit:
+        return text + keep_tail
+    room = limit - _bytes(keep_tail) - _bytes("…")
+    while text and _bytes(text) > room:
+        text = text[:-1]
+    return text + "…" + keep_tail
+
+
 def _name(common_name: str, *, org: str | None = ORG, serial: str | None = None) -> x509.Name:
     attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, "CN")]
     if org:
-        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org))
-    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, common_name))
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org[:UB_NAME]))
+    attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, fit_name(common_name)))
     if serial:
         attrs.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, serial))
     return x509.Name(attrs)

@@ -78,10 +78,12 @@ def round_seal(
     font_path: str,
     font_index: int = 2,
     size: int = 420,
+    label: str | None = None,
 ) -> bytes:
     """Round enterprise seal: name on the upper arc, a star, the kind text below.
 
-    kind: official (公章) | contract (合同专用章).
+    kind: official (公章) | contract (合同专用章); `label` replaces the text below the
+    star (a custom seal's own name, e.g. 人事专用章).
     """
     if kind not in SEAL_KINDS:
         raise InvalidInput("不支持的印章类型", code="seal_kind_invalid")
@@ -112,7 +114,7 @@ def round_seal(
         y = c + radius * math.sin(angle) - tile.height / 2
         img.alpha_composite(tile, (int(x), int(y)))
 
-    label = SEAL_KINDS[kind]
+    label = _clean_name(label, limit=12) if label else SEAL_KINDS[kind]
     if label:
         label_font = _font(font_path, font_index, int(big * 0.085))
         left, top, right, _ = label_font.getbbox(label)

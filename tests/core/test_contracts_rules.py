@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import func, select
 
+from core import housekeeping
 from core.contracts import access, ending, send, signing
 from core.contracts.states import (
     CONTRACT,
@@ -273,9 +274,10 @@ async def test_the_sweep_expires_overdue_contracts(deps, flow, clock) -> None:
         deps, flow.admin_id, flow.enterprise_id, title="限期合同", filename="a.pdf",
         pdf=sample_contract_pdf(3), signers=[person(flow.employee_phone)],
         deadline=clock.now() + timedelta(hours=1), meta=META)
-    assert await ending.expire_due(deps) == 0
+    assert (await housekeeping.sweep(deps))["contracts_expired"] == 0
     clock.advance(hours=2)
-    assert await ending.expire_due(deps) == 1
+    assert (await housekeeping.sweep(deps))["contracts_expired"] == 1
+    assert await ending.expire_due(deps) == 0
 
 
 # -- recovery ---------------------------------------------------------------------------------

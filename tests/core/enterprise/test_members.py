@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from core import devtools
+from core import accounts, devtools
 from core.enterprise import admin_change as A
 from core.enterprise import certification as cert
 from core.enterprise import members as M
@@ -19,6 +19,7 @@ from tests.enterprise_factories import (
     new_phone,
     user_phone,
 )
+from tests.factories import DEFAULT_PASSWORD, last_code
 
 
 async def _role(deps, admin, ent, builtin):
@@ -84,17 +85,23 @@ async def test_unverified_person_cannot_apply(deps) -> None:
         await M.request_join(deps, person, ent, "申请加入", META)
 
 
-async def test_invited_phone_is_inactive_until_registration(deps) -> None:
+async def test_invited_phone_is_inactive_until_registration(deps, outbox) -> None:
     ent, admin = await certified_enterprise(deps)
     phone = new_phone()
     view = await M.add_member(deps, admin, ent, phone=phone, name="钱七",
                               role_ids=[await _role(deps, admin, ent, "employee")], meta=META)
     assert view.status == "inactive"
-    user = await make_user(deps, phone)
-    async with deps.db.transaction() as tx:
-        assert await M.activate_invitations_for(tx, deps, user, phone) == 1
+    await outbox.drain()
+    assert "邀请" in (await devtools.sms_inbox(deps, phone))[0].text
+    # the invited person registers the ordinary way; the membership starts in that transaction
+    await accounts.send_code(deps, purpose="register", phone=phone, meta=META)
+    code = await last_code(deps, outbox, phone)
+    logged = await accounts.register(
+        deps, phone=phone, code=code, password=DEFAULT_PASSWORD,
+        password_confirm=DEFAULT_PASSWORD, agreements=accounts.REQUIRED_AGREEMENTS, meta=META)
     members = {m.id: m for m in await M.list_members(deps, admin, ent)}
-    assert members[view.id].status == "active" and members[view.id].user_id == user
+    assert members[view.id].status == "active"
+    assert members[view.id].user_id == logged.profile.id
 
 
 async def test_roles_cannot_exceed_actor_permissions(deps) -> None:

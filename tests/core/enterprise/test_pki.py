@@ -1,0 +1,156 @@
+"""Certificates and seal images follow certification and seal changes (outbox jobs)."""
+
+from __future__ import annotations
+
+import io
+from datetime import UTC, datetime
+
+from cryptography import x509
+from PIL import Image
+from sqlalchemy import select
+
+from core.enterprise import certification as cert
+from core.enterprise import dashboard as D
+from core.enterprise import pki
+from core.enterprise import seals as S
+from core.files import file_store
+from storage.models import Certificate, Contract, Enterprise, Seal
+from tests.enterprise_factories import META, certified_enterprise, id_number
+
+
+async def _certs(deps, owner_type: str, owner_id: str) -> list[Certificate]:
+    async with deps.db.sessions() as s:
+        return list((await s.execute(
+            select(Certificate).where(Certificate.owner_type == owner_type,
+                                      Certificate.owner_id == owner_id)
+            .order_by(Certificate.created_at))).scalars())
+
+
+async def _seals(deps, ent_id: str) -> list[Seal]:
+    async with deps.db.sessions() as s:
+        return list((await s.execute(
+            select(Seal).where(Seal.enterprise_id == ent_id).order_by(Seal.created_at)
+        )).scalars())
+
+
+def _cn(row: Certificate) -> str:
+    name = x509.load_der_x509_certificate(row.cert_der).subject
+    return name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
+
+
+async def test_certification_issues_enterprise_and_seal_certificates_and_images(
+    deps, outbox
+) -> None:
+    ent_id, _ = await certified_enterprise(deps, name="证书科技有限公司")
+    assert await _certs(deps, "enterprise", ent_id) == []  # nothing before the commit's jobs
+    await outbox.drain()
+
+    [ent_cert] = await _certs(deps, "enterprise", ent_id)
+    assert ent_cert.status == "active" and _cn(ent_cert) == "证书科技有限公司"
+    async with deps.db.sessions() as s:
+        assert (await s.get(Enterprise, ent_id)).certificate_id == ent_cert.id
+    seals = await _seals(deps, ent_id)
+    assert sorted(x.kind for x in seals) == ["contract", "legal_rep", "official"]
+    for seal in seals:
+        [row] = await _certs(deps, "seal", seal.id)
+        assert seal.certificate_id == row.id and row.status == "active"
+        assert _cn(row).startswith("证书科技有限公司（")
+        assert seal.image_state == "ready"
+        img = Image.open(io.BytesIO(file_store(deps).get(seal.image_file)))
+        assert img.format == "PNG" and img.mode == "RGBA"
+        assert img.getpixel((0, 0))[3] == 0  # transparent corner
+
+    # idempotent: running the job again issues nothing new
+    await pki.deliver_issue(deps, type("M", (), {"payload": {"enterprise_id": ent_id}})())
+    assert len(await _certs(deps, "enterprise", ent_id)) == 1
+
+
+async def test_name_change_voids_seals_and_revokes_their_certificates(deps, outbox) -> None:
+    ent_id, admin = await certified_enterprise(deps, name="旧名科技有限公司")
+    await outbox.drain()
+    old_seal_certs = [c for s in await _seals(deps, ent_id)
+                      for c in await _certs(deps, "seal", s.id)]
+    assert len(old_seal_certs) == 3
+
+    await cert.change_enterprise_info(deps, admin, ent_id, name="新名科技有限公司", meta=META)
+    await outbox.drain()
+
+    [ent_cert] = await _certs(deps, "enterprise", ent_id)
+    assert ent_cert.status == "revoked" and ent_cert.revocation_reason == "superseded"
+    for c in old_seal_certs:
+        [row] = [r for r in await _certs(deps, "seal", c.owner_id)]
+        assert row.status == "revoked" and row.revocation_reason == "cessation_of_operation"
+    assert {s.status for s in await _seals(deps, ent_id)} == {"voided"}
+    async with deps.db.sessions() as s:
+        ent = await s.get(Enterprise, ent_id)
+        assert ent.state == "certifying" and ent.certificate_id is None
+    # not certified: a seal certificate is not issued on demand either
+    assert await pki.seal_certificate(deps, old_seal_certs[0].owner_id) is None
+
+
+async def test_legal_rep_change_replaces_only_the_legal_rep_seal(deps, outbox) -> None:
+    ent_id, admin = await certified_enterprise(deps)
+    await outbox.drain()
+    before = {s.kind: s for s in await _seals(deps, ent_id)}
+
+    await cert.change_enterprise_info(deps, admin, ent_id, legal_rep_name="周九",
+                                      legal_rep_id_number=id_number("789"), meta=META)
+    await outbox.drain()
+
+    after = await _seals(deps, ent_id)
+    live = {s.kind: s for s in after if s.status != "voided"}
+    assert live["official"].id == before["official"].id
+    assert live["contract"].id == before["contract"].id
+    assert live["legal_rep"].id != before["legal_rep"].id
+    assert live["legal_rep"].name == "周九印" and live["legal_rep"].image_state == "ready"
+    [old] = await _certs(deps, "seal", before["legal_rep"].id)
+    assert old.status == "revoked"
+    [new] = await _certs(deps, "seal", live["legal_rep"].id)
+    assert new.status == "active"
+    [ent_cert] = await _certs(deps, "enterprise", ent_id)
+    assert ent_cert.status == "active"  # the enterprise itself did not change
+
+
+async def test_generated_custom_seal_gets_image_and_certificate(deps, outbox) -> None:
+    ent_id, admin = await certified_enterprise(deps)
+    view = await S.create_seal(deps, admin, ent_id, name="人事专用章", kind="custom",
+                               image=None, meta=META)
+    await outbox.drain()
+    seal = next(s for s in await _seals(deps, ent_id) if s.id == view.id)
+    assert seal.image_state == "ready" and seal.certificate_id
+    assert _cn((await _certs(deps, "seal", seal.id))[0]) == "测试科技有限公司（人事专用章）"
+
+
+async def test_dashboard_counts_contracts_by_beijing_month(deps) -> None:
+    ent_id, admin = await certified_enterprise(deps)
+    now = deps.clock.now()  # 2026-11-23 09:00 UTC
+    # 2026-10-31 17:00 UTC is already 1 November in Beijing
+    times = [
+        (datetime(2026, 10, 31, 17, 0, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC)),
+        (datetime(2026, 10, 31, 15, 0, tzinfo=UTC), None),
+        (datetime(2026, 11, 20, tzinfo=UTC), None),
+        (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC)),  # too old
+    ]
+    async with deps.db.transaction() as tx:
+        for i, (sent, done) in enumerate(times):
+            tx.session.add(Contract(
+                enterprise_id=ent_id, initiator_id=admin, title=f"合同{i}",
+                state="completed" if done else "in_progress", created_at=sent,
+                sent_at=sent, completed_at=done, updated_at=now,
+            ))
+    board = await D.dashboard(deps, admin, ent_id)
+    months = {k: (s, d) for k, s, d in board.months}
+    assert list(months)[-1] == "2026-11" and len(months) == 6
+    assert months["2026-11"] == (2, 1)
+    assert months["2026-10"] == (1, 0)
+    assert "<svg" in board.chart_svg and "发送 2" in board.chart_svg
+
+
+def test_certificate_names_fit_the_x509_bound() -> None:
+    from core.signing.local_ca import UB_NAME, fit_name
+
+    long_name = "很长的名字" * 5 + "有限公司"
+    cn = fit_name(long_name, "（合同专用章）")
+    assert len(cn.encode()) <= UB_NAME and cn.endswith("…（合同专用章）")
+    assert cn.startswith("很长的名字")
+    assert fit_name("短名公司", "（公章）") == "短名公司（公章）"
