@@ -19,7 +19,7 @@ from core.ports import Notification, NotificationRefused, Notifier, WechatApiErr
 from core.sms import queue_sms
 from core.wechat import api, openid_for_user
 from core.wechat_credentials import with_token
-from storage.models import OutboxMessage, User
+from storage.models import OutboxMessage, User, WechatBinding
 from storage.uow import Tx
 
 log = logging.getLogger(__name__)
@@ -59,6 +59,27 @@ async def queue_notification(
         {"user_id": user_id, "event": event, "title": title, "text": text, "link": link},
         now=deps.clock.now(), dedupe_key=dedupe_key, wakeup=deps.outbox_wakeup,
     )
+
+
+async def notify_person(
+    tx: Tx, deps: Deps, *, phone: str | None, user_id: str | None, event: str, title: str,
+    text: str, link: str, dedupe_key: str,
+) -> None:
+    """Tell one person something with a link: a WeChat template message when their account
+    is bound (SMS if WeChat refuses, see deliver_notification), else an SMS."""
+    if user_id is not None:
+        bound = (
+            await tx.session.execute(
+                select(WechatBinding.id).where(WechatBinding.user_id == user_id).limit(1)
+            )
+        ).scalar_one_or_none()
+        if bound is not None:
+            await queue_notification(tx, deps, user_id, event, title=title, text=text,
+                                     link=link, dedupe_key=f"wx:{dedupe_key}")
+            return
+    if phone:
+        await queue_sms(tx, deps, phone, "notice", {"text": f"{text} {link}"},
+                        dedupe_key=f"sms:{dedupe_key}")
 
 
 class WechatTemplateNotifier:

@@ -15,7 +15,7 @@ from core.enterprise import roles
 from core.enterprise import seals as enterprise_seals
 from core.errors import NotFound
 from core.files import FileStore, file_store
-from core.sms import queue_sms
+from core.wechat_notify import notify_person
 from storage.models import (
     Contract,
     ContractDocument,
@@ -25,7 +25,6 @@ from storage.models import (
     Seal,
     SealGrant,
     User,
-    WechatBinding,
 )
 from storage.uow import Tx
 
@@ -194,41 +193,6 @@ async def require_involved(
     return inv
 
 
-async def notify_user(
-    tx: Tx,
-    deps: Deps,
-    *,
-    phone: str | None,
-    user_id: str | None,
-    event: str,
-    title: str,
-    text: str,
-    link: str,
-    dedupe_key: str,
-) -> None:
-    """SMS with the link (the record everyone gets) and, for people who follow the official
-    account, a WeChat template message as well."""
-    if phone:
-        await queue_sms(
-            tx, deps, phone, "notice", {"text": f"{text} {link}"}, dedupe_key=f"sms:{dedupe_key}"
-        )
-    if user_id is None:
-        return
-    bound = (
-        await tx.session.execute(
-            select(WechatBinding.id).where(WechatBinding.user_id == user_id).limit(1)
-        )
-    ).scalar_one_or_none()
-    if bound is None:
-        return
-    from core.wechat_notify import queue_notification
-
-    await queue_notification(
-        tx, deps, user_id, event, title=title, text=text, link=link,
-        dedupe_key=f"wx:{dedupe_key}",
-    )
-
-
 async def sealer_recipients(tx: Tx, enterprise_id: str, seal_id: str | None) -> list[User]:
     """Who is told that the enterprise must seal: grant holders of the seal, else the admin."""
     users: list[User] = []
@@ -263,7 +227,7 @@ async def notify_turn(
     """Tell a signer whose turn has come."""
     link = contract_link(deps, contract.id)
     if signer.party == "person":
-        await notify_user(
+        await notify_person(
             tx, deps, phone=signer.phone, user_id=signer.user_id, event="to_sign",
             title="合同待签署",
             text=f"{enterprise_name}邀请您签署《{contract.title}》，请点击链接查看并签署：",
@@ -271,7 +235,7 @@ async def notify_turn(
         )
         return
     for user in await sealer_recipients(tx, signer.enterprise_id or "", signer.seal_id):
-        await notify_user(
+        await notify_person(
             tx, deps, phone=user.phone, user_id=user.id, event="to_sign",
             title="合同待盖章",
             text=f"《{contract.title}》等待{enterprise_name}盖章，请点击链接处理：",

@@ -9,6 +9,7 @@ from core.contracts import common
 from core.contracts.states import CONTRACT, SIGNER, ContractState, SignerState
 from core.enterprise import roles
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.wechat_notify import notify_person
 from storage.models import Contract, ContractSigner, User
 from storage.uow import Tx
 
@@ -37,12 +38,12 @@ async def _tell_parties(
     for s in signers:
         if s.party == "person" and s.phone and s.phone not in told and s.phone != skip_phone:
             told.add(s.phone)
-            await common.notify_user(tx, deps, phone=s.phone, user_id=s.user_id,
+            await notify_person(tx, deps, phone=s.phone, user_id=s.user_id,
                                      event="review_result", title="合同已终止", text=text,
                                      link=link, dedupe_key=f"{key}:{s.phone}")
     initiator = await tx.session.get(User, contract.initiator_id)
     if initiator and initiator.phone not in told and initiator.phone != skip_phone:
-        await common.notify_user(tx, deps, phone=initiator.phone, user_id=initiator.id,
+        await notify_person(tx, deps, phone=initiator.phone, user_id=initiator.id,
                                  event="review_result", title="合同已终止", text=text,
                                  link=link, dedupe_key=f"{key}:{initiator.phone}")
 

@@ -33,6 +33,7 @@ from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.signatures import default_signature_png
 from core.signing.pdf import CertificateRevoked
 from core.validators import check_sms_code_format
+from core.wechat_notify import notify_person
 from storage.models import (
     Contract,
     ContractSigner,
@@ -569,7 +570,7 @@ async def _complete(
     for s in signers:
         if s.party == "person" and s.phone and s.phone not in notified:
             notified.add(s.phone)
-            await common.notify_user(
+            await notify_person(
                 tx, deps, phone=s.phone, user_id=s.user_id, event="completed",
                 title="合同已签署完成", text=text, link=link,
                 dedupe_key=f"contract-done:{contract.id}:{s.phone}",
@@ -581,7 +582,7 @@ async def _complete(
         if user is None or user.phone in notified:
             continue
         notified.add(user.phone)
-        await common.notify_user(
+        await notify_person(
             tx, deps, phone=user.phone, user_id=user.id, event="completed",
             title="合同已签署完成", text=text, link=link,
             dedupe_key=f"contract-done:{contract.id}:{user.phone}",

@@ -65,22 +65,25 @@ def _bytes(text: str) -> int:
     return len(text.encode())
 
 
-def fit_name(text: str, keep_tail: str = "", *, limit: int = UB_NAME) -> str:
-    """`text` + `keep_tail` within `limit` UTF-8 bytes (how `cryptography` measures the
-    commonName bound: about 21 CJK characters), shortening `text` with an ellipsis so the
-    tail, e.g. a seal's name, survives. The full name stays in organizationName."""
-    if _bytes(text) + _bytes(keep_tail) <= limit:
-        return text + keep_tail
-    room = limit - _bytes(keep_tail) - _bytes("…")
+def fit_name(text: str, *, limit: int = UB_NAME) -> str:
+    """`text` within `limit` UTF-8 bytes (how `cryptography` measures the commonName bound:
+    about 21 CJK characters), shortened with an ellipsis. The full name stays in
+    organizationName."""
+    if _bytes(text) <= limit:
+        return text
+    room = limit - _bytes("…")
     while text and _bytes(text) > room:
         text = text[:-1]
-    return text + "…" + keep_tail
+    return text + "…"
 
 
-def _name(common_name: str, *, org: str | None = ORG, serial: str | None = None) -> x509.Name:
+def _name(common_name: str, *, org: str | None = ORG, serial: str | None = None,
+          unit: str | None = None) -> x509.Name:
     attrs = [x509.NameAttribute(NameOID.COUNTRY_NAME, "CN")]
     if org:
         attrs.append(x509.NameAttribute(NameOID.ORGANIZATION_NAME, org[:UB_NAME]))
+    if unit:  # a seal's certificate: which seal of the organisation
+        attrs.append(x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, unit[:UB_NAME]))
     attrs.append(x509.NameAttribute(NameOID.COMMON_NAME, fit_name(common_name)))
     if serial:
         attrs.append(x509.NameAttribute(NameOID.SERIAL_NUMBER, serial))
@@ -252,7 +255,8 @@ class LocalCertificateAuthority:
         self.ensure()
         assert self._issuing
         org = subject.organization
-        name = _name(subject.common_name, org=org, serial=subject.serial_number)
+        name = _name(subject.common_name, org=org, serial=subject.serial_number,
+                     unit=subject.unit)
         return (
             self._builder(self._issuing, name, public_key, _now() - BACKDATE, days=validity_days)
             .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)

@@ -24,6 +24,7 @@ class SubjectSpec:
     owner_type: str
     organization: str | None = None
     serial_number: str | None = None
+    unit: str | None = None
 
 
 @dataclass(frozen=True)

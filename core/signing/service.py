@@ -26,7 +26,7 @@ from core.config import Config, resolve_path
 from core.context import Deps, RequestMeta
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.signing.keys import DbKeyStore, kek_from_config
-from core.signing.local_ca import LocalCertificateAuthority, fit_name
+from core.signing.local_ca import LocalCertificateAuthority
 from core.signing.pdf import ValidationMaterial
 from core.signing.ports import (
     OWNER_TYPES,
@@ -287,7 +287,8 @@ async def issue_seal_certificate(
 ) -> CertificateInfo:
     """A certificate for one seal (voiding the seal revokes it)."""
     subject = SubjectSpec(
-        common_name=fit_name(enterprise_name, f"（{seal_name}）"),
+        common_name=enterprise_name,
+        unit=seal_name,
         owner_type="seal",
         organization=enterprise_name,
         serial_number=credit_code,

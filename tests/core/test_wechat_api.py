@@ -220,6 +220,26 @@ async def test_notification_without_template_id_goes_by_sms(http_deps, fake) -> 
     assert len(await sms_inbox(http_deps, user.phone)) == 1
 
 
+async def test_notify_person_uses_wechat_for_bound_users_and_sms_for_others(
+    http_deps, fake
+) -> None:
+    from core.wechat_notify import notify_person
+
+    server, _ = fake
+    bound, unbound = await make_user(http_deps), await make_user(http_deps)
+    await bind_openid(http_deps, bound.id, "o_np", RequestMeta())
+    async with http_deps.db.transaction() as tx:
+        for i, u in enumerate((bound, unbound)):
+            await notify_person(tx, http_deps, phone=u.phone, user_id=u.id, event="to_sign",
+                                title="合同待签署", text="请签署《劳动合同》",
+                                link="http://127.0.0.1:8080/c/2", dedupe_key=f"np{i}")
+    await _drain(http_deps)
+    assert [b["touser"] for b in server.bodies["template"]] == ["o_np"]
+    assert await sms_inbox(http_deps, bound.phone) == []
+    [sms] = await sms_inbox(http_deps, unbound.phone)
+    assert sms.text.endswith("请签署《劳动合同》 http://127.0.0.1:8080/c/2")
+
+
 async def test_console_client_records_template_messages(deps, clock) -> None:
     cfg_deps = build_deps(deps.config.replace(wechat={"template_urged": "TPL_URGE"}), clock=clock)
     user = await make_user(cfg_deps)

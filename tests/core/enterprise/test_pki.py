@@ -33,9 +33,17 @@ async def _seals(deps, ent_id: str) -> list[Seal]:
         )).scalars())
 
 
-def _cn(row: Certificate) -> str:
+def _attr(row: Certificate, oid: x509.ObjectIdentifier) -> str:
     name = x509.load_der_x509_certificate(row.cert_der).subject
-    return name.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value
+    return name.get_attributes_for_oid(oid)[0].value
+
+
+def _cn(row: Certificate) -> str:
+    return _attr(row, x509.NameOID.COMMON_NAME)
+
+
+def _ou(row: Certificate) -> str:
+    return _attr(row, x509.NameOID.ORGANIZATIONAL_UNIT_NAME)
 
 
 async def test_certification_issues_enterprise_and_seal_certificates_and_images(
@@ -54,7 +62,7 @@ async def test_certification_issues_enterprise_and_seal_certificates_and_images(
     for seal in seals:
         [row] = await _certs(deps, "seal", seal.id)
         assert seal.certificate_id == row.id and row.status == "active"
-        assert _cn(row).startswith("证书科技有限公司（")
+        assert _cn(row) == "证书科技有限公司" and _ou(row) == seal.name
         assert seal.image_state == "ready"
         img = Image.open(io.BytesIO(file_store(deps).get(seal.image_file)))
         assert img.format == "PNG" and img.mode == "RGBA"
@@ -118,7 +126,8 @@ async def test_generated_custom_seal_gets_image_and_certificate(deps, outbox) ->
     await outbox.drain()
     seal = next(s for s in await _seals(deps, ent_id) if s.id == view.id)
     assert seal.image_state == "ready" and seal.certificate_id
-    assert _cn((await _certs(deps, "seal", seal.id))[0]) == "测试科技有限公司（人事专用章）"
+    row = (await _certs(deps, "seal", seal.id))[0]
+    assert (_cn(row), _ou(row)) == ("测试科技有限公司", "人事专用章")
 
 
 async def test_dashboard_counts_contracts_by_beijing_month(deps) -> None:
@@ -150,7 +159,6 @@ def test_certificate_names_fit_the_x509_bound() -> None:
     from core.signing.local_ca import UB_NAME, fit_name
 
     long_name = "很长的名字" * 5 + "有限公司"
-    cn = fit_name(long_name, "（合同专用章）")
-    assert len(cn.encode()) <= UB_NAME and cn.endswith("…（合同专用章）")
-    assert cn.startswith("很长的名字")
-    assert fit_name("短名公司", "（公章）") == "短名公司（公章）"
+    cn = fit_name(long_name)
+    assert len(cn.encode()) <= UB_NAME and cn.endswith("…") and cn.startswith("很长的名字")
+    assert fit_name("短名公司") == "短名公司"
