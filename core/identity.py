@@ -508,13 +508,12 @@ async def _record_result(
 async def on_person_verified(
     tx: Tx, deps: Deps, user: User, verification: IdentityVerification, meta: RequestMeta
 ) -> None:
-    """Called inside the transaction that marks a person verified, after the audit record.
+    """Called inside the transaction that marks a person verified, after the audit record:
+    what a verified identity unlocks. The person's signing certificate is queued here (an
+    outbox job: key generation and CA work must not run inside the request)."""
+    from core.signing.service import queue_person_certificate
 
-    The extension point for what a verified identity unlocks: the signing feature issues
-    the person's certificate from here (by queueing an outbox job in `tx`, since key
-    generation and CA work must not run inside the request). Nothing else happens yet.
-    """
-    return None
+    await queue_person_certificate(tx, deps, user.id)
 
 
 async def _poll(

@@ -19,7 +19,12 @@ from core.enterprise.payment import PaymentGateway
 from core.outbox import Deliverer, OutboxWorker
 from core.ports import IdentityVerifier, SmsSender, WechatApi
 from core.signing.service import ENGINE_KEY as SIGNING_ENGINE
-from core.signing.service import SigningEngine, build_engine
+from core.signing.service import (
+    PERSON_CERT_KIND,
+    SigningEngine,
+    build_engine,
+    deliver_person_certificate,
+)
 from core.sms import SMS_KIND, deliver_sms
 from core.wechat_notify import (
     CUSTOM_KIND,
@@ -144,6 +149,7 @@ def deliverers() -> dict[str, Deliverer]:
         NOTIFY_KIND: deliver_notification,
         SMS_KIND: deliver_sms,
         SIGN_JOB_KIND: deliver_sign_job,
+        PERSON_CERT_KIND: deliver_person_certificate,
         pki.ISSUE_KIND: pki.deliver_issue,
         pki.REVOKE_KIND: pki.deliver_revoke,
         pki.IMAGES_KIND: pki.deliver_seal_images,

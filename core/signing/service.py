@@ -21,10 +21,11 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from core import audit
+from core import audit, outbox
 from core.config import Config, resolve_path
 from core.context import Deps, RequestMeta
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.outbox import PermanentFailure
 from core.signing.keys import DbKeyStore, kek_from_config
 from core.signing.local_ca import LocalCertificateAuthority
 from core.signing.pdf import ValidationMaterial
@@ -38,7 +39,8 @@ from core.signing.ports import (
 )
 from core.signing.tsa import LocalTimeStamper, respond
 from core.signing.verify import TrustAnchors
-from storage.models import Certificate, SigningGrant, User, new_id
+from storage.models import Certificate, OutboxMessage, SigningGrant, User, new_id
+from storage.uow import Tx
 
 ENGINE_KEY = "signing"
 REVOCATION_REASONS = (
@@ -253,6 +255,24 @@ async def issue_person_certificate(
         deps, "person", user_id, subject, actor_id=user_id, tenant_id=None, meta=meta,
         check_person=True,
     )
+
+
+PERSON_CERT_KIND = "pki.issue_person"
+
+
+async def queue_person_certificate(tx: Tx, deps: Deps, user_id: str) -> None:
+    """Queue the certificate of a person just verified (key generation stays out of the
+    verifying transaction; the job runs right after commit and is idempotent)."""
+    await outbox.enqueue(tx, PERSON_CERT_KIND, {"user_id": user_id}, now=deps.clock.now(),
+                         dedupe_key=f"{PERSON_CERT_KIND}:{user_id}",
+                         wakeup=deps.outbox_wakeup)
+
+
+async def deliver_person_certificate(deps: Deps, msg: OutboxMessage) -> None:
+    try:
+        await issue_person_certificate(deps, msg.payload["user_id"])
+    except (NotFound, Conflict) as exc:  # account gone or no longer verified
+        raise PermanentFailure(str(exc)) from exc
 
 
 async def issue_enterprise_certificate(

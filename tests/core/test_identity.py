@@ -74,6 +74,32 @@ async def test_carrier3_passes_and_fills_the_user_identity(deps: Deps) -> None:
     assert user.verified_at == deps.clock.now()
 
 
+async def test_a_verified_person_gets_a_signing_certificate_in_their_name(
+    deps: Deps, outbox
+) -> None:
+    from cryptography import x509
+
+    from core.signing import service
+
+    uid = await make_user(deps)
+    await start(deps, uid, id_number=id_number())
+    assert await service.active_certificate(deps, "person", uid) is None  # after commit
+    await outbox.drain()
+    info = await service.active_certificate(deps, "person", uid)
+    assert info is not None
+    cert = x509.load_pem_x509_certificate(info.cert_pem.encode())
+    assert cert.subject.get_attributes_for_oid(x509.NameOID.COMMON_NAME)[0].value == NAME
+
+
+async def test_a_failed_check_issues_no_certificate(deps: Deps, outbox) -> None:
+    from core.signing import service
+
+    uid = await make_user(deps)
+    await start(deps, uid, phone="13912340000")
+    await outbox.drain()
+    assert await service.active_certificate(deps, "person", uid) is None
+
+
 async def test_carrier3_fails_for_phone_ending_0000(deps: Deps) -> None:
     uid = await make_user(deps)
     outcome = await start(deps, uid, phone="13912340000")
