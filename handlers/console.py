@@ -37,15 +37,18 @@ NOTICES = {
     "revoked": "已撤销认证申请",
     "resubmitted": "已重新提交，请继续认证",
     "certified": "企业认证已完成",
-    "sent": "已发送",
+    "code_sent": "验证码已发送，请查看手机短信",
+    "rep_code_sent": "授权码已发送至法定代表人手机",
+    "paid": "已向对公账户打款，请查询到账金额后填写",
     "uploaded": "已上传，等待平台审核",
     "saved": "已保存",
     "joined": "申请已提交，请等待企业管理员审核",
+    "join_revoked": "已撤销加入申请",
     "added": "已添加",
     "removed": "已移除",
     "approved": "已通过",
     "rejected": "已驳回",
-    "transferred": "主管理员已更换",
+    "transferred": "主管理员已更换，您已转为“员工”角色",
     "imported": "导入成功",
     "appeal": "申诉已发起，请选择一种方式证明您对企业的控制权",
 }
@@ -230,6 +233,7 @@ async def method_start(request: web.Request) -> web.Response:
             raise web.HTTPSeeOther(url)
         elif method == "letter":
             attempt = await C.start_letter(deps, uid, ent, meta, purpose=purpose)
+            raise _go(f"/console/attempt/{attempt.id}")
         else:
             attempt = await C.start_deposit(
                 deps, uid, ent, account_name=_text(form, "account_name"),
@@ -240,7 +244,7 @@ async def method_start(request: web.Request) -> web.Response:
         return await _refused(request, _method_page_for(purpose), err,
                               form={k: _text(form, k)[:100] for k in
                                     ("phone", "account_name", "account_number", "bank_name")})
-    raise _go(f"/console/attempt/{attempt.id}", "sent")
+    raise _go(f"/console/attempt/{attempt.id}", "rep_code_sent" if method == "phone" else "paid")
 
 
 async def _attempt_page(request: web.Request, error: DomainError | None = None
@@ -347,7 +351,7 @@ async def join_revoke(request: web.Request) -> web.Response:
         await M.revoke_join(_deps(request), uid, request.match_info["id"], request_meta(request))
     except DomainError as err:
         return await _refused(request, home, err)
-    raise _go("/console", "revoked")
+    raise _go("/console", "join_revoked")
 
 
 @routes.post("/console/appeal/{ent}")
@@ -388,7 +392,7 @@ async def _ctx(request: web.Request, section: str) -> dict[str, Any]:
     board = await D.dashboard(_deps(request), uid, _ent(request))
     return {"ent_id": _ent(request), "ent_name": board.enterprise_name,
             "ent_state": board.state, "section": section, "notice": _notice(request),
-            "board": board}
+            "board": board, "access": await M.my_access(_deps(request), uid, _ent(request))}
 
 
 @routes.get("/console/e/{ent}")
@@ -641,6 +645,9 @@ async def seal_action(request: web.Request) -> web.Response:
 async def _admin_page(request: web.Request, error: DomainError | None = None) -> web.Response:
     uid, deps, ent = _uid(request), _deps(request), _ent(request)
     ctx = await _ctx(request, "admin")
+    if not ctx["access"].is_main_admin:  # the page explains the appeal instead
+        return render(request, "console/admin.html", {
+            **ctx, "candidates": [], "items": [], "is_main": False, "error": error})
     members = await M.list_members(deps, uid, ent)
     me = next((m for m in members if m.user_id == uid), None)
     items = await M.handover_items(deps, uid, ent, me.id) if me else []
@@ -663,7 +670,7 @@ async def admin_action(request: web.Request) -> web.Response:
     try:
         if _text(form, "action") == "code":
             await A.send_transfer_code(deps, uid, ent, meta)
-            raise _go(f"/console/e/{ent}/admin", "sent")
+            raise _go(f"/console/e/{ent}/admin", "code_sent")
         await A.transfer_admin(deps, uid, ent, code=_text(form, "code"),
                                new_member_id=_text(form, "new_member_id"),
                                handover_keys=form.getall("item", []), meta=meta)
@@ -811,8 +818,8 @@ async def import_upload(request: web.Request) -> web.Response:
         response = await _import_page(request, report=report)
         response.set_status(422)
         return response
-    raise _go(f"/console/e/{_ent(request)}/employees?tab="
-              + ("active" if _text(form, "activate") == "1" else "pending_review"), None)
+    tab = "active" if _text(form, "activate") == "1" else "pending_review"
+    raise web.HTTPSeeOther(f"/console/e/{_ent(request)}/employees?tab={tab}&ok=imported")
 
 
 # ---------------------------------------------------------------- departments
@@ -901,6 +908,66 @@ def _day(value: str) -> date | None:
         return None
 
 
+# The audit log speaks codes; people read these. Unknown codes show as 其他操作.
+AUDIT_ACTIONS = {
+    "enterprise.submitted": "提交企业认证", "enterprise.resubmitted": "重新提交企业认证",
+    "enterprise.revoked": "撤销企业认证申请", "enterprise.rejected": "企业认证被驳回",
+    "enterprise.certified": "企业认证通过", "enterprise.info_changed": "修改企业信息",
+    "enterprise.credit_code_override": "平台核对信用代码",
+    "phone_code_sent": "发送法定代表人授权码", "face_started": "发起法定代表人刷脸",
+    "letter_started": "使用授权委托书", "letter_uploaded": "上传授权委托书",
+    "deposit_sent": "发起对公打款", "deposit_expired": "对公打款已过期",
+    "attempt_passed": "认证方式通过", "attempt_failed": "认证方式未通过",
+    "seal.created": "创建印章", "seal.voided": "作废印章", "seal.enabled": "启用印章",
+    "seal.disabled": "停用印章", "seal.image_replaced": "更换印章图片",
+    "seal.granted": "印章授权", "seal.grant_revoked": "取消印章授权",
+    "seal.auto_sign_on": "开启自动签署", "seal.auto_sign_off": "关闭自动签署",
+    "member.added": "添加成员", "member.activated": "成员已激活", "member.updated": "修改成员",
+    "member.removed": "移除成员", "member.handover": "转交成员事项",
+    "join.requested": "申请加入企业", "join.approved": "通过加入申请",
+    "join.rejected": "驳回加入申请", "join.revoked": "撤销加入申请",
+    "role.created": "新建角色", "role.updated": "修改角色", "role.deleted": "删除角色",
+    "business_type.created": "新增业务类型",
+    "admin.changed": "更换主管理员", "admin.appeal_started": "发起管理员申诉",
+    "admin.appeal_method_failed": "申诉认证未通过",
+    "employee.onboarded": "办理入职", "employee.imported": "Excel 批量导入员工",
+    "employee.approved": "入职审核通过", "employee.rejected": "入职审核驳回",
+    "employee.bulk_approved": "批量通过入职", "employee.edited": "修改员工信息",
+    "employee.transferred": "调动部门", "employee.resigned": "办理离职",
+    "employee.link_sent": "发送信息采集链接", "employee.info_submitted": "员工提交入职信息",
+    "employee.self_onboarded": "员工扫码入职", "employees.fields_set": "设置入职信息项",
+    "employees.qr_created": "生成入职二维码", "employees.qr_reset": "重置入职二维码",
+    "department.created": "新建部门", "department.renamed": "重命名部门",
+    "department.moved": "移动部门", "department.deleted": "删除部门",
+    "contract.created": "创建合同", "contract.sent": "发起合同", "contract.signed": "签署合同",
+    "contract.sign_code_sent": "发送签署验证码", "contract.sign_confirmed": "确认签署",
+    "contract.sign_failed": "签署失败", "contract.completed": "合同签署完成",
+    "contract.rejected": "拒签合同", "contract.revoked": "撤回合同",
+    "contract.expired": "合同已过期", "sign": "签署",
+    "certificate.issued": "签发数字证书", "certificate.revoked": "吊销数字证书",
+    "signing.granted": "授权签署", "signing.key_unlocked": "启用签署密钥",
+}
+# Details worth showing, by data key; ids and internal values stay out of the page.
+AUDIT_DETAILS = {"name": "名称", "reason": "原因", "count": "人数", "credit_code": "信用代码",
+                 "method": "方式", "kind": "类型", "phone": "手机号", "account": "账号",
+                 "bank": "开户行", "resign_date": "离职日期", "handed_over": "转交事项"}
+_DETAIL_VALUES = {**C.METHODS, **S.KINDS, "transfer": "主动转让", "appeal": "申诉"}
+
+
+def _audit_entry(row: D.AuditRow) -> dict[str, Any]:
+    purpose, _, step = row.action.partition(".")
+    if purpose in ("certify", "appeal") and step in AUDIT_ACTIONS:
+        label = ("管理员申诉：" if purpose == "appeal" else "") + AUDIT_ACTIONS[step]
+    else:
+        label = AUDIT_ACTIONS.get(row.action, "其他操作")
+    details = [f"{AUDIT_DETAILS[k]}：{_DETAIL_VALUES.get(str(v), v)}"
+               for k, v in row.data.items()
+               if k in AUDIT_DETAILS and isinstance(v, str | int) and v != ""]
+    actor = row.actor_name or ("其他用户" if row.actor_id else "系统")
+    return {"seq": row.seq, "at": row.at, "label": label, "actor": actor,
+            "details": "；".join(details)}
+
+
 @routes.get("/console/e/{ent}/audit")
 async def audit_page(request: web.Request) -> web.Response:
     uid, deps, ent = _uid(request), _deps(request), _ent(request)
@@ -910,7 +977,8 @@ async def audit_page(request: web.Request) -> web.Response:
                              seal_id=q.get("seal") or None, date_from=_day(q.get("from", "")),
                              date_to=_day(q.get("to", "")))
     return render(request, "console/audit.html", {
-        **ctx, "rows": rows, "members": await M.list_members(deps, uid, ent, True),
+        **ctx, "rows": [_audit_entry(r) for r in rows],
+        "members": await M.list_members(deps, uid, ent, True),
         "seals": await S.list_seals(deps, uid, ent),
         "filters": {k: q.get(k, "")[:40] for k in ("member", "seal", "from", "to")},
     })

@@ -126,6 +126,17 @@ class JoinRequestView:
 
 
 @dataclass(frozen=True)
+class MyAccess:
+    """What the signed-in member may do here: decides which console pages are offered."""
+
+    permissions: frozenset[str]
+    is_main_admin: bool
+
+    def can(self, perm: str) -> bool:
+        return perm in self.permissions
+
+
+@dataclass(frozen=True)
 class EnterpriseHit:
     id: str
     name: str
@@ -162,6 +173,10 @@ def register_handover_provider(provider: HandoverProvider) -> None:
 # ---------------------------------------------------------------- helpers
 
 
+# Built-in roles in BUILTIN_ROLES order (they share one creation time), then custom ones.
+_BUILTIN_ORDER = {key: i for i, key in enumerate(R.BUILTIN_ROLES)}
+
+
 async def _roles(tx: Tx, enterprise_id: str) -> dict[str, EnterpriseRole]:
     rows = (
         await tx.session.execute(
@@ -169,7 +184,8 @@ async def _roles(tx: Tx, enterprise_id: str) -> dict[str, EnterpriseRole]:
             .order_by(EnterpriseRole.created_at, EnterpriseRole.name)
         )
     ).scalars().all()
-    return {r.id: r for r in rows}
+    ordered = sorted(rows, key=lambda r: _BUILTIN_ORDER.get(r.builtin or "", len(_BUILTIN_ORDER)))
+    return {r.id: r for r in ordered}
 
 
 def _member_view(m: Member, roles: dict[str, EnterpriseRole], main_admin_id: str | None
@@ -430,6 +446,13 @@ async def _upsert_member(tx: Tx, enterprise_id: str, user: User, role_ids: list[
 
 
 # ---------------------------------------------------------------- members
+
+
+async def my_access(deps: Deps, user_id: str, enterprise_id: str) -> MyAccess:
+    """The caller's effective permissions in the enterprise (NotFound for outsiders)."""
+    async with deps.db.transaction() as tx:
+        actor = await R.actor_for(tx, user_id, enterprise_id)
+    return MyAccess(actor.permissions, actor.is_main_admin)
 
 
 async def list_members(deps: Deps, user_id: str, enterprise_id: str,
@@ -732,6 +755,9 @@ async def list_business_types(deps: Deps, user_id: str,
                 .order_by(BusinessType.created_at, BusinessType.name)
             )
         ).scalars().all()
+        # The defaults share one creation time: keep their documented order.
+        defaults = {name: i for i, name in enumerate(R.DEFAULT_BUSINESS_TYPES)}
+        rows = sorted(rows, key=lambda b: (b.created_at, defaults.get(b.name, len(defaults))))
         return [BusinessTypeView(b.id, b.name) for b in rows]
 
 

@@ -285,3 +285,47 @@ async def test_every_console_page_renders(client, deps) -> None:
         assert resp.status == 200, path
     html = await (await client.get(base)).text()
     assert "<svg" in html and "合同月度统计" in html
+
+
+async def test_plain_member_is_offered_only_pages_they_may_open(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    person = await make_user(deps, name="赵六")
+    req = await M.request_join(deps, person, ent, "新同事", META)
+    employee_role = next(r.id for r in await M.list_roles(deps, admin, ent)
+                         if r.builtin == "employee")
+    await M.decide_join(deps, admin, ent, req.id, approve=True, role_ids=[employee_role],
+                        meta=META)
+    await _login(client, deps, person)
+    html = await (await client.get(f"/console/e/{ent}")).text()
+    nav = re.search(r'<nav class="tabs console-nav".*?</nav>', html, re.S).group(0)
+    assert re.findall(r">([^<]+)</a>", nav) == ["概况", "管理员"]
+    resp = await client.get(f"/console/e/{ent}/admin")
+    assert resp.status == 200 and "仅主管理员可以更换管理员" in await resp.text()
+
+
+async def test_join_rejection_is_a_form_of_its_own(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    person = await make_user(deps, name="赵六")
+    await M.request_join(deps, person, ent, "新同事", META)
+    await _login(client, deps, admin)
+    html = await (await client.get(f"/console/e/{ent}/joins")).text()
+    forms = re.findall(r"<form .*?</form>", html, re.S)
+    approve = next(f for f in forms if 'value="approve"' in f)
+    reject = next(f for f in forms if 'value="reject"' in f)
+    # Enter in the reason box submits the reject form, never the approval.
+    assert 'name="reason"' not in approve and 'name="reason"' in reject
+    action = re.search(r'action="([^"]+)"', reject).group(1)
+    resp = await client.post(action, data={"_csrf": _csrf(html), "decision": "reject",
+                                           "reason": "不是本公司员工"}, allow_redirects=False)
+    assert resp.status == 303 and resp.headers["Location"].endswith("?ok=rejected")
+    assert (await M.my_join_requests(deps, person))[0].state == "rejected"
+
+
+async def test_audit_page_reads_in_chinese_without_internal_ids(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    await _login(client, deps, admin)
+    html = await (await client.get(f"/console/e/{ent}/audit")).text()
+    log = re.search(r"<h2>操作日志</h2>.*?</ul>", html, re.S).group(0)
+    assert "提交企业认证" in log and "企业认证通过" in log and "创建印章" in log
+    assert "对公打款认证" in log  # the method, by name
+    assert not re.search(r"[0-9a-f]{32}", log) and "enterprise.certified" not in log

@@ -195,3 +195,24 @@ async def test_appeal_by_micro_deposit_makes_new_admin(deps) -> None:
     assert members[claimant].is_main_admin
     assert members[admin].role_names == ("员工",)  # demoted, not deleted
     assert (await A.my_appeals(deps, claimant))[0].state == "done"
+
+
+async def test_roles_and_business_types_are_listed_in_their_documented_order(deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    await M.save_role(deps, admin, ent, role_id=None, name="Ａ审计员",
+                      permissions=["enterprise.view"], meta=META)
+    names = [r.name for r in await M.list_roles(deps, admin, ent)]
+    assert names == ["主管理员", "管理员", "HR", "法务", "员工", "Ａ审计员"]
+    types = [b.name for b in await M.list_business_types(deps, admin, ent)]
+    assert types == ["劳动合同", "劳务派遣合同", "实习协议"]
+
+
+async def test_my_access_reflects_roles_and_hides_the_enterprise_from_outsiders(deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    person, _ = await _join(deps, ent, admin, builtin="employee")
+    mine = await M.my_access(deps, admin, ent)
+    theirs = await M.my_access(deps, person, ent)
+    assert mine.is_main_admin and mine.can("audit.view")
+    assert not theirs.is_main_admin and theirs.permissions == frozenset({"enterprise.view"})
+    with pytest.raises(NotFound):
+        await M.my_access(deps, await make_user(deps), ent)
