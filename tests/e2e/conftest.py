@@ -20,7 +20,8 @@ import pytest
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 CHROMIUM_ARGS = [
     "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-quic", "--no-first-run", "--lang=zh-CN", "--disable-component-update", "--disable-sync",
+    "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync",
+    "--lang=zh-CN",  # the browser's own widgets (file picker, date input) in Chinese
 ]
 PHONE = {
     "viewport": {"width": 390, "height": 844},
