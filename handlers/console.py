@@ -388,17 +388,17 @@ async def appeal_page(request: web.Request) -> web.Response:
 
 async def _ctx(request: web.Request, section: str) -> dict[str, Any]:
     """What every page of one enterprise's console shows: name, nav, my permissions."""
-    uid = _uid(request)
-    board = await D.dashboard(_deps(request), uid, _ent(request))
-    return {"ent_id": _ent(request), "ent_name": board.enterprise_name,
-            "ent_state": board.state, "section": section, "notice": _notice(request),
-            "board": board, "access": await M.my_access(_deps(request), uid, _ent(request))}
+    access = await M.my_access(_deps(request), _uid(request), _ent(request))
+    return {"ent_id": _ent(request), "ent_name": access.enterprise_name,
+            "ent_state": access.enterprise_state, "section": section,
+            "notice": _notice(request), "access": access}
 
 
 @routes.get("/console/e/{ent}")
 async def dashboard(request: web.Request, error: DomainError | None = None) -> web.Response:
     ctx = await _ctx(request, "home")
-    return render(request, "console/dashboard.html", {**ctx, "error": error})
+    board = await D.dashboard(_deps(request), _uid(request), _ent(request))
+    return render(request, "console/dashboard.html", {**ctx, "board": board, "error": error})
 
 
 # ---------------------------------------------------------------- members & joins & roles

@@ -131,6 +131,8 @@ class MyAccess:
 
     permissions: frozenset[str]
     is_main_admin: bool
+    enterprise_name: str
+    enterprise_state: str
 
     def can(self, perm: str) -> bool:
         return perm in self.permissions
@@ -449,10 +451,12 @@ async def _upsert_member(tx: Tx, enterprise_id: str, user: User, role_ids: list[
 
 
 async def my_access(deps: Deps, user_id: str, enterprise_id: str) -> MyAccess:
-    """The caller's effective permissions in the enterprise (NotFound for outsiders)."""
+    """The caller's effective permissions in the enterprise (NotFound for outsiders), with
+    what every console page's header shows: one light query set, not the dashboard's."""
     async with deps.db.transaction() as tx:
         actor = await R.actor_for(tx, user_id, enterprise_id)
-    return MyAccess(actor.permissions, actor.is_main_admin)
+        ent = await R.load_enterprise(tx, enterprise_id)
+    return MyAccess(actor.permissions, actor.is_main_admin, ent.name, ent.state)
 
 
 async def list_members(deps: Deps, user_id: str, enterprise_id: str,
