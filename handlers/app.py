@@ -41,6 +41,7 @@ from handlers import (
     h5_accounts,
     h5_contracts,
     h5_identity,
+    h5_onboarding,
     h5_qr_login,
     h5_signatures,
     h5_verify,
@@ -210,6 +211,7 @@ def init_app(
     install_wechat(app, deps)
     app.add_routes(wechat_pages.routes)
     app.add_routes(console_routes.routes)
+    app.add_routes(h5_onboarding.routes)
     app.add_routes(operator_routes.routes)
     if deps.config.server.dev_mode:
         app.add_routes(operator_routes.dev_routes)

@@ -4,6 +4,8 @@
 Face: POST → 302 to the provider's liveness page → /identity/face/return?ref=… → status.
 Refusals re-render the form with the Chinese message; the ID number and bank card are
 never echoed back into a page.
+/identity?next=/path remembers a same-site page (cookie, across the provider's face page)
+and returns there once the person is verified (e.g. the onboarding join page).
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from aiohttp import web
 from core import identity
 from core.errors import DomainError
 from core.sessions import CurrentSession
-from core.validators import ID_TYPES
+from core.validators import ID_TYPES, safe_next
 from handlers.keys import DEPS, current_session
 from handlers.render import render
 from handlers.util import form_data, request_meta
@@ -33,6 +35,24 @@ def _require_login(request: web.Request) -> CurrentSession:
     if session is None:
         raise web.HTTPSeeOther("/login?next=" + quote(request.path_qs, safe="/"))
     return session
+
+
+NEXT_COOKIE = "ls_identity_next"
+NEXT_COOKIE_PATH = "/identity"
+
+
+def _return_to(request: web.Request) -> str:
+    """Where to go once verified: ?next= or the remembered page; "" for none."""
+    return safe_next(request.query.get("next") or request.cookies.get(NEXT_COOKIE), "")
+
+
+def _remember(request: web.Request, response: web.StreamResponse, path: str) -> None:
+    if path and request.query.get("next"):
+        response.set_cookie(
+            NEXT_COOKIE, path, max_age=1800, httponly=True, samesite="Lax",
+            path=NEXT_COOKIE_PATH,
+            secure=request.app[DEPS].config.server.base_url.startswith("https://"),
+        )
 
 
 def _with_retry_after(response: web.Response, err: DomainError) -> web.Response:
@@ -59,12 +79,22 @@ async def identity_page(request: web.Request) -> web.Response:
     session = _require_login(request)
     deps = request.app[DEPS]
     status = await identity.identity_status(deps, session.user_id)
+    return_to = _return_to(request)
+    if return_to and status.state == identity.IdentityState.VERIFIED:
+        done = web.HTTPSeeOther(return_to)
+        done.del_cookie(NEXT_COOKIE, path=NEXT_COOKIE_PATH)
+        raise done
     wants_form = status.state == identity.IdentityState.UNVERIFIED or (
         request.query.get("retry") == "1" and status.can_start
     )
     if wants_form:
-        return render(request, "identity/form.html", _form_context(status, _defaults(status)))
-    return render(request, "identity/status.html", {"status": status})
+        context = {**_form_context(status, _defaults(status)), "return_to": return_to}
+        response = render(request, "identity/form.html", context)
+    else:
+        response = render(request, "identity/status.html",
+                          {"status": status, "return_to": return_to})
+    _remember(request, response, return_to)
+    return response
 
 
 @routes.post("/identity")
@@ -95,7 +125,8 @@ async def identity_submit(request: web.Request) -> web.Response:
     except DomainError as err:
         status = await identity.identity_status(deps, session.user_id)
         form = {k: data.get(k, "")[:200] for k in KEEP}
-        context = {**_form_context(status, form), "error": err}
+        context = {**_form_context(status, form), "error": err,
+                   "return_to": _return_to(request)}
         return _with_retry_after(
             render(request, "identity/form.html", context, status=err.status), err
         )

@@ -11,9 +11,10 @@ VERSION = "1.0.0"
 
 def api_groups() -> list[ApiRoutes]:
     """Every API area. A new module adds its `api` here."""
-    from handlers.api import auth, contracts, enterprise, identity, meta, verify
+    from handlers.api import auth, contracts, enterprise, identity, meta, onboarding, verify
 
-    return [meta.api, auth.api, identity.api, contracts.api, verify.api, enterprise.api]
+    return [meta.api, auth.api, identity.api, contracts.api, verify.api, enterprise.api,
+            onboarding.api]
 
 
 def install_api(app: web.Application) -> None:

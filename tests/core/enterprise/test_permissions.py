@@ -13,6 +13,7 @@ from core.enterprise import dashboard as D
 from core.enterprise import departments as DP
 from core.enterprise import employees as E
 from core.enterprise import members as M
+from core.enterprise import onboarding_qr as OQ
 from core.enterprise import seals as S
 from core.errors import NotFound, PermissionDenied
 from tests.enterprise_factories import META, certified_enterprise, make_user, new_phone
@@ -40,6 +41,8 @@ ACTIONS: dict[str, Action] = {
     "change_info": lambda d, u, e, x: cert.change_enterprise_info(
         d, u, e, address="上海市浦东新区世纪大道 100 号", meta=META),
     "transfer_admin_code": lambda d, u, e, x: A.send_transfer_code(d, u, e, META),
+    "onboarding_poster": lambda d, u, e, x: OQ.onboarding_poster(d, u, e, META),
+    "reset_onboarding_poster": lambda d, u, e, x: OQ.reset_onboarding_poster(d, u, e, META),
 }
 
 # Which built-in roles may run each action (the main admin may run every one).
@@ -58,6 +61,8 @@ ALLOWED: dict[str, set[str]] = {
     "audit_log": {"admin", "legal"},
     "change_info": set(),
     "transfer_admin_code": set(),
+    "onboarding_poster": {"admin", "hr"},
+    "reset_onboarding_poster": {"admin", "hr"},
 }
 ROLES = ("main_admin", "admin", "hr", "legal", "employee")
 
