@@ -4,11 +4,15 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import TYPE_CHECKING
 
 from sqlalchemy import select
 
 from core.context import Deps
-from storage.models import CaptchaChallenge, ConsoleSms
+
+if TYPE_CHECKING:
+    from core.enterprise.onboarding_qr import Poster
+from storage.models import CaptchaChallenge, ConsoleSms, Enterprise
 
 
 @dataclass(frozen=True)
@@ -43,3 +47,22 @@ async def captcha_answer(deps: Deps, challenge_id: str) -> str | None:
     async with deps.db.sessions() as session:
         row = await session.get(CaptchaChallenge, challenge_id[:40])
     return row.dev_answer if row is not None else None
+
+
+async def dev_onboarding_poster(deps: Deps) -> Poster | None:
+    """For the WeChat simulator: the onboarding poster of the most recently certified
+    enterprise, as its main admin would get it (None when no enterprise is certified)."""
+    from core.enterprise.onboarding_qr import onboarding_poster
+
+    async with deps.db.sessions() as session:
+        ent = (
+            await session.execute(
+                select(Enterprise)
+                .where(Enterprise.state == "certified", Enterprise.main_admin_id.is_not(None))
+                .order_by(Enterprise.certified_at.desc())
+                .limit(1)
+            )
+        ).scalar_one_or_none()
+    if ent is None or ent.main_admin_id is None:
+        return None
+    return await onboarding_poster(deps, ent.main_admin_id, ent.id)

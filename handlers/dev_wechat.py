@@ -14,7 +14,8 @@ from urllib.parse import urlencode, urlsplit
 from aiohttp import web
 
 from core import wechat_sim
-from core.errors import InvalidInput
+from core.devtools import dev_onboarding_poster
+from core.errors import Conflict, InvalidInput
 from core.wechat_inbox import known_openids
 from core.wechat_menu import menu_items
 from core.wechat_scenes import SCENE_KINDS, create_scene, recent_scenes
@@ -89,8 +90,15 @@ async def simulator_new_scene(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     body = await json_body(request)
     kind = str(body.get("kind", ""))
-    payload = {"enterprise_name": str(body.get("enterprise_name") or "示例企业")[:60]}
-    ticket = await create_scene(deps, kind, payload if kind == "onboarding" else {})
+    if kind == "onboarding":
+        # the real poster of a certified enterprise, so the bot's link opens a working page
+        poster = await dev_onboarding_poster(deps)
+        if poster is None:
+            raise Conflict("还没有已认证的企业：先运行 laborsign demo 或在控制台完成企业认证",
+                           code="no_certified_enterprise")
+        return web.json_response({"token": poster.token, "kind": kind,
+                                  "expires_at": poster.expires_at.isoformat()})
+    ticket = await create_scene(deps, kind, {})
     return web.json_response(
         {"token": ticket.token, "kind": ticket.kind, "expires_at": ticket.expires_at.isoformat()}
     )

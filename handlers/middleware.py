@@ -34,7 +34,9 @@ def error_response(request: web.Request, err: DomainError) -> web.StreamResponse
     headers = {}
     if err.retry_after is not None:
         headers["Retry-After"] = str(err.retry_after)
-    if is_api(request) or request.headers.get("Accept", "").startswith("application/json"):
+    wants_json = (is_api(request) or request.path.startswith("/dev/api/")
+                  or request.headers.get("Accept", "").startswith("application/json"))
+    if wants_json:
         return web.json_response({"error": err.to_dict()}, status=err.status, headers=headers)
     from handlers.render import render  # local: render imports this module's siblings
 

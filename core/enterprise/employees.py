@@ -31,6 +31,7 @@ from core.validators import (
     normalize_id_card,
     normalize_phone,
 )
+from core.wechat_notify import notify_person
 from storage.models import Employee
 from storage.uow import Tx
 
@@ -349,6 +350,13 @@ class CollectForm:
     departments: list[tuple[str, str]]
     status: str
     reject_reason: str | None
+    # shown, not editable: the phone the link went to; for someone who joined by QR code
+    # with a verified account, also the name and ID number of that identity
+    locked: tuple[str, ...] = ("phone",)
+
+
+def _locked(e: Employee) -> tuple[str, ...]:
+    return ("name", "phone", "id_number") if e.source == "qr" and e.user_id else ("phone",)
 
 
 async def _by_token(tx: Tx, deps: Deps, token: str) -> Employee:
@@ -377,8 +385,11 @@ async def collection_form(deps: Deps, token: str) -> CollectForm:
         values.update({k: str(v) for k, v in (e.fields or {}).items()
                        if k in FIELDS and k != "bank_card"})
         values["department_label"] = paths.get(e.department_id or "", "")
+        locked = _locked(e)
+        if "id_number" in locked:
+            values["id_number"] = e.id_number_masked or ""
         return CollectForm(ent.name, [(k, FIELDS[k]) for k in enabled], values,
-                           [(n.id, n.path) for n in nodes], e.status, e.reject_reason)
+                           [(n.id, n.path) for n in nodes], e.status, e.reject_reason, locked)
 
 
 async def submit_collection(deps: Deps, token: str, raw: Mapping[str, object],
@@ -390,8 +401,12 @@ async def submit_collection(deps: Deps, token: str, raw: Mapping[str, object],
         depts = await all_departments(tx, e.enterprise_id)
         data = dict(raw)
         data["phone"] = e.phone  # the link was sent to this phone; it is not editable
-        values, errors = clean_values(data, ent.onboarding_fields or [],
-                                      dept_lookup_for(depts), cipher(deps), require_all=True)
+        enabled = list(ent.onboarding_fields or [])
+        if "id_number" in _locked(e):  # the verified identity stays as it is
+            data["name"] = e.name
+            enabled = [k for k in enabled if k != "id_number"]
+        values, errors = clean_values(data, enabled, dept_lookup_for(depts), cipher(deps),
+                                      require_all=True)
         _raise_errors(errors)
         EMPLOYEE_SM.ensure(e.status, EmployeeStatus.PENDING_REVIEW)
         _apply(e, values)
@@ -419,8 +434,14 @@ async def review_employee(deps: Deps, user_id: str, enterprise_id: str, employee
             EMPLOYEE_SM.ensure(e.status, EmployeeStatus.ACTIVE)
             e.status = EmployeeStatus.ACTIVE
             e.reject_reason = None
-            await queue_sms(tx, deps, e.phone, "notice",
-                            {"text": f"您在“{ent.name}”的入职信息已审核通过。"})
+            # A WeChat template message when their account is bound, else SMS. (A
+            # rejection goes by SMS only: its correction link is a credential, and SMS
+            # parameters are scrubbed from the outbox once delivered.)
+            await notify_person(
+                tx, deps, phone=e.phone, user_id=e.user_id, event="review_result",
+                title="入职审核通过", text=f"您在“{ent.name}”的入职信息已审核通过。",
+                link=deps.config.server.base_url.rstrip("/") + "/",
+                dedupe_key=f"employee-approved:{e.id}")
         else:
             if not 2 <= len(reason) <= 200:
                 raise InvalidInput("请填写驳回原因", code="reason_required", field="reason")
@@ -489,7 +510,8 @@ async def list_employees(
         ).scalar_one()
         rows = (
             await tx.session.execute(
-                select(Employee).where(*cond).order_by(Employee.created_at.desc(), Employee.id)
+                select(Employee).where(*cond)
+                .order_by(Employee.created_at.desc(), Employee.name, Employee.id)
                 .offset(offset).limit(limit)
             )
         ).scalars().all()

@@ -113,7 +113,7 @@
     b.addEventListener("click", function () { send("click", b.getAttribute("data-key"), "（菜单：" + b.textContent + "）"); });
   });
   $("sim-scene-new").addEventListener("click", function () {
-    post("/dev/api/wechat/scene", { kind: $("sim-scene-kind").value, enterprise_name: $("sim-scene-enterprise").value })
+    post("/dev/api/wechat/scene", { kind: $("sim-scene-kind").value })
       .then(function (s) { status("已生成场景 " + s.kind); loadScenes(); })
       .catch(function (err) { status("失败：" + (err.message || err)); });
   });

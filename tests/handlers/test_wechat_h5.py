@@ -173,16 +173,26 @@ async def test_simulator_safe_mode_round_trip(client) -> None:
     assert body["encrypted"] and "「合同」" in body["reply"]
 
 
-async def test_simulator_scan_of_a_created_scene(client) -> None:
+async def test_simulator_onboarding_scene_is_a_certified_enterprises_poster(
+    client, deps
+) -> None:
+    from tests.enterprise_factories import certified_enterprise
+
     token = await _sim_csrf(client)
     headers = {"X-CSRF-Token": token}
+    refused = await client.post("/dev/api/wechat/scene", headers=headers,
+                                json={"kind": "onboarding"})
+    assert refused.status == 409
+    assert (await refused.json())["error"]["code"] == "no_certified_enterprise"
+
+    await certified_enterprise(deps, name="模拟制造有限公司")
     scene = await (await client.post("/dev/api/wechat/scene", headers=headers,
-                                     json={"kind": "onboarding", "enterprise_name": "模拟厂"})
-                   ).json()
+                                     json={"kind": "onboarding"})).json()
     body = await (await client.post("/dev/api/wechat/send", headers=headers,
                                     json={"openid": "o_sim3", "action": "scan",
                                           "value": scene["token"]})).json()
-    assert "模拟厂" in body["reply"]
+    assert "您正在加入「模拟制造有限公司」的入职登记" in body["reply"]
+    assert "onboarding" in body["reply"] and scene["token"] in body["reply"]
 
 
 async def test_simulator_send_needs_csrf(client) -> None:

@@ -168,6 +168,34 @@ async def test_verified_worker_registers_and_hr_approves(deps, shop) -> None:
     assert view.status == "active" and view.department == "生产部"
 
 
+async def test_rejected_qr_joiner_corrects_fields_but_keeps_the_verified_identity(
+    deps, shop, outbox
+) -> None:
+    import re
+
+    from core.devtools import sms_inbox
+
+    worker = await make_user(deps, name="孙红")
+    await OQ.self_onboard(deps, worker, shop["token"], _good(shop["dept"]), META)
+    [e] = await _employees(deps, shop["ent"])
+    await E.review_employee(deps, shop["admin"], shop["ent"], e.id, approve=False,
+                            reason="岗位填写有误", meta=META)
+    await outbox.drain()
+    phone = await user_phone(deps, worker)
+    text = next(m.text for m in await sms_inbox(deps, phone) if "/collect/" in m.text)
+    token = re.search(r"/collect/([\w-]+)", text).group(1)
+
+    form = await E.collection_form(deps, token)
+    assert form.locked == ("name", "phone", "id_number")
+    assert form.values["id_number"] == e.id_number_masked  # masked, never the number
+    await E.submit_collection(deps, token, {**_good(shop["dept"]), "position": "质检员",
+                                            "name": "冒名者", "id_number": id_number("777")},
+                              META)
+    [after] = await _employees(deps, shop["ent"])
+    assert (after.status, after.position, after.name) == ("pending_review", "质检员", "孙红")
+    assert after.id_number_hash == e.id_number_hash
+
+
 async def test_typed_name_phone_and_id_number_are_ignored(deps, shop) -> None:
     worker = await make_user(deps, name="钱多多")
     typed = {**_good(shop["dept"]), "name": "冒名者", "phone": "13000000000",
