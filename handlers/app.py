@@ -13,8 +13,10 @@ from core import housekeeping
 from core.clock import Clock, SystemClock
 from core.config import Config, ensure_secrets
 from core.context import Deps
+from core.contracts import handover as contract_handover
 from core.contracts.signing import SIGN_JOB_KIND, deliver_sign_job
 from core.enterprise import pki
+from core.enterprise.members import register_handover_provider
 from core.enterprise.payment import PaymentGateway
 from core.outbox import Deliverer, OutboxWorker
 from core.ports import IdentityVerifier, SmsSender, WechatApi
@@ -123,6 +125,8 @@ def build_payment(config: Config, db: Database, clock: Clock) -> PaymentGateway:
 
 
 def build_deps(config: Config, clock: Clock | None = None) -> Deps:
+    # What members hold besides seal grants, for the hand-over before removal
+    register_handover_provider(contract_handover.PROVIDER)
     config = ensure_secrets(config)
     clock = clock or SystemClock()
     db = Database(

@@ -3,8 +3,8 @@
 Join request: pending → approved | rejected | revoked (applicant); after rejected or
 revoked the person may apply again. A member added by phone is 未激活 (inactive) until
 that phone registers: the accounts service calls `activate_invitations_for`.
-Removing a member needs every item they hold (seal grants now; templates and contracts
-through registered hand-over providers) assigned to another active member first.
+Removing a member needs every item they hold (seal grants here; open contracts and, later,
+templates through registered hand-over providers) assigned to another active member first.
 """
 
 from __future__ import annotations
