@@ -34,6 +34,8 @@ class ServerConfig:
     workers: int = 1
     trusted_proxies: str = ""
     var_dir: str = "var"
+    # "uvloop" (falls back to asyncio where it is not installed) or "asyncio"
+    event_loop: str = "uvloop"
 
 
 @dataclass(frozen=True)
@@ -103,6 +105,14 @@ class OutboxConfig:
 
 
 @dataclass(frozen=True)
+class CpuConfig:
+    # Processes of the pool for CPU-bound work (core/cpu.py); 0: one per core, at most 4.
+    pool_workers: int = 0
+    # How much lower their CPU priority is than the server's (os.nice); 0: the same.
+    pool_nice: int = 10
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     file_dir: str = "var/files"
 
@@ -161,6 +171,7 @@ class Config:
     agreements: AgreementsConfig = field(default_factory=AgreementsConfig)
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    cpu: CpuConfig = field(default_factory=CpuConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
     wechat: WechatConfig = field(default_factory=WechatConfig)
 

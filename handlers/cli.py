@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import logging
 import multiprocessing
 import sys
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from core import cpu
 from core.config import Config, ConfigError, ensure_secrets, load_config
 from core.context import Deps
 from handlers.logs import setup_logging
@@ -35,7 +37,13 @@ def _serve_one(config: Config, reuse_port: bool) -> None:
     from handlers.app import init_app
 
     setup_logging()
+    cpu.configure(workers=config.cpu.pool_workers, nice=config.cpu.pool_nice)
     app = init_app(config)
+    # What exists now (modules, mappers, templates) lives as long as the process. Frozen,
+    # it is no longer rescanned by every full collection, each of which stopped the event
+    # loop for 100-180 ms (docs/benchmarks.md, "Signing under load").
+    gc.collect()
+    gc.freeze()
     web.run_app(
         app,
         host=config.server.host,
@@ -43,7 +51,22 @@ def _serve_one(config: Config, reuse_port: bool) -> None:
         reuse_port=reuse_port,
         access_log=None,
         print=None,
+        loop=_event_loop(config.server.event_loop),
     )
+
+
+def _event_loop(kind: str) -> asyncio.AbstractEventLoop:
+    """uvloop where it is installed (Linux, macOS): the same code, a cheaper event loop,
+    which is much of a small request's cost; the standard loop elsewhere or on request."""
+    if kind == "uvloop":
+        try:
+            import uvloop
+        except ImportError:
+            return asyncio.new_event_loop()
+        return uvloop.new_event_loop()
+    if kind != "asyncio":
+        raise SystemExit(f"[server] event_loop must be uvloop or asyncio, not {kind!r}")
+    return asyncio.new_event_loop()
 
 
 @command("serve")

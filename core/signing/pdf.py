@@ -26,6 +26,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
 from pyhanko.sign.general import SigningError
 from pyhanko.sign.signers.pdf_signer import DSSContentSettings, SigDSSPlacementPreference
+from pyhanko.sign.timestamps.api import TimeStamper as PyHankoTimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.stamp import StaticStampStyle
 from pyhanko_certvalidator import ValidationContext
@@ -257,6 +258,21 @@ def stamp_style(png: bytes) -> StaticStampStyle:
     )
 
 
+@lru_cache(maxsize=8)
+def timestamper_for(
+    spec: TimeStamperSpec, validation: ValidationMaterial | None
+) -> PyHankoTimeStamper:
+    """One pyHanko client per TSA and CA material, reused by a worker process.
+
+    To embed validation data for the TSA's own certificates, a client first fetches a
+    throw-away token to learn them; a fresh client per signature made that a second TSA
+    request for every signature. The CA material is part of the key (the server renews
+    its CRLs once they are a minute old), so a client never outlives the trust it was
+    checked against.
+    """
+    return spec.build()
+
+
 def reserve_for(signer: SignerMaterial, timestamper: TimeStamperSpec | None) -> int:
     """Bytes to reserve for /Contents so pyHanko builds the CMS once (no dry run).
 
@@ -321,7 +337,10 @@ def sign_document(
             pdf_signer = signers.PdfSigner(
                 meta,
                 pyhanko_signer,
-                timestamper=timestamper.build() if timestamper is not None else None,
+                timestamper=(
+                    timestamper_for(timestamper, validation) if timestamper is not None
+                    else None
+                ),
                 stamp_style=style,
             )
             out = pdf_signer.sign_pdf(writer, bytes_reserved=reserve_for(signer, timestamper))
