@@ -14,8 +14,9 @@ machine load; this machine is shared and its load moves a lot between minutes:
 
 - before: as at commit 7ce4610 (bench/baseline_server.py): migration scripts compiled on
   every /healthz; pyHanko's timestamp client built per signature; pool processes at the
-  server's priority; no gc.freeze() at start-up
-- after:  the current code
+  server's priority; no gc.freeze() at start-up; the standard asyncio event loop
+- after:  the current code (uvloop by default since dec3794); after-asyncio: the same on
+  the standard loop
 - only-health, only-nice, only-tsa, only-gc: one of the changes alone; no-gc-freeze: all
   but that one; after-1-worker: a pool of one process
 - any of them with config overrides, e.g. `after@CPU_POOL_NICE=19`
@@ -75,13 +76,17 @@ class Variant:
 
 
 CORES = os.cpu_count() or 1
-OLD_POOL = {"LABORSIGN_CPU_POOL_NICE": "0",
+OLD_LOOP = {"LABORSIGN_SERVER_EVENT_LOOP": "asyncio"}
+OLD_POOL = {**OLD_LOOP, "LABORSIGN_CPU_POOL_NICE": "0",
             "LABORSIGN_CPU_POOL_WORKERS": str(max(1, min(4, CORES)))}
 VARIANTS = {
     "before": Variant("as at 7ce4610", frozenset({"health", "tsa", "gc"}), OLD_POOL),
     "after": Variant("current code"),
+    "after-asyncio": Variant("current code on the standard event loop", frozenset(),
+                             OLD_LOOP),
     "only-health": Variant("before + the health change", frozenset({"tsa", "gc"}), OLD_POOL),
-    "only-nice": Variant("before + the niced pool", frozenset({"health", "tsa", "gc"})),
+    "only-nice": Variant("before + the niced pool", frozenset({"health", "tsa", "gc"}),
+                         OLD_LOOP),
     "only-tsa": Variant("before + the timestamp client change", frozenset({"health", "gc"}),
                         OLD_POOL),
     "only-gc": Variant("before + the frozen start-up heap", frozenset({"health", "tsa"}),
