@@ -151,3 +151,15 @@ async def session_token(deps: Deps, user_id: str) -> str:
         assert user is not None
         issued = await start_session(tx, deps, user, "password", META)
     return issued.token
+
+
+async def joined_member(deps: Deps, enterprise_id: str, admin_id: str, builtin_role: str) -> str:
+    """A new verified person who asked to join and was approved with one built-in role."""
+    from core.enterprise import members
+
+    roles = {r.builtin: r.id for r in await members.list_roles(deps, admin_id, enterprise_id)}
+    user = await make_user(deps)
+    req = await members.request_join(deps, user, enterprise_id, "加入", META)
+    await members.decide_join(deps, admin_id, enterprise_id, req.id, approve=True,
+                              role_ids=[roles[builtin_role]], meta=META)
+    return user

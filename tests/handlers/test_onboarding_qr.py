@@ -13,7 +13,6 @@ from sqlalchemy import select
 from core.context import RequestMeta
 from core.enterprise import departments as DP
 from core.enterprise import employees as E
-from core.enterprise import members as M
 from core.enterprise import onboarding_qr as OQ
 from core.wechat import bind_openid
 from handlers.app import build_deps, init_app
@@ -22,6 +21,7 @@ from tests.bot.wx import FakeWechat
 from tests.enterprise_factories import (
     META,
     certified_enterprise,
+    joined_member,
     make_user,
     new_phone,
     session_token,
@@ -43,15 +43,6 @@ async def _employees(deps, ent: str) -> list[Employee]:
     async with deps.db.sessions() as session:
         return list((await session.execute(
             select(Employee).where(Employee.enterprise_id == ent))).scalars().all())
-
-
-async def _member(deps, ent: str, admin: str, role: str) -> str:
-    roles = {r.builtin: r.id for r in await M.list_roles(deps, admin, ent)}
-    user = await make_user(deps)
-    req = await M.request_join(deps, user, ent, "加入", META)
-    await M.decide_join(deps, admin, ent, req.id, approve=True, role_ids=[roles[role]],
-                        meta=META)
-    return user
 
 
 @pytest.fixture
@@ -214,7 +205,7 @@ async def test_reset_through_the_console(client, deps, shop) -> None:
 
 async def test_non_hr_member_and_outsider_cannot_open_the_poster(client, deps, shop) -> None:
     page = f"/console/e/{shop['ent']}/employees/qr"
-    member = await _member(deps, shop["ent"], shop["admin"], "employee")
+    member = await joined_member(deps, shop["ent"], shop["admin"], "employee")
     await _login(client, deps, member)
     resp = await client.get(page)
     assert resp.status == 403 and shop["token"] not in await resp.text()
@@ -281,7 +272,7 @@ async def test_api_poster_reset_and_join(client, deps, shop) -> None:
 
 
 async def test_api_poster_is_refused_to_non_hr_and_outsiders(client, deps, shop) -> None:
-    member = await _member(deps, shop["ent"], shop["admin"], "employee")
+    member = await joined_member(deps, shop["ent"], shop["admin"], "employee")
     _, outsider = await certified_enterprise(deps, name="别家有限公司")
     for user, status in ((member, 403), (outsider, 404)):
         headers = {"Authorization": f"Bearer {await session_token(deps, user)}"}

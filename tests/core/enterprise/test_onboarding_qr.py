@@ -12,7 +12,6 @@ from sqlalchemy import func, select
 from core.enterprise import certification as cert
 from core.enterprise import departments as DP
 from core.enterprise import employees as E
-from core.enterprise import members as M
 from core.enterprise import onboarding_qr as OQ
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.wechat_scenes import create_scene, scan_scene
@@ -21,6 +20,7 @@ from tests.enterprise_factories import (
     META,
     certified_enterprise,
     id_number,
+    joined_member,
     make_user,
     user_phone,
 )
@@ -39,15 +39,6 @@ async def _audit_count(deps, action: str) -> int:
         return (await session.execute(
             select(func.count()).select_from(AuditEntry).where(AuditEntry.action == action)
         )).scalar_one()
-
-
-async def _member(deps, ent: str, admin: str, role: str) -> str:
-    roles = {r.builtin: r.id for r in await M.list_roles(deps, admin, ent)}
-    user = await make_user(deps)
-    req = await M.request_join(deps, user, ent, "加入", META)
-    await M.decide_join(deps, admin, ent, req.id, approve=True, role_ids=[roles[role]],
-                        meta=META)
-    return user
 
 
 @pytest.fixture
@@ -124,12 +115,12 @@ async def test_poster_and_joining_need_a_certified_enterprise(deps, shop) -> Non
 
 
 async def test_non_hr_member_cannot_get_or_reset_the_poster(deps, shop) -> None:
-    member = await _member(deps, shop["ent"], shop["admin"], "employee")
+    member = await joined_member(deps, shop["ent"], shop["admin"], "employee")
     with pytest.raises(PermissionDenied):
         await OQ.onboarding_poster(deps, member, shop["ent"], META)
     with pytest.raises(PermissionDenied):
         await OQ.reset_onboarding_poster(deps, member, shop["ent"], META)
-    hr = await _member(deps, shop["ent"], shop["admin"], "hr")
+    hr = await joined_member(deps, shop["ent"], shop["admin"], "hr")
     assert (await OQ.onboarding_poster(deps, hr, shop["ent"], META)).token == shop["token"]
 
 
