@@ -47,8 +47,16 @@ async def test_root_certificate_is_downloadable(client, deps) -> None:
     assert resp.status == 200
     root = x509.load_der_x509_certificate(await resp.read())
     assert root == service.engine(deps).ca.root_certificate()
-    assert (await client.get("/ca/root.crl")).status == 200
-    assert (await client.get("/ca/ca.crt")).status == 200
+    root_crl = await client.get("/ca/root.crl")
+    assert root_crl.status == 200
+    crl = x509.load_der_x509_crl(await root_crl.read())
+    assert crl.issuer == root.subject
+    assert crl.is_signature_valid(root.public_key())  # type: ignore[arg-type]
+    ca_resp = await client.get("/ca/ca.crt")
+    assert ca_resp.status == 200
+    issuing = x509.load_der_x509_certificate(await ca_resp.read())
+    assert issuing == service.engine(deps).ca.issuing_certificate()
+    assert issuing.issuer == root.subject
 
 
 async def test_tsa_grants_a_token_over_the_imprint(client) -> None:

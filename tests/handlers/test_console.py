@@ -176,7 +176,9 @@ async def test_operator_console_hidden_from_others(client, deps) -> None:
     await _login(client, deps, user)
     assert (await client.get("/operator")).status == 404
     await create_operator(deps, await user_phone(deps, user))
-    assert (await client.get("/operator")).status == 200
+    page = await client.get("/operator")
+    assert page.status == 200
+    assert "运营后台" in await page.text()
 
 
 async def test_collection_link_page(client, deps, outbox) -> None:

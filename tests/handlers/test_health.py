@@ -16,6 +16,9 @@ async def test_healthz_reports_database_and_current_migrations(client) -> None:
     body = await response.json()
     assert response.status == 200
     assert body["ok"] is True and body["revision"] == body["head"]
+    # Not two Nones agreeing: the head is the code's newest migration, and it answered.
+    assert body["head"] == head_revision() is not None
+    assert body["database"] is True and body["migrations_current"] is True
 
 
 def _unreachable(db_url: str, tmp_path: Path) -> Database:

@@ -125,11 +125,17 @@ async def test_unverified_worker_passes_the_real_name_check_and_comes_back(
     assert (await client.get("/identity", allow_redirects=False)).status == 200
 
 
-async def test_identity_ignores_an_offsite_next(client, deps) -> None:
-    worker = await make_user(deps)
+@pytest.mark.parametrize("verified", [True, False])
+async def test_identity_ignores_an_offsite_next(client, deps, verified: bool) -> None:
+    # verified: an accepted next would redirect; unverified: it would be remembered
+    worker = await make_user(deps, verified=verified)
     await _login(client, deps, worker)
     resp = await client.get("/identity?next=//evil.example/x", allow_redirects=False)
     assert resp.status == 200
+    html = await resp.text()
+    # Not remembered as a page to return to, and not echoed into the page.
+    assert 'id="identity-return"' not in html and "evil.example" not in html
+    assert "ls_identity_next" not in resp.cookies
 
 
 async def test_join_post_needs_csrf(client, deps, shop) -> None:
