@@ -24,7 +24,7 @@ from core.context import Deps, RequestMeta
 from core.crypto import derive_key, mask_bank_card, mask_id_number, mask_phone
 from core.enterprise import pki
 from core.enterprise import roles as R
-from core.enterprise.common import cipher, log
+from core.enterprise.common import cipher, discard_on_error, log
 from core.enterprise.letters import LetterData, render_letter_pdf
 from core.enterprise.payment import Transfer, payment_gateway
 from core.errors import (
@@ -407,7 +407,7 @@ async def submit_enterprise(
     licence_key = await _store_licence(deps, licence)
     now = deps.clock.now()
     c = cipher(deps)
-    async with deps.db.transaction() as tx:
+    async with discard_on_error(deps, licence_key), deps.db.transaction() as tx:
         _require_verified(await _user(tx, user_id))
         taken = (
             await tx.session.execute(
@@ -460,7 +460,7 @@ async def resubmit_enterprise(
     licence_key = await _store_licence(deps, licence)
     now = deps.clock.now()
     c = cipher(deps)
-    async with deps.db.transaction() as tx:
+    async with discard_on_error(deps, licence_key), deps.db.transaction() as tx:
         ent = await _certifier_enterprise(tx, user_id, enterprise_id)
         ENTERPRISE_SM.ensure(ent.state, EnterpriseState.CERTIFYING)
         if ent.state != EnterpriseState.REJECTED:
@@ -810,7 +810,7 @@ async def upload_letter(
             return attempt_view(attempt)
         _check_open(attempt, now, "auth_letter")
     key = await asyncio.to_thread(file_store(deps).put, "letter", image.data, image.ext)
-    async with deps.db.transaction() as tx:
+    async with discard_on_error(deps, key), deps.db.transaction() as tx:
         attempt = await _own_attempt(tx, user_id, attempt_id)
         ATTEMPT_SM.ensure(attempt.state, AttemptState.AWAITING_REVIEW)
         attempt.state = AttemptState.AWAITING_REVIEW

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from core.context import Deps, RequestMeta
 from core.enterprise import pki
 from core.enterprise import roles as R
-from core.enterprise.common import log
+from core.enterprise.common import discard_on_error, log
 from core.errors import Conflict, InvalidInput, NotFound
 from core.files import MB, check_image, content_type_for, file_store
 from core.statemachine import StateMachine
@@ -249,7 +249,7 @@ async def create_seal(
         if ent.state != "certified":
             raise Conflict("企业认证完成后才能创建印章", code="not_certified")
     key = await _store_seal_image(deps, image) if image is not None else None
-    async with deps.db.transaction() as tx:
+    async with discard_on_error(deps, key), deps.db.transaction() as tx:
         await R.require_permission(tx, user_id, enterprise_id, R.SEALS_MANAGE)
         seal = Seal(enterprise_id=enterprise_id, name=name, kind=kind,
                     status=SealStatus.ENABLED, image_state="ready" if key else "pending",
@@ -292,7 +292,7 @@ async def replace_seal_image(
         if seal.status == SealStatus.VOIDED:
             raise Conflict("已作废的印章不能更换图片", code="seal_voided")
     key = await _store_seal_image(deps, image)
-    async with deps.db.transaction() as tx:
+    async with discard_on_error(deps, key), deps.db.transaction() as tx:
         await R.require_permission(tx, user_id, enterprise_id, R.SEALS_MANAGE)
         seal = await _seal(tx, enterprise_id, seal_id)
         old = seal.image_file

@@ -328,3 +328,30 @@ async def test_certifier_membership_is_main_admin(deps) -> None:
         members = (await s.execute(select(Member).where(Member.enterprise_id == ent.id))
                    ).scalars().all()
     assert [(m.user_id, m.status) for m in members] == [(user, "active")]
+
+
+def _stored(deps, area: str) -> list[str]:
+    from core.files import file_store
+
+    root = file_store(deps).root / area
+    return sorted(p.name for p in root.glob("*")) if root.exists() else []
+
+
+async def test_refused_submission_leaves_no_licence_file(deps) -> None:
+    user = await make_user(deps, verified=False)
+    with pytest.raises(PermissionDenied):
+        await cert.submit_enterprise(deps, user, enterprise_input(), png_bytes(), META)
+    assert _stored(deps, "licence") == []
+
+
+async def test_duplicate_credit_code_leaves_no_licence_file(deps) -> None:
+    user = await make_user(deps)
+    ent = await submit(deps, user)
+    await certify_by_deposit(deps, user, ent.id)
+    before = _stored(deps, "licence")
+    other = await make_user(deps)
+    async with deps.db.sessions() as s:
+        code = (await s.get(Enterprise, ent.id)).credit_code
+    with pytest.raises(Conflict):
+        await cert.submit_enterprise(deps, other, enterprise_input(code=code), png_bytes(), META)
+    assert _stored(deps, "licence") == before
