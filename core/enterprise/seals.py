@@ -295,6 +295,8 @@ async def replace_seal_image(
     async with discard_on_error(deps, key), deps.db.transaction() as tx:
         await R.require_permission(tx, user_id, enterprise_id, R.SEALS_MANAGE)
         seal = await _seal(tx, enterprise_id, seal_id)
+        if seal.status == SealStatus.VOIDED:  # voided while the image was being stored
+            raise Conflict("已作废的印章不能更换图片", code="seal_voided")
         old = seal.image_file
         seal.image_file, seal.image_state, seal.source = key, "ready", "uploaded"
         await log(tx, deps, "seal.image_replaced", actor_id=user_id,
