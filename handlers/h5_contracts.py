@@ -268,10 +268,12 @@ def parse_boxes(value: str) -> tuple[Box, ...]:
             continue
         try:
             page, x1, y1, x2, y2 = (float(v) for v in part.split(","))
-        except ValueError:
+            # int() of "nan"/"inf" raises too; those must be a 400, not a 500.
+            page_index = int(page) - 1
+        except (ValueError, OverflowError):
             raise InvalidInput("签署位置格式应为：页码,x1,y1,x2,y2", code="invalid_box",
                                field="boxes") from None
-        boxes.append(Box(int(page) - 1, (x1, y1, x2, y2)))
+        boxes.append(Box(page_index, (x1, y1, x2, y2)))
     return tuple(boxes)
 
 
@@ -324,7 +326,11 @@ async def send_submit(request: web.Request) -> web.Response:
                 days = int(form["deadline_days"])
             except ValueError:
                 raise InvalidInput("截止天数须为数字", code="invalid_deadline") from None
-            deadline = deps.clock.now() + timedelta(days=days)
+            try:
+                deadline = deps.clock.now() + timedelta(days=days)
+            except OverflowError:  # absurd day counts; the service bounds sane ones
+                raise InvalidInput("截止时间须在现在之后一年以内", code="invalid_deadline",
+                                   field="deadline") from None
         await send.send_draft(deps, user_id, _cid(request), parse_signers(form),
                               deadline=deadline, meta=request_meta(request))
     except DomainError as exc:
