@@ -201,8 +201,10 @@ async def _check_seals(tx: Tx, enterprise_id: str, plan: _Plan) -> list[SignerSp
     return out
 
 
-def _put(deps: Deps, data: bytes) -> str:
-    return common.store(deps).put(common.FILE_AREA, data, "pdf")
+def _put(deps: Deps, data: bytes) -> tuple[str, str]:
+    """Store a PDF and hash it in one worker-thread hop: (key, sha256). Hashing 10 MB takes
+    tens of milliseconds, too long for the event loop or a held write lock."""
+    return common.store(deps).put(common.FILE_AREA, data, "pdf"), sha256_hex(data)
 
 
 async def _delete_files(deps: Deps, *keys: str) -> None:
@@ -225,16 +227,16 @@ async def create_draft(
     async with deps.db.transaction() as tx:
         await _sender_enterprise(tx, user_id, enterprise_id)
     info = await check_pdf(deps, pdf)
-    key = await asyncio.to_thread(_put, deps, pdf)
+    key, digest = await asyncio.to_thread(_put, deps, pdf)
     try:
         async with deps.db.transaction() as tx:
             await _sender_enterprise(tx, user_id, enterprise_id)
             contract = _new_contract(deps, user_id, enterprise_id, title)
             tx.session.add(contract)
             await tx.session.flush()
-            _add_document(deps, tx, contract, check_filename(filename), pdf, key, info)
+            _add_document(deps, tx, contract, check_filename(filename), pdf, key, digest, info)
             await common.log(tx, deps, "contract.created", contract, actor_id=user_id,
-                             data={"title": title, "sha256": sha256_hex(pdf),
+                             data={"title": title, "sha256": digest,
                                    "pages": info.page_count}, meta=meta)
             return contract.id
     except BaseException:
@@ -251,10 +253,10 @@ def _new_contract(deps: Deps, user_id: str, enterprise_id: str, title: str) -> C
 
 
 def _add_document(
-    deps: Deps, tx: Tx, contract: Contract, filename: str, pdf: bytes, key: str, info: PdfInfo
+    deps: Deps, tx: Tx, contract: Contract, filename: str, pdf: bytes, key: str, digest: str,
+    info: PdfInfo,
 ) -> ContractDocument:
     now = deps.clock.now()
-    digest = sha256_hex(pdf)
     doc = ContractDocument(
         contract_id=contract.id, filename=filename, original_key=key, original_sha256=digest,
         file_key=key, current_sha256=digest, size=len(pdf), page_count=info.page_count,
@@ -300,7 +302,7 @@ async def send_draft(
         original_key = doc.file_key
     pdf = await asyncio.to_thread(common.store(deps).get, original_key)
     prepared = await _prepared(deps, pdf, plan)
-    key = await asyncio.to_thread(_put, deps, prepared)
+    key, digest = await asyncio.to_thread(_put, deps, prepared)
     try:
         async with deps.db.transaction() as tx:
             contract = await common.load_contract(tx, contract_id, lock=True)
@@ -308,7 +310,7 @@ async def send_draft(
             if contract.state != ContractState.DRAFT:
                 raise Conflict("合同已发出，不能再修改", code="contract_not_draft")
             doc = await common.load_document(tx, contract_id, lock=True)
-            await _send(tx, deps, contract, doc, ent, plan, prepared, key, deadline,
+            await _send(tx, deps, contract, doc, ent, plan, prepared, key, digest, deadline,
                         user_id, meta)
     except BaseException:
         await _delete_files(deps, key)
@@ -337,8 +339,8 @@ async def create_and_send(
     async with deps.db.transaction() as tx:
         await _check_seals(tx, enterprise_id, plan)
     prepared = await _prepared(deps, pdf, plan)
-    original_key = await asyncio.to_thread(_put, deps, pdf)
-    key = await asyncio.to_thread(_put, deps, prepared)
+    original_key, original_digest = await asyncio.to_thread(_put, deps, pdf)
+    key, digest = await asyncio.to_thread(_put, deps, prepared)
     try:
         async with deps.db.transaction() as tx:
             ent = await _sender_enterprise(tx, user_id, enterprise_id)
@@ -346,12 +348,12 @@ async def create_and_send(
             tx.session.add(contract)
             await tx.session.flush()
             doc = _add_document(deps, tx, contract, check_filename(filename), pdf,
-                                original_key, info)
+                                original_key, original_digest, info)
             await tx.session.flush()
             await common.log(tx, deps, "contract.created", contract, actor_id=user_id,
                              data={"title": title, "sha256": doc.original_sha256,
                                    "pages": info.page_count}, meta=meta)
-            await _send(tx, deps, contract, doc, ent, plan, prepared, key, deadline,
+            await _send(tx, deps, contract, doc, ent, plan, prepared, key, digest, deadline,
                         user_id, meta)
             return contract.id
     except BaseException:
@@ -368,13 +370,13 @@ async def _send(
     plan: _Plan,
     prepared: bytes,
     key: str,
+    digest: str,
     deadline: datetime | None,
     user_id: str,
     meta: RequestMeta,
 ) -> None:
     now = deps.clock.now()
     CONTRACT.ensure(contract.state, ContractState.IN_PROGRESS)
-    digest = sha256_hex(prepared)
     doc.file_key, doc.current_sha256, doc.size = key, digest, len(prepared)
     doc.version, doc.updated_at = doc.version + 1, now
     tx.session.add(DocumentHash(sha256=digest, contract_id=contract.id, version=doc.version,
