@@ -477,7 +477,7 @@ async def _commit(
 ) -> SignOutcome | None:
     """Write the signed version if the document is still the one signed; None: re-sign."""
     now = deps.clock.now()
-    digest = sha256_hex(signed)
+    digest = await asyncio.to_thread(sha256_hex, signed)  # up to 10 MB: off the loop
     async with deps.db.transaction() as tx:
         contract = await common.load_contract(tx, snap.contract_id, lock=True)
         doc = await common.load_document(tx, snap.contract_id, lock=True)

@@ -3,6 +3,7 @@ file is one we produced and the status of its contract. No login; CPU work in th
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,7 +63,7 @@ async def verify_upload(deps: Deps, data: bytes) -> VerificationResult:
         raise PayloadTooLarge(f"文件不能超过 {limit // (1024 * 1024)} MB", code="pdf_too_large")
     anchors = await service.trust_anchors(deps)
     report = await run_cpu(verify, bytes(data), anchors, limit)
-    digest = sha256_hex(data)
+    digest = await asyncio.to_thread(sha256_hex, data)  # up to the upload limit: off the loop
     async with deps.db.transaction() as tx:
         row = (await tx.session.execute(
             select(DocumentHash, Contract).join(Contract, Contract.id == DocumentHash.contract_id)
