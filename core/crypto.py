@@ -28,8 +28,14 @@ class FieldCipher:
     PREFIX = "v1:"
 
     def __init__(self, key: bytes, lookup_key: bytes) -> None:
+        self._key = key
         self._aead = AESGCM(key)
         self._lookup_key = lookup_key
+
+    def __reduce__(self) -> tuple[type[FieldCipher], tuple[bytes, bytes]]:
+        # Picklable for our own process pool (core.cpu), e.g. the Excel import's row
+        # validation, which encrypts ID numbers as it goes.
+        return (FieldCipher, (self._key, self._lookup_key))
 
     @classmethod
     def from_config(cls, config: Config) -> FieldCipher:

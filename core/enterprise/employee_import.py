@@ -8,7 +8,6 @@ returned by row number.
 
 from __future__ import annotations
 
-import asyncio
 import io
 import zipfile
 from collections.abc import Mapping, Sequence
@@ -20,6 +19,7 @@ from openpyxl import Workbook, load_workbook
 from sqlalchemy import insert, select
 
 from core.context import Deps, RequestMeta
+from core.cpu import run_cpu
 from core.crypto import FieldCipher
 from core.enterprise import roles as R
 from core.enterprise.common import cipher, log
@@ -114,7 +114,7 @@ def parse_rows(
     data: bytes, enabled: Sequence[str], dept_lookup: Mapping[str, str], c: FieldCipher,
     existing_phones: set[str], max_rows: int = MAX_ROWS,
 ) -> tuple[list[dict[str, Any]], list[RowError], int]:
-    """Parse + validate every row (CPU-bound: call through asyncio.to_thread)."""
+    """Parse + validate every row (CPU-bound: called through core.cpu.run_cpu)."""
     _check_container(data)
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
@@ -190,7 +190,9 @@ async def import_employees(
                 )
             ).scalars().all()
         )
-    rows, errors, total = await asyncio.to_thread(
+    # Parsing and validating thousands of rows is pure Python CPU work: in a thread it
+    # would hold the GIL and stall the event loop, so it runs in the process pool.
+    rows, errors, total = await run_cpu(
         parse_rows, data, enabled, lookup, cipher(deps), existing
     )
     if errors:
