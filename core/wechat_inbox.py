@@ -13,7 +13,6 @@ a fraction of a transaction instead of four.
 from __future__ import annotations
 
 import asyncio
-import functools
 import logging
 import secrets
 from collections.abc import Sequence
@@ -21,11 +20,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, Literal
 
-from sqlalchemy import JSON, Connection, bindparam, delete, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import Connection, select, update
 
 from core.context import Deps
-from storage.models import User, WechatBinding, WechatConversation, WechatInbound
+from core.wechat_inbox_sql import INBOUND, InboxStore, store_for
+from storage.models import WechatConversation
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +34,6 @@ RETRY_WAIT_SECONDS = 3.0
 # A claim left 'processing' this long (crashed worker) may be taken over.
 STALE_CLAIM = timedelta(seconds=30)
 
-INBOUND = WechatInbound.__table__
-CONVERSATIONS = WechatConversation.__table__
 
 # What an event changes before the bot answers it.
 Change = Literal["subscribe", "unsubscribe", "end_flow"]
@@ -90,12 +87,6 @@ class _Pending:
 
 _Op = _Claim | _Finish
 _PENDING = _Pending()
-
-
-def _conversation_row(openid: str, state: ConversationState, now: datetime,
-                      subscribed: bool = True) -> dict[str, Any]:
-    return {"openid": openid, "flow": state.flow, "step": state.step, "data": state.data,
-            "subscribed": subscribed, "updated_at": now}
 
 
 class Inbox:
@@ -225,31 +216,29 @@ class Inbox:
                     fut.set_result(result)
 
     async def _run(self, ops: Sequence[_Op]) -> list[Any]:
-        now = self.deps.clock.now()
-        async with self.deps.db.transaction() as tx:
-            conn = await tx.session.connection()
-            # One greenlet hop per batch: the statements below run as plain sync code.
-            return await conn.run_sync(_run_batch, ops, now)
+        # The batch's statements run as plain synchronous code in one hop (on SQLite, a
+        # worker thread): no event-loop round trip per statement.
+        return await self.deps.db.run_write(_run_batch, ops, self.deps.clock.now())
 
 
 def _run_batch(conn: Connection, ops: Sequence[_Op], now: datetime) -> list[Any]:
-    st = _statements(conn.dialect.name)
+    store = store_for(conn)
     claims = [op for op in ops if isinstance(op, _Claim)]
     finishes = [op for op in ops if isinstance(op, _Finish)]
     results: dict[int, Any] = {}
     # Finishes first: a claim in this batch then sees their conversations.
     if finishes:
-        conn.execute(st.finish, [{"k": f.key, "r": f.reply or ""} for f in finishes])
+        store.finish([(f.key, f.reply or "") for f in finishes])
         saved = {f.openid: f.conversation for f in finishes if f.conversation}
         if saved:
-            conn.execute(st.save, [_conversation_row(o, c, now) for o, c in saved.items()])
+            store.save([(o, c.flow, c.step, c.data) for o, c in saved.items()], now)
         for f in finishes:
             results[id(f)] = None
     if claims:
-        fresh = _claim(conn, st, claims, now, results)
+        fresh = _claim(store, claims, now, results)
         if fresh:
-            _apply_changes(conn, st, fresh, now)
-            states, users = _snapshot(conn, {c.openid for c in fresh})
+            _apply_changes(store, fresh, now)
+            states, users = _snapshot(store, {c.openid for c in fresh})
             for c in fresh:
                 results[id(c)] = InboundTurn(
                     True, None, states.get(c.openid, ConversationState()), users.get(c.openid)
@@ -257,7 +246,7 @@ def _run_batch(conn: Connection, ops: Sequence[_Op], now: datetime) -> list[Any]
     return [results[id(op)] for op in ops]
 
 
-def _claim(conn: Connection, st: _Statements, claims: list[_Claim], now: datetime,
+def _claim(store: InboxStore, claims: list[_Claim], now: datetime,
            results: dict[int, Any]) -> list[_Claim]:
     fresh = [c for c in claims if c.owned]
     wanted: dict[str, _Claim] = {}
@@ -270,31 +259,23 @@ def _claim(conn: Connection, st: _Statements, claims: list[_Claim], now: datetim
             wanted[c.key] = c
     if not wanted:
         return fresh
-    rows = [{"dedupe_key": c.key, "openid": c.openid, "received_at": now,
-             "state": "processing", "reply": None} for c in wanted.values()]
     # ON CONFLICT DO NOTHING RETURNING: the keys this batch claimed. On PostgreSQL a key
     # another worker is inserting right now waits for that transaction, then conflicts.
-    taken = set(conn.execute(st.claim, rows).scalars())
+    taken = store.claim([(c.key, c.openid) for c in wanted.values()], now)
     seen = [k for k in wanted if k not in taken]
-    stored = {}
-    if seen:
-        stored = {r.dedupe_key: r for r in conn.execute(st.stored, {"keys": seen})}
+    stored = store.stored(seen) if seen else {}
     for key, c in wanted.items():
         if key in taken:
             fresh.append(c)
             continue
-        row = stored.get(key)
-        results[id(c)] = (
-            InboundTurn(False, row.reply) if row is not None and row.state == "done"
-            else _PENDING
-        )
+        state, reply = stored.get(key, (None, None))
+        results[id(c)] = InboundTurn(False, reply) if state == "done" else _PENDING
     if taken and secrets.randbelow(200) < len(taken):  # occasional pruning
-        conn.execute(st.prune, {"before": now - KEEP_INBOUND})
+        store.prune(now - KEEP_INBOUND)
     return fresh
 
 
-def _apply_changes(conn: Connection, st: _Statements, fresh: list[_Claim], now: datetime
-                   ) -> None:
+def _apply_changes(store: InboxStore, fresh: list[_Claim], now: datetime) -> None:
     follow: dict[str, bool] = {}
     ending: set[str] = set()
     for c in fresh:
@@ -305,78 +286,19 @@ def _apply_changes(conn: Connection, st: _Statements, fresh: list[_Claim], now: 
         elif c.change == "end_flow":
             ending.add(c.openid)
     if follow:
-        conn.execute(st.follow, [
-            _conversation_row(o, ConversationState(), now, subscribed=on)
-            for o, on in follow.items()
-        ])
+        store.follow(list(follow.items()), now)
         ending |= {o for o, on in follow.items() if not on}  # unfollowing ends a flow
     if ending:
-        conn.execute(st.end_flows, {"openids": list(ending), "now": now})
+        store.end_flows(sorted(ending), now)
 
 
 def _snapshot(
-    conn: Connection, openids: set[str]
+    store: InboxStore, openids: set[str]
 ) -> tuple[dict[str, ConversationState], dict[str, UserBrief]]:
-    st = _statements(conn.dialect.name)
-    ids = list(openids)
-    states = {
-        r.openid: ConversationState(r.flow, r.step, dict(r.data or {}))
-        for r in conn.execute(st.conversations_of, {"openids": ids})
-    }
-    users = {
-        r.openid: UserBrief(r.id, r.identity_state, r.real_name)
-        for r in conn.execute(st.users_of, {"openids": ids})
-    }
+    ids = sorted(openids)
+    states = {o: ConversationState(f, s, d) for o, f, s, d in store.conversations_of(ids)}
+    users = {o: UserBrief(u, state, name) for o, u, state, name in store.users_of(ids)}
     return states, users
-
-
-@dataclass(frozen=True)
-class _Statements:
-    """The batch's statements, built once per dialect (so compiled once, then cached)."""
-
-    claim: Any
-    stored: Any
-    prune: Any
-    finish: Any
-    save: Any
-    follow: Any
-    end_flows: Any
-    conversations_of: Any
-    users_of: Any
-
-
-@functools.cache
-def _statements(dialect: str) -> _Statements:
-    insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
-    conv = insert(CONVERSATIONS)
-    openids = bindparam("openids", expanding=True)
-    return _Statements(
-        claim=insert(INBOUND).on_conflict_do_nothing(index_elements=["dedupe_key"])
-        .returning(INBOUND.c.dedupe_key),
-        stored=select(INBOUND.c.dedupe_key, INBOUND.c.state, INBOUND.c.reply)
-        .where(INBOUND.c.dedupe_key.in_(bindparam("keys", expanding=True))),
-        prune=delete(INBOUND).where(INBOUND.c.received_at < bindparam("before")),
-        finish=update(INBOUND).where(INBOUND.c.dedupe_key == bindparam("k"))
-        .values(state="done", reply=bindparam("r")),
-        save=conv.on_conflict_do_update(
-            index_elements=["openid"],
-            set_={c: conv.excluded[c] for c in ("flow", "step", "data", "updated_at")},
-        ),
-        follow=conv.on_conflict_do_update(
-            index_elements=["openid"],
-            set_={c: conv.excluded[c] for c in ("subscribed", "updated_at")},
-        ),
-        end_flows=update(CONVERSATIONS)
-        .where(CONVERSATIONS.c.openid.in_(openids), CONVERSATIONS.c.flow.is_not(None))
-        .values(flow=None, step=None, data=bindparam("empty", value={}, type_=JSON),
-                updated_at=bindparam("now")),
-        conversations_of=select(CONVERSATIONS.c.openid, CONVERSATIONS.c.flow,
-                                CONVERSATIONS.c.step, CONVERSATIONS.c.data)
-        .where(CONVERSATIONS.c.openid.in_(openids), CONVERSATIONS.c.flow.is_not(None)),
-        users_of=select(WechatBinding.openid, User.id, User.identity_state, User.real_name)
-        .join(User, User.id == WechatBinding.user_id)
-        .where(WechatBinding.openid.in_(openids), User.status == "active"),
-    )
 
 
 # -- single operations (tests, late follow-ups) -------------------------------------------
@@ -391,12 +313,11 @@ async def load_conversation(deps: Deps, openid: str) -> ConversationState:
 
 
 async def save_conversation(deps: Deps, openid: str, state: ConversationState) -> None:
-    async with deps.db.transaction() as tx:
-        conn = await tx.session.connection()
-        await conn.execute(
-            _statements(conn.dialect.name).save,
-            [_conversation_row(openid, state, deps.clock.now())],
-        )
+    await deps.db.run_write(_save_one, openid, state, deps.clock.now())
+
+
+def _save_one(conn: Connection, openid: str, state: ConversationState, now: datetime) -> None:
+    store_for(conn).save([(openid, state.flow, state.step, state.data)], now)
 
 
 async def known_openids(deps: Deps, limit: int = 50) -> list[tuple[str, bool]]:

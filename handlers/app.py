@@ -54,12 +54,7 @@ from handlers import tsa as tsa_routes
 from handlers import wechat as wechat_pages
 from handlers.api import install_api
 from handlers.keys import DEPS, OUTBOX, TEMPLATES
-from handlers.middleware import (
-    csrf_middleware,
-    error_middleware,
-    security_headers_middleware,
-    session_middleware,
-)
+from handlers.middleware import browser_middleware, error_middleware
 from handlers.render import H5_DIR, build_environment
 from storage.db import create_engine
 from storage.uow import Database
@@ -188,12 +183,7 @@ def init_app(
 ) -> web.Application:
     deps = deps or build_deps(config)
     app = web.Application(
-        middlewares=[
-            error_middleware,
-            security_headers_middleware,
-            session_middleware,
-            csrf_middleware,
-        ],
+        middlewares=[error_middleware, browser_middleware],
         client_max_size=deps.config.server.max_body_bytes,
     )
     app[DEPS] = deps

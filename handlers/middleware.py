@@ -1,4 +1,4 @@
-"""Request pipeline: errors → security headers → session → CSRF."""
+"""Request pipeline: errors (and the request log) → session, CSRF, security headers."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ UNSAFE = {"POST", "PUT", "PATCH", "DELETE"}
 # webhook is exactly /wechat: the H5 pages under /wechat/ (bind, unbind) need the token.
 # /api/v1/verify is anonymous and changes nothing: no ambient authority to abuse.
 CSRF_EXEMPT_PATHS = frozenset({"/wechat", "/api/v1/verify"})
+# Endpoints called by other servers, not browsers: no session, CSRF or page headers.
+MACHINE_PATHS = frozenset({"/wechat"})
 CSRF_EXEMPT_PREFIXES = ("/tsa",)
 
 
@@ -98,20 +100,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
     return response
 
 
-@web.middleware
-async def security_headers_middleware(
-    request: web.Request, handler: Handler
-) -> web.StreamResponse:
-    response = await handler(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault(
-        "Content-Security-Policy",
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "X-Frame-Options": "DENY",
+    "Content-Security-Policy": (
         "default-src 'self'; img-src 'self' data: blob:; style-src 'self' 'unsafe-inline'; "
-        "script-src 'self'; frame-ancestors 'none'; form-action 'self'",
-    )
-    return response
+        "script-src 'self'; frame-ancestors 'none'; form-action 'self'"
+    ),
+}
 
 
 def bearer_token(request: web.Request) -> str | None:
@@ -119,14 +116,6 @@ def bearer_token(request: web.Request) -> str | None:
     if auth.startswith("Bearer "):
         return auth[7:].strip()
     return None
-
-
-@web.middleware
-async def session_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    deps = request.app[DEPS]
-    token = bearer_token(request) or request.cookies.get(SESSION_COOKIE)
-    request[SESSION_KEY] = await load_session(deps, token) if token else None
-    return await handler(request)
 
 
 def _csrf_required(request: web.Request) -> bool:
@@ -143,26 +132,46 @@ def _csrf_required(request: web.Request) -> bool:
     return True
 
 
-@web.middleware
-async def csrf_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if _csrf_required(request):
-        supplied = request.headers.get(CSRF_HEADER)
-        if supplied is None and request.content_type in (
-            "application/x-www-form-urlencoded",
-            "multipart/form-data",
-        ):
-            supplied = (await request.post()).get(CSRF_FIELD)  # type: ignore[assignment]
-        if not csrf_valid(request, supplied if isinstance(supplied, str) else None):
-            raise DomainError(
-                "页面已过期，请刷新后重试", code="csrf_failed"
-            ) from None
-    response = await handler(request)
+async def _check_csrf(request: web.Request) -> None:
+    if not _csrf_required(request):
+        return
+    supplied = request.headers.get(CSRF_HEADER)
+    if supplied is None and request.content_type in (
+        "application/x-www-form-urlencoded",
+        "multipart/form-data",
+    ):
+        supplied = (await request.post()).get(CSRF_FIELD)  # type: ignore[assignment]
+    if not csrf_valid(request, supplied if isinstance(supplied, str) else None):
+        raise DomainError("页面已过期，请刷新后重试", code="csrf_failed") from None
+
+
+def _set_csrf_cookie(request: web.Request, response: web.StreamResponse) -> None:
     seed = request.get(CSRF_COOKIE_KEY)
     if seed and request.cookies.get(CSRF_COOKIE) != seed:
         response.set_cookie(
             CSRF_COOKIE, seed, httponly=True, samesite="Lax", path="/",
             secure=request.app[DEPS].config.server.base_url.startswith("https://"),
         )
+
+
+@web.middleware
+async def browser_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Session, CSRF and security headers: what pages and the API need.
+
+    One middleware, not three nested ones: every request pays for each layer. Machine
+    endpoints (MACHINE_PATHS: the WeChat webhook, authenticated by WeChat's signature,
+    answered in XML to WeChat's servers) carry no cookies and render no page, and skip
+    all of it.
+    """
+    if request.path in MACHINE_PATHS:
+        return await handler(request)
+    token = bearer_token(request) or request.cookies.get(SESSION_COOKIE)
+    request[SESSION_KEY] = await load_session(request.app[DEPS], token) if token else None
+    await _check_csrf(request)
+    response = await handler(request)
+    _set_csrf_cookie(request, response)
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
     return response
 
 

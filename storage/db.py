@@ -5,7 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import event
+from sqlalchemy import Engine, event
+from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
@@ -20,14 +21,33 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> Async
         if database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
-        _configure_sqlite(engine)
+        _configure_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(
         url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def sqlite_sync_twin(engine: AsyncEngine) -> Engine | None:
+    """A synchronous engine on the same SQLite file (None for in-memory databases,
+    which another connection would not see), configured like the async one."""
+    url = engine.url
+    if not url.database or url.database == ":memory:" or "mode=memory" in str(url):
+        return None
+    twin = create_sync_engine(
+        url.set(drivername="sqlite+pysqlite"),
+        echo=engine.echo,
+        # One dedicated thread uses it (storage.uow.Database.run_write); disposal may
+        # come from another.
+        connect_args={"timeout": 30, "check_same_thread": False},
+        pool_size=1,
+        max_overflow=0,
+    )
+    _configure_sqlite(twin)
+    return twin
+
+
+def _configure_sqlite(engine: Engine) -> None:
     """WAL, foreign keys, and BEGIN IMMEDIATE.
 
     pysqlite's own transaction handling starts transactions lazily, so two writers can
@@ -36,7 +56,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     (SELECT ... FOR UPDATE) do on PostgreSQL.
     """
 
-    @event.listens_for(engine.sync_engine, "connect")
+    @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection: Any, _record: Any) -> None:
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
@@ -46,7 +66,7 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
 
-    @event.listens_for(engine.sync_engine, "begin")
+    @event.listens_for(engine, "begin")
     def _on_begin(conn: Any) -> None:
         # Writes (Database.transaction) take the lock up front; reads stay deferred.
         if conn.get_execution_options().get("laborsign_write"):
