@@ -8,13 +8,19 @@ docs/benchmarks.md). For PostgreSQL, point LABORSIGN_DATABASE_URL at an empty da
 earlier runs' MsgIds would otherwise count as retries.
 
     .venv/bin/python bench/wechat_webhook.py [--total 2000] [--concurrency 50]
-                                              [--workers 1] [--write]
+        [--workers 1] [--rounds 3] [--baseline GIT_REF] [--write]
+
+--baseline runs the same load against the server as of an earlier revision (checked out
+in a temporary git worktree, same virtualenv), alternating with the current code, so
+before and after are measured side by side on the same machine in one run. Server CPU
+per request is read from /proc for the server's process group (Linux).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import os
 import random
 import signal
@@ -25,6 +31,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 
@@ -125,14 +132,24 @@ def write_section(text: str) -> None:
     path.write_text(current.rstrip() + "\n\n" + text.rstrip() + "\n")
 
 
-def main() -> int:
-    p = argparse.ArgumentParser()
-    p.add_argument("--total", type=int, default=2000)
-    p.add_argument("--concurrency", type=int, default=50)
-    p.add_argument("--workers", type=int, default=1, help="server processes (PostgreSQL for >1)")
-    p.add_argument("--write", action="store_true",
-                   help="replace the WeChat section of docs/benchmarks.md with this run")
-    args = p.parse_args()
+def _group_cpu_seconds(pgid: int) -> float | None:
+    """User + system CPU of every process in the server's group (Linux /proc)."""
+    total, found = 0.0, False
+    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid:  # field 5 of stat, the process group
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            found = True
+    return total if found else None
+
+
+def measure(tree: Path, args: argparse.Namespace, requests: list[Any]) -> dict[str, Any]:
+    """Start `laborsign serve` from `tree` on a free port and a fresh database, send the
+    load, stop the server."""
     port = free_port()
     with tempfile.TemporaryDirectory() as tmp:
         env = {**os.environ, "LABORSIGN_SERVER_PORT": str(port), "LABORSIGN_SERVER_VAR_DIR": tmp,
@@ -142,49 +159,96 @@ def main() -> int:
         server = subprocess.Popen(
             [sys.executable, "-m", "handlers.cli", "serve", "--port", str(port),
              "--workers", str(args.workers)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            cwd=tree, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
             start_new_session=True,  # --workers N: stop the whole group at the end
         )
         try:
-            base = f"http://127.0.0.1:{port}"
-            for _ in range(150):
+            for _ in range(300):
                 try:
                     with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                         break
                 except OSError:
                     time.sleep(0.1)
-            requests = build_requests(args.total, random.Random(5))
-            asyncio.run(run_load(f"{base}/wechat", requests[:50], 10))  # warm-up
+            url = f"http://127.0.0.1:{port}/wechat"
+            asyncio.run(run_load(url, requests[:50], 10))  # warm-up
+            cpu_before = _group_cpu_seconds(server.pid)
             started = time.perf_counter()
-            latencies, errors = asyncio.run(
-                run_load(f"{base}/wechat", requests, args.concurrency)
-            )
+            latencies, errors = asyncio.run(run_load(url, requests, args.concurrency))
             wall = time.perf_counter() - started
+            cpu_after = _group_cpu_seconds(server.pid)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=10)
-    db = "PostgreSQL" if "postgresql" in env["LABORSIGN_DATABASE_URL"] else "SQLite"
-    p50, p99 = percentile(latencies, 50), percentile(latencies, 99)
-    report = (
-        f"{SECTION}\n\n"
+    cpu = (None if cpu_before is None or cpu_after is None
+           else (cpu_after - cpu_before) / len(latencies) * 1000)
+    return {"p50": percentile(latencies, 50), "p99": percentile(latencies, 99),
+            "max": max(latencies), "rps": len(latencies) / wall, "errors": errors,
+            "cpu_ms": cpu, "n": len(latencies)}
+
+
+def _row(label: str, r: dict[str, Any]) -> str:
+    cpu = "–" if r["cpu_ms"] is None else f"{r['cpu_ms']:.2f}"
+    return (f"| {label} | {r['p50']:.1f} | {r['p99']:.1f} | {r['max']:.1f} | {r['rps']:.0f} | "
+            f"{cpu} | {len(r['errors'])} |")
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--total", type=int, default=2000)
+    p.add_argument("--concurrency", type=int, default=50)
+    p.add_argument("--workers", type=int, default=1, help="server processes (PostgreSQL for >1)")
+    p.add_argument("--rounds", type=int, default=1, help="runs of each code version")
+    p.add_argument("--baseline", metavar="GIT_REF",
+                   help="also run the server as of this revision (a temporary git worktree), "
+                        "alternating with the current code")
+    p.add_argument("--write", action="store_true",
+                   help="replace the WeChat section of docs/benchmarks.md with this run")
+    args = p.parse_args()
+    requests = build_requests(args.total, random.Random(5))
+    trees: list[tuple[str, Path]] = [("current", ROOT)]
+    with contextlib.ExitStack() as stack:
+        if args.baseline:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory()))
+            subprocess.run(["git", "worktree", "add", "--detach", "-q", str(tmp / "tree"),
+                            args.baseline], cwd=ROOT, check=True)
+            stack.callback(subprocess.run, ["git", "worktree", "remove", "--force",
+                                            str(tmp / "tree")], cwd=ROOT, check=False)
+            trees.insert(0, (f"baseline `{args.baseline}`", tmp / "tree"))
+        results: dict[str, list[dict[str, Any]]] = {label: [] for label, _ in trees}
+        for _ in range(args.rounds):
+            for label, tree in trees:
+                r = measure(tree, args, requests)
+                results[label].append(r)
+                print(_row(label, r), flush=True)
+    db = "PostgreSQL" if "postgresql" in os.environ.get("LABORSIGN_DATABASE_URL", "") else "SQLite"
+    lines = [
+        f"{SECTION}\n",
         f"`bench/wechat_webhook.py`: {args.total} mixed webhook requests (55 % text keywords "
         f"and unknown text, 15 % follows, 30 % menu clicks; 20 % in safe mode (AES); ~5 % "
         f"retries of an earlier message), {args.concurrency} concurrent, against `laborsign "
         f"serve` ({args.workers} worker{'s' if args.workers > 1 else ''}, {db}) on a free "
-        f"port, {os.cpu_count()} CPU cores.\n\n"
-        f"| requests | concurrency | p50 ms | p99 ms | max ms | mean ms | req/s | errors |\n"
-        f"|---:|---:|---:|---:|---:|---:|---:|---:|\n"
-        f"| {len(latencies)} | {args.concurrency} | {p50:.1f} | {p99:.1f} | "
-        f"{max(latencies):.1f} | {statistics.mean(latencies):.1f} | "
-        f"{len(latencies) / wall:.0f} | {len(errors)} |\n\n"
-        f"Target: p99 < 50 ms, no errors, nothing near WeChat's 5-second limit.\n"
-    )
+        f"port, {os.cpu_count()} CPU cores; {args.rounds} round(s), versions alternating.\n",
+        "| code | p50 ms | p99 ms | max ms | req/s | server CPU ms/request | errors |",
+        "|---|---:|---:|---:|---:|---:|---:|",
+    ]
+    for label, runs in results.items():
+        lines += [_row(label, r) for r in runs]
+    lines.append("")
+    for label, runs in results.items():
+        p99s = sorted(r["p99"] for r in runs)
+        lines.append(f"- {label}: median p99 {statistics.median(p99s):.1f} ms "
+                     f"(range {p99s[0]:.1f}–{p99s[-1]:.1f}), errors "
+                     f"{sum(len(r['errors']) for r in runs)}")
+    lines.append("\nTarget: p99 < 50 ms, no errors, nothing near WeChat's 5-second limit.")
+    report = "\n".join(lines)
     print(report)
-    for e in errors[:10]:
-        print("error:", e)
+    for runs in results.values():
+        for r in runs:
+            for e in r["errors"][:10]:
+                print("error:", e)
     if args.write:
         write_section(report)
-    return 0 if not errors else 1
+    return 0 if not any(r["errors"] for runs in results.values() for r in runs) else 1
 
 
 if __name__ == "__main__":
