@@ -18,7 +18,6 @@ import asyncio
 import io
 import os
 import platform
-import socket
 import statistics
 import sys
 import tempfile
@@ -39,6 +38,7 @@ from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter  # noq
 from pyhanko.sign import signers  # noqa: E402
 from pyhanko_certvalidator.registry import SimpleCertificateStore  # noqa: E402
 
+from bench.procs import free_port  # noqa: E402
 from core.signing.keys import PlainKeyRef, generate_private_key, pkcs8_der  # noqa: E402
 from core.signing.local_ca import LocalCertificateAuthority  # noqa: E402
 from core.signing.pdf import FieldSpec, prepare_document, reserve_for, sign_document  # noqa: E402
@@ -72,12 +72,6 @@ def timed(fn: Callable[[], object], label: str = "") -> float:
     wall = time.perf_counter() - start
     CPU.setdefault(label, []).append(time.process_time() - cpu)
     return wall
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def serve_app_in_thread(tmp: Path) -> tuple[str, Callable[[], None]]:

@@ -34,7 +34,6 @@ import asyncio
 import datetime as dt
 import os
 import platform
-import socket
 import statistics
 import subprocess
 import sys
@@ -48,6 +47,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procs import cpu_seconds, free_port, wait_for_port  # noqa: E402
 from core import cpu  # noqa: E402
 from core.config import load_config  # noqa: E402
 from core.context import RequestMeta  # noqa: E402
@@ -120,12 +120,6 @@ class RunResult:
     server_cpu: float
     pool_cpu: float
     pool_processes: int
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -261,15 +255,6 @@ async def run(base: str, jobs: list[Job], concurrency: int
     return health, signings, errors, wall
 
 
-def cpu_seconds(pid: int) -> float:
-    """utime + stime of one process (its threads included)."""
-    try:
-        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    except OSError:
-        return 0.0
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
 def children(pid: int) -> list[int]:
     """The pool processes of a server (multiprocessing's resource tracker left out)."""
     found = []
@@ -297,12 +282,7 @@ def serve_once(env: dict[str, str], variant: str, rnd: int, jobs: list[Job],
     server = subprocess.Popen([sys.executable, *entry, "serve", "--no-migrate"], cwd=ROOT,
                               env=run_env, stdout=out, stderr=subprocess.STDOUT)
     try:
-        for _ in range(300):
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                    break
-            except OSError:
-                time.sleep(0.1)
+        wait_for_port(port)
         asyncio.run(warm_up(base, jobs[:WARMUP]))
         load_before = os.getloadavg()[0]
         started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")

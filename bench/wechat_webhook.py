@@ -24,7 +24,6 @@ import contextlib
 import os
 import random
 import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -38,6 +37,7 @@ import aiohttp
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.procs import free_port, group_cpu_seconds, wait_for_port  # noqa: E402
 from core.wechat_protocol import (  # noqa: E402
     DEV_AES_KEY,
     DEV_APP_ID,
@@ -50,12 +50,6 @@ from core.wechat_protocol import (  # noqa: E402
 TEXTS = ["帮助", "合同", "签合同", "实名认证", "签名", "今天天气不错", "怎么用"]
 MENU = ["MENU_MY_CONTRACTS", "MENU_TO_SIGN", "MENU_IDENTITY", "MENU_SIGNATURE", "MENU_HELP"]
 SECTION = "## WeChat webhook"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def build_requests(total: int, rng: random.Random) -> list[tuple[dict[str, str], bytes, str]]:
@@ -132,21 +126,6 @@ def write_section(text: str) -> None:
     path.write_text(current.rstrip() + "\n\n" + text.rstrip() + "\n")
 
 
-def _group_cpu_seconds(pgid: int) -> float | None:
-    """User + system CPU of every process in the server's group (Linux /proc)."""
-    total, found = 0.0, False
-    ticks = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[2]) == pgid:  # field 5 of stat, the process group
-            total += (int(fields[11]) + int(fields[12])) / ticks
-            found = True
-    return total if found else None
-
-
 def measure(tree: Path, args: argparse.Namespace, requests: list[Any]) -> dict[str, Any]:
     """Start `laborsign serve` from `tree` on a free port and a fresh database, send the
     load, stop the server."""
@@ -163,19 +142,14 @@ def measure(tree: Path, args: argparse.Namespace, requests: list[Any]) -> dict[s
             start_new_session=True,  # --workers N: stop the whole group at the end
         )
         try:
-            for _ in range(300):
-                try:
-                    with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                        break
-                except OSError:
-                    time.sleep(0.1)
+            wait_for_port(port)
             url = f"http://127.0.0.1:{port}/wechat"
             asyncio.run(run_load(url, requests[:50], 10))  # warm-up
-            cpu_before = _group_cpu_seconds(server.pid)
+            cpu_before = group_cpu_seconds(server.pid)
             started = time.perf_counter()
             latencies, errors = asyncio.run(run_load(url, requests, args.concurrency))
             wall = time.perf_counter() - started
-            cpu_after = _group_cpu_seconds(server.pid)
+            cpu_after = group_cpu_seconds(server.pid)
         finally:
             os.killpg(server.pid, signal.SIGTERM)
             server.wait(timeout=10)
