@@ -16,17 +16,21 @@ from aiohttp import web
 
 from core.enterprise import employees as E
 from core.enterprise import onboarding_qr as OQ
-from core.errors import DomainError, InvalidInput, PayloadTooLarge
+from core.errors import DomainError, InvalidInput
 from core.qr import qr_svg
 from handlers.keys import DEPS, current_session
+from handlers.middleware import SECURITY_HEADERS
 from handlers.render import render
-from handlers.util import request_meta
+from handlers.util import form_data, request_meta
 
 routes = web.RouteTableDef()
 
 # Typed values echoed back after a refusal: never the bank card number.
 ECHO = tuple(k for k in E.FIELDS if k not in OQ.FROM_ACCOUNT and k != "bank_card")
 WECHAT_QR_ORIGIN = "https://mp.weixin.qq.com"
+# The page policy, with the official account's QR image (served by WeChat) allowed.
+POSTER_CSP = SECURITY_HEADERS["Content-Security-Policy"].replace(
+    "img-src 'self' data: blob:", f"img-src 'self' data: blob: {WECHAT_QR_ORIGIN}")
 
 
 def _login_redirect(path_qs: str) -> web.HTTPSeeOther:
@@ -35,14 +39,6 @@ def _login_redirect(path_qs: str) -> web.HTTPSeeOther:
 
 def _join_path(token: str) -> str:
     return f"{OQ.JOIN_PATH}?scene={quote(token, safe='')}"
-
-
-async def _post(request: web.Request) -> dict[str, str]:
-    try:
-        data = await request.post()
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge() from None
-    return {k: v for k, v in data.items() if isinstance(v, str)}
 
 
 # ---------------------------------------------------------------- worker
@@ -77,7 +73,7 @@ async def join_page(request: web.Request) -> web.Response:
 
 @routes.post(OQ.JOIN_PATH)
 async def join_submit(request: web.Request) -> web.Response:
-    data = await _post(request)
+    data = await form_data(request)
     token = data.get("scene", "")[:64]
     session = current_session(request)
     if session is None:
@@ -109,12 +105,7 @@ async def _poster_page(request: web.Request, error: DomainError | None = None
     }, status=error.status if error else 200)
     response.headers["Cache-Control"] = "no-store"
     if poster.wechat_qr_url:
-        # The official account's QR image is served by WeChat.
-        response.headers["Content-Security-Policy"] = (
-            f"default-src 'self'; img-src 'self' data: blob: {WECHAT_QR_ORIGIN}; "
-            "style-src 'self' 'unsafe-inline'; script-src 'self'; frame-ancestors 'none'; "
-            "form-action 'self'"
-        )
+        response.headers["Content-Security-Policy"] = POSTER_CSP
     return response
 
 
@@ -128,7 +119,7 @@ async def poster_action(request: web.Request) -> web.Response:
     session = current_session(request)
     if session is None:
         raise _login_redirect(request.path)
-    data = await _post(request)
+    data = await form_data(request)
     ent = request.match_info["ent"]
     try:
         if data.get("action") != "reset":

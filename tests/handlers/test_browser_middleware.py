@@ -1,0 +1,34 @@
+"""Pages get the browser layer (session, CSRF seed, security headers); the WeChat
+webhook, a machine endpoint, skips it — but the H5 pages under /wechat/ do not."""
+
+from __future__ import annotations
+
+from core.config import Config
+from core.wechat_protocol import settings, signature
+from handlers.csrf import CSRF_COOKIE
+
+
+async def test_a_page_gets_security_headers_and_a_csrf_seed(client) -> None:
+    resp = await client.get("/login")
+    assert resp.status == 200
+    assert resp.headers["X-Frame-Options"] == "DENY"
+    assert "frame-ancestors 'none'" in resp.headers["Content-Security-Policy"]
+    assert CSRF_COOKIE in resp.cookies
+
+
+async def test_the_webhook_skips_the_browser_layer(client, config: Config) -> None:
+    s = settings(config)
+    params = {"timestamp": "1700000000", "nonce": "7", "echostr": "ok-1",
+              "signature": signature(s.token, "1700000000", "7")}
+    resp = await client.get("/wechat", params=params)
+    assert (resp.status, await resp.text()) == (200, "ok-1")
+    assert "X-Frame-Options" not in resp.headers
+    assert "Content-Security-Policy" not in resp.headers
+    assert CSRF_COOKIE not in resp.cookies
+
+
+async def test_h5_pages_under_wechat_keep_csrf(client) -> None:
+    # /wechat/unbind is a browser form, not the webhook: no token, no change.
+    resp = await client.post("/wechat/unbind", data={})
+    assert resp.status == 400
+    assert "页面已过期，请刷新后重试" in await resp.text()
