@@ -301,7 +301,7 @@ def _snapshot(
     return states, users
 
 
-# -- single operations (tests, late follow-ups) -------------------------------------------
+# -- single operations (tests, the simulator) ---------------------------------------------
 
 
 async def load_conversation(deps: Deps, openid: str) -> ConversationState:
@@ -310,14 +310,6 @@ async def load_conversation(deps: Deps, openid: str) -> ConversationState:
     if row is None or row.flow is None:
         return ConversationState()
     return ConversationState(row.flow, row.step, dict(row.data or {}))
-
-
-async def save_conversation(deps: Deps, openid: str, state: ConversationState) -> None:
-    await deps.db.run_write(_save_one, openid, state, deps.clock.now())
-
-
-def _save_one(conn: Connection, openid: str, state: ConversationState, now: datetime) -> None:
-    store_for(conn).save([(openid, state.flow, state.step, state.data)], now)
 
 
 async def known_openids(deps: Deps, limit: int = 50) -> list[tuple[str, bool]]:

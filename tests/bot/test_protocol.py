@@ -269,6 +269,51 @@ async def test_slow_answer_is_followed_by_a_custom_message(
     await deps.db.dispose()
 
 
+async def test_answer_missing_the_budget_gets_success_in_time_then_a_custom_message(
+    aiohttp_client, config, clock, monkeypatch
+) -> None:
+    import bot.webhook as webhook
+
+    real_answer = webhook.answer
+    release = asyncio.Event()
+
+    async def slow_answer(*args):  # an answer stuck on I/O, e.g. a database stall
+        await release.wait()
+        return await real_answer(*args)
+
+    monkeypatch.setattr(webhook, "answer", slow_answer)
+    client, deps, cfg = await _client_with(aiohttp_client, config, clock,
+                                           reply_budget_seconds=0.2)
+    wx = FakeWechat(client, cfg)
+    msg = wx.message("o_stall", MsgType="text", Content="帮助", MsgId=22)
+    started = asyncio.get_running_loop().time()
+    first = await asyncio.wait_for(wx.post(msg), 2.0)
+    assert first.body == "success"
+    assert asyncio.get_running_loop().time() - started < 1.0
+    retry = asyncio.create_task(wx.post(msg))  # WeChat's retry while the answer is stuck
+    await asyncio.sleep(0.05)
+    release.set()
+    assert (await retry).body == "success"
+    worker = OutboxWorker(deps, deliverers())
+    for _ in range(50):
+        await worker.drain()
+        async with deps.db.sessions() as s:
+            rows = (await s.execute(select(ConsoleWechatMessage))).scalars().all()
+        if rows:
+            break
+        await asyncio.sleep(0.05)
+    await asyncio.sleep(0.1)
+    await worker.drain()
+    async with deps.db.sessions() as s:
+        rows = (await s.execute(select(ConsoleWechatMessage))).scalars().all()
+    assert [(r.openid, r.kind) for r in rows] == [("o_stall", "custom")]
+    assert "「合同」" in rows[0].text
+    # A quick answer on the same server is still a direct reply.
+    quick = await wx.post(wx.message("o_quick", MsgType="text", Content="帮助", MsgId=23))
+    assert "「合同」" in quick.content
+    await deps.db.dispose()
+
+
 async def test_webhook_refuses_everything_when_unconfigured_in_production(
     aiohttp_client, config, clock
 ) -> None:
