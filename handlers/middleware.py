@@ -26,6 +26,8 @@ CSRF_EXEMPT_PATHS = frozenset({"/wechat", "/api/v1/verify"})
 # Endpoints called by other servers, not browsers: no session, CSRF or page headers.
 MACHINE_PATHS = frozenset({"/wechat"})
 CSRF_EXEMPT_PREFIXES = ("/tsa",)
+# Requests slower than this are always logged.
+SLOW_REQUEST_MS = 1000.0
 
 
 def is_api(request: web.Request) -> bool:
@@ -88,15 +90,15 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         err = DomainError(code="internal_error")
         err.status = 500
         response = error_response(request, err)
-    log.info(
-        "request",
-        extra={
-            "method": request.method,
-            "path": request.path,
-            "status": response.status,
-            "ms": round((time.perf_counter() - started) * 1000, 1),
-        },
-    )
+    ms = (time.perf_counter() - started) * 1000
+    # The webhook's routine deliveries are not logged: each message is already recorded
+    # in wechat_inbound, and a line per message cost about a tenth of the webhook's time
+    # under load (docs/benchmarks.md). Its refusals, failures and slow answers are.
+    level = (logging.DEBUG if request.path in MACHINE_PATHS and response.status < 400
+             and ms < SLOW_REQUEST_MS else logging.INFO)
+    if log.isEnabledFor(level):
+        log.log(level, "request", extra={"method": request.method, "path": request.path,
+                                         "status": response.status, "ms": round(ms, 1)})
     return response
 
 

@@ -3,6 +3,8 @@ webhook, a machine endpoint, skips it — but the H5 pages under /wechat/ do not
 
 from __future__ import annotations
 
+import logging
+
 from core.config import Config
 from core.wechat_protocol import settings, signature
 from handlers.csrf import CSRF_COOKIE
@@ -32,3 +34,24 @@ async def test_h5_pages_under_wechat_keep_csrf(client) -> None:
     resp = await client.post("/wechat/unbind", data={})
     assert resp.status == 400
     assert "页面已过期，请刷新后重试" in await resp.text()
+
+
+def _request_lines(caplog) -> list[tuple[int, str, int]]:
+    return [(r.levelno, r.path, r.status) for r in caplog.records
+            if r.name == "laborsign.http" and r.getMessage() == "request"]
+
+
+async def test_request_log_skips_routine_webhook_deliveries_only(
+    client, config: Config, caplog
+) -> None:
+    caplog.set_level(logging.INFO, logger="laborsign.http")
+    s = settings(config)
+    good = {"timestamp": "1700000000", "nonce": "7", "echostr": "ok-2",
+            "signature": signature(s.token, "1700000000", "7")}
+    assert (await client.get("/wechat", params=good)).status == 200
+    assert (await client.get("/wechat", params={**good, "signature": "0" * 40})).status == 403
+    assert (await client.get("/login")).status == 200
+    assert _request_lines(caplog) == [
+        (logging.INFO, "/wechat", 403),
+        (logging.INFO, "/login", 200),
+    ]
