@@ -219,12 +219,12 @@ def render_xml(fields: dict[str, str | int]) -> str:
 
 
 def text_reply(to_user: str, from_user: str, content: str, create_time: int) -> str:
-    return render_xml(
-        {
-            "ToUserName": to_user, "FromUserName": from_user, "CreateTime": create_time,
-            "MsgType": "text", "Content": content,
-        }
-    )
+    # Written out rather than through render_xml: fixed element names need no check,
+    # and this runs for nearly every message.
+    return (f"<xml><ToUserName>{_cdata(to_user)}</ToUserName>"
+            f"<FromUserName>{_cdata(from_user)}</FromUserName>"
+            f"<CreateTime>{int(create_time)}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<Content>{_cdata(content)}</Content></xml>")
 
 
 def encrypt_reply(

@@ -19,8 +19,10 @@ from core.wechat_protocol import (
     decrypt,
     encrypt,
     parse_xml,
+    render_xml,
     settings,
     signature,
+    text_reply,
 )
 from handlers.app import build_deps, deliverers, init_app
 from storage.models import AuditEntry, ConsoleWechatMessage, WechatScene
@@ -333,3 +335,14 @@ def test_encrypt_uses_fresh_randomness() -> None:
 def test_guard_is_independent_of_case_and_spacing() -> None:
     with pytest.raises(ProtocolError):
         parse_xml(b"<!doctype xml><xml><a>1</a></xml>")
+
+
+def test_text_reply_is_the_generic_rendering_and_parses_back() -> None:
+    content = "第一行\n含 ]]> 与 <&> 的内容"
+    xml = text_reply("o_to", "gh_from", content, 1700000000)
+    assert xml == render_xml({"ToUserName": "o_to", "FromUserName": "gh_from",
+                              "CreateTime": 1700000000, "MsgType": "text",
+                              "Content": content})
+    assert parse_xml(xml) == {"ToUserName": "o_to", "FromUserName": "gh_from",
+                              "CreateTime": "1700000000", "MsgType": "text",
+                              "Content": content.strip()}
