@@ -15,6 +15,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
+import threading
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -25,6 +27,7 @@ from sqlalchemy import Connection, select, update
 from core.context import Deps
 from core.wechat_inbox_sql import INBOUND, InboxStore, store_for
 from storage.models import WechatConversation
+from storage.uow import WriteJob
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +104,11 @@ class Inbox:
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
+        # Queued operations; the database's writer thread takes them (see _next_job).
         self._queue: list[tuple[_Op, asyncio.Future[Any]]] = []
+        # The operations of a failed batch, retried one by one.
+        self._singles: deque[tuple[_Op, asyncio.Future[Any]]] = deque()
+        self._lock = threading.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Future[str | None]] = {}
 
@@ -184,41 +191,49 @@ class Inbox:
     async def _submit(self, op: _Op) -> Any:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        self._queue.append((op, fut))
-        if self._flusher is None or self._flusher.done():
-            self._flusher = loop.create_task(self._flush())
+        with self._lock:
+            self._queue.append((op, fut))
+        self._ensure_flusher()
         return await fut
 
+    def _ensure_flusher(self) -> None:
+        if self._flusher is None or self._flusher.done():
+            self._flusher = asyncio.get_running_loop().create_task(self._flush())
+
     async def _flush(self) -> None:
-        while self._queue:
-            batch, self._queue = self._queue, []
-            try:
-                results = await self._run([op for op, _ in batch])
-            except Exception as exc:
-                if len(batch) == 1:
-                    if not batch[0][1].done():
-                        batch[0][1].set_exception(exc)
-                    continue
-                # One bad operation must not fail its neighbours: retry them one by one.
-                log.warning("wechat inbox batch failed; retrying singly", exc_info=True)
-                for op, fut in batch:
-                    try:
-                        (result,) = await self._run([op])
-                    except Exception as single:
-                        if not fut.done():
-                            fut.set_exception(single)
-                    else:
-                        if not fut.done():
-                            fut.set_result(result)
-                continue
+        while self._queue or self._singles:
+            await self.deps.db.run_writes(self._next_job)
+
+    def _next_job(self) -> WriteJob | None:
+        """Everything queued so far, as one batch (called from the database's writer
+        thread on SQLite: the queue is shared under a lock)."""
+        with self._lock:
+            if self._singles:
+                batch = [self._singles.popleft()]
+            else:
+                batch, self._queue = self._queue, []
+        if not batch:
+            return None
+        ops, now = [op for op, _ in batch], self.deps.clock.now()
+        return (lambda conn: _run_batch(conn, ops, now),
+                lambda results, exc: self._settle(batch, results, exc))
+
+    def _settle(self, batch: list[tuple[_Op, asyncio.Future[Any]]], results: list[Any] | None,
+                exc: BaseException | None) -> None:
+        if exc is None and results is not None:
             for (_, fut), result in zip(batch, results, strict=True):
                 if not fut.done():
                     fut.set_result(result)
-
-    async def _run(self, ops: Sequence[_Op]) -> list[Any]:
-        # The batch's statements run as plain synchronous code in one hop (on SQLite, a
-        # worker thread): no event-loop round trip per statement.
-        return await self.deps.db.run_write(_run_batch, ops, self.deps.clock.now())
+            return
+        if len(batch) == 1:
+            if not batch[0][1].done():
+                batch[0][1].set_exception(exc or RuntimeError("inbox batch failed"))
+            return
+        # One bad operation must not fail its neighbours: retry them one by one.
+        log.warning("wechat inbox batch failed; retrying singly", exc_info=exc)
+        with self._lock:
+            self._singles.extend(batch)
+        self._ensure_flusher()
 
 
 def _run_batch(conn: Connection, ops: Sequence[_Op], now: datetime) -> list[Any]:

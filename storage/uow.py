@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
+from sqlalchemy import Connection
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.db import sqlite_sync_twin
@@ -18,6 +20,9 @@ T = TypeVar("T")
 log = logging.getLogger(__name__)
 
 AfterCommit = Callable[[], Awaitable[None] | None]
+# A write job for Database.run_writes: the work, run in its own transaction, and what to
+# do with its outcome (result, or the exception that rolled it back) on the event loop.
+WriteJob = tuple[Callable[[Connection], Any], Callable[[Any, BaseException | None], None]]
 
 
 class Tx:
@@ -50,6 +55,8 @@ class Database:
     """
 
     WRITE_LOCK_TIMEOUT = 30.0
+    # run_writes holds the write turn at most this long before letting others in.
+    WRITE_SLICE = 0.05
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -92,30 +99,76 @@ class Database:
         await tx._run_after_commit()
 
     async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
-        """`fn(connection, *args)`, plain synchronous code, as one write transaction.
+        """`fn(connection, *args)`, plain synchronous code, as one write transaction
+        (`run_writes` with a single job)."""
+        outcome: asyncio.Future[T] = asyncio.get_running_loop().create_future()
 
-        For short, hot statement batches (the WeChat webhook's inbox). aiosqlite runs each
-        cursor call, fetch and commit as a separate hop to its thread and back through
-        the event loop; under load every hop queues behind all ready callbacks, and a
-        six-statement batch took about 12 ms of wall time (docs/benchmarks.md). On a
-        SQLite file the whole transaction runs instead on a synchronous connection in
-        one dedicated thread: one hop. Elsewhere (PostgreSQL: asyncpg, no thread hops;
-        in-memory SQLite) it runs through the async connection's `run_sync`.
+        def settle(result: T, exc: BaseException | None) -> None:
+            if exc is not None:
+                outcome.set_exception(exc)
+            else:
+                outcome.set_result(result)
+
+        jobs: list[WriteJob] = [(lambda conn: fn(conn, *args), settle)]
+        await self.run_writes(lambda: jobs.pop() if jobs else None)
+        return await outcome
+
+    async def run_writes(self, next_job: Callable[[], WriteJob | None]) -> None:
+        """Run write jobs back to back, each in its own transaction, until `next_job()`
+        has none left. Each outcome is handed to the job's callback on the event loop as
+        soon as its transaction has committed (or rolled back).
+
+        For short, hot transactions as plain synchronous code (the WeChat webhook's
+        inbox). aiosqlite runs each cursor call, fetch and commit as a separate hop to its
+        thread and back through the event loop; under load every hop queues behind all
+        ready callbacks. On a SQLite file the jobs run instead on a synchronous connection
+        in one dedicated thread; elsewhere (PostgreSQL: asyncpg, no thread hops; in-memory
+        SQLite) through the async connection's `run_sync`.
+
+        The writer thread keeps going from one job to the next while it holds the write
+        turn: a job queued during a commit starts without a round trip through the event
+        loop or a wake-up of the thread, which under load took longer than the
+        transaction itself (docs/benchmarks.md, "WeChat webhook"). It gives the turn back
+        after WRITE_SLICE seconds so that other writers are not held up. `next_job` is
+        then called from that thread, and must be thread-safe.
         """
         if self._twin is None:
-            async with self.transaction() as tx:
-                conn = await tx.session.connection()
-                return await conn.run_sync(fn, *args)
+            while (job := next_job()) is not None:
+                work, done = job
+                try:
+                    async with self.transaction() as tx:
+                        conn = await tx.session.connection()
+                        result = await conn.run_sync(work)
+                except Exception as exc:
+                    done(None, exc)
+                else:
+                    done(result, None)
+            return
         if self._twin_thread is None:
             self._twin_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
-        twin = self._twin
+        twin, loop = self._twin, asyncio.get_running_loop()
 
-        def in_thread() -> T:
-            with twin.connect().execution_options(laborsign_write=True) as conn, conn.begin():
-                return fn(conn, *args)
+        def in_thread() -> bool:
+            """True when jobs may be left (the slice ran out)."""
+            until = time.monotonic() + self.WRITE_SLICE
+            while (job := next_job()) is not None:
+                work, done = job
+                try:
+                    with twin.connect().execution_options(laborsign_write=True) as conn, \
+                            conn.begin():
+                        result = work(conn)
+                except Exception as exc:
+                    loop.call_soon_threadsafe(done, None, exc)
+                else:
+                    loop.call_soon_threadsafe(done, result, None)
+                if time.monotonic() >= until:
+                    return True
+            return False
 
-        async with self._writer_turn():
-            return await asyncio.get_running_loop().run_in_executor(self._twin_thread, in_thread)
+        more = True
+        while more:
+            async with self._writer_turn():
+                more = await loop.run_in_executor(self._twin_thread, in_thread)
 
     async def dispose(self) -> None:
         await self.engine.dispose()

@@ -52,3 +52,29 @@ async def test_unfollow_in_a_batch_ends_the_flow(wx: FakeWechat, deps) -> None:
     assert (await load_conversation(deps, "o_leave")).flow == "handoff"
     await asyncio.gather(wx.event("o_leave", "unsubscribe"), wx.event("o_other", "subscribe"))
     assert (await load_conversation(deps, "o_leave")).flow is None
+
+
+async def test_a_failing_operation_does_not_fail_its_batch(deps, monkeypatch) -> None:
+    import core.wechat_inbox as inbox_module
+
+    real_batch = inbox_module._run_batch
+    sizes: list[int] = []
+
+    def flaky(conn, ops, now):
+        sizes.append(len(ops))
+        if any(op.key == "msg:bad" for op in ops):
+            raise RuntimeError("bad operation")
+        return real_batch(conn, ops, now)
+
+    monkeypatch.setattr(inbox_module, "_run_batch", flaky)
+    inbox = Inbox(deps)
+    keys = ("msg:a", "msg:bad", "msg:c")
+    outcomes = await asyncio.wait_for(asyncio.gather(
+        *(inbox.begin(k, "o_f") for k in keys), return_exceptions=True), 10)
+    assert sizes[0] == 3  # one batch first, then each operation on its own
+    assert [type(o).__name__ for o in outcomes] == ["InboundTurn", "RuntimeError",
+                                                    "InboundTurn"]
+    assert outcomes[0].fresh and outcomes[2].fresh
+    async with deps.db.sessions() as s:
+        stored = set((await s.execute(select(WechatInbound.dedupe_key))).scalars())
+    assert stored == {"msg:a", "msg:c"}
