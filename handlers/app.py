@@ -173,6 +173,14 @@ async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
+async def _checkpoint_ctx(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[DEPS].db.run_checkpoints(), name="wal-checkpoints")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
 async def _dispose_ctx(app: web.Application) -> AsyncIterator[None]:
     yield
     await app[DEPS].db.dispose()
@@ -217,5 +225,6 @@ def init_app(
     if run_workers:
         app.cleanup_ctx.append(_outbox_ctx)
         app.cleanup_ctx.append(_housekeeping_ctx)
+        app.cleanup_ctx.append(_checkpoint_ctx)
     app.cleanup_ctx.append(_dispose_ctx)
     return app

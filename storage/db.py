@@ -44,6 +44,14 @@ def sqlite_sync_twin(engine: AsyncEngine) -> Engine | None:
         max_overflow=0,
     )
     _configure_sqlite(twin)
+
+    @event.listens_for(twin, "connect")
+    def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+        # The hot writer never copies the WAL back into the database itself: that stalled
+        # every message waiting on the commit that triggered it (an fsync every ~1,000
+        # pages). Database.run_checkpoints does it from another thread instead.
+        dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
     return twin
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
+import sqlite3
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -169,6 +171,33 @@ class Database:
         while more:
             async with self._writer_turn():
                 more = await loop.run_in_executor(self._twin_thread, in_thread)
+
+    async def run_checkpoints(self, every: float = 1.0) -> None:
+        """Copy the SQLite write-ahead log back into the database every `every` seconds,
+        from a thread of its own, until cancelled (the app's background work).
+
+        PASSIVE: it never waits for readers or writers, and writers go on appending to
+        the log meanwhile, so the fsync it ends with is off every request's path. Only
+        the run_writes connection has automatic checkpoints off; the others keep
+        SQLite's default, so the log stays bounded even without this loop.
+        """
+        if self._twin is None:
+            return
+        path = self._twin.url.database
+        with ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint") as thread:
+            conn = await asyncio.get_running_loop().run_in_executor(
+                thread, lambda: sqlite3.connect(path, timeout=1, check_same_thread=False))
+            try:
+                while True:
+                    await asyncio.sleep(every)
+                    try:
+                        await asyncio.get_running_loop().run_in_executor(
+                            thread, conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+                    except sqlite3.Error:
+                        log.warning("WAL checkpoint failed", exc_info=True)
+            finally:
+                with contextlib.suppress(sqlite3.Error):
+                    thread.submit(conn.close).result()
 
     async def dispose(self) -> None:
         await self.engine.dispose()
