@@ -202,7 +202,17 @@ class Inbox:
 
     async def _flush(self) -> None:
         while self._queue or self._singles:
-            await self.deps.db.run_writes(self._next_job)
+            try:
+                await self.deps.db.run_writes(self._next_job)
+            except Exception as exc:  # no write turn (DatabaseBusy): fail what waits
+                with self._lock:
+                    waiting = [*self._singles, *self._queue]
+                    self._singles.clear()
+                    self._queue = []
+                log.warning("wechat inbox could not write", exc_info=True)
+                for _, fut in waiting:
+                    if not fut.done():
+                        fut.set_exception(exc)
 
     def _next_job(self) -> WriteJob | None:
         """Everything queued so far, as one batch (called from the database's writer

@@ -78,3 +78,18 @@ async def test_a_failing_operation_does_not_fail_its_batch(deps, monkeypatch) ->
     async with deps.db.sessions() as s:
         stored = set((await s.execute(select(WechatInbound.dedupe_key))).scalars())
     assert stored == {"msg:a", "msg:c"}
+
+
+async def test_no_write_turn_fails_the_waiting_operations_instead_of_hanging(
+    deps, monkeypatch
+) -> None:
+    from storage.uow import DatabaseBusy
+
+    async def busy(next_job):
+        raise DatabaseBusy()
+
+    monkeypatch.setattr(deps.db, "run_writes", busy)
+    inbox = Inbox(deps)
+    outcomes = await asyncio.wait_for(asyncio.gather(
+        *(inbox.begin(f"msg:busy{i}", "o_busy") for i in range(3)), return_exceptions=True), 5)
+    assert [type(o).__name__ for o in outcomes] == ["DatabaseBusy"] * 3
