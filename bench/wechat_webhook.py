@@ -136,14 +136,16 @@ def percentile(values: list[float], q: float) -> float:
 
 
 def write_section(text: str) -> None:
+    """Replace the section in docs/benchmarks.md where it stands (or append it)."""
     path = ROOT / "docs" / "benchmarks.md"
     current = path.read_text() if path.exists() else "# Benchmarks\n"
-    if SECTION in current:
-        start = current.index(SECTION)
-        rest = current[start + len(SECTION):]
-        nxt = rest.find("\n## ")
-        current = current[:start] + (rest[nxt + 1:] if nxt >= 0 else "")
-    path.write_text(current.rstrip() + "\n\n" + text.rstrip() + "\n")
+    if SECTION + "\n" not in current:
+        path.write_text(current.rstrip() + "\n\n" + text.rstrip() + "\n")
+        return
+    start = current.index(SECTION + "\n")
+    nxt = current.find("\n## ", start + len(SECTION))
+    rest = current[nxt + 1:] if nxt >= 0 else ""
+    path.write_text(current[:start] + text.rstrip() + "\n" + ("\n" + rest if rest else ""))
 
 
 def measure(tree: Path, args: argparse.Namespace, requests: list[Any]) -> dict[str, Any]:
