@@ -51,6 +51,9 @@ def _serve_one(config: Config, reuse_port: bool) -> None:
         reuse_port=reuse_port,
         access_log=None,
         print=None,
+        # aiohttp's default, stated because the webhook relies on it: a handler goes on
+        # when its client hangs up (a late WeChat answer still goes out, bot/webhook.py).
+        handler_cancellation=False,
         loop=_event_loop(config.server.event_loop),
     )
 
