@@ -10,7 +10,6 @@ budget is sent later as a customer-service message, and WeChat gets "success" in
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 
@@ -193,8 +192,10 @@ class EarlySuccess:
         """The response already sent (once fully written), or None."""
         self.disarm()
         if self._sending is not None:
-            with contextlib.suppress(ConnectionError):  # WeChat hung up: nothing to send
+            try:
                 await self._sending
+            except Exception:  # WeChat hung up: nothing more to send, and no 500 either
+                log.info("early success not delivered", exc_info=True)
         return self.response
 
 

@@ -37,7 +37,7 @@ def sqlite_sync_twin(engine: AsyncEngine) -> Engine | None:
     twin = create_sync_engine(
         url.set(drivername="sqlite+pysqlite"),
         echo=engine.echo,
-        # One dedicated thread uses it (storage.uow.Database.run_write); disposal may
+        # One dedicated thread uses it (storage.uow.Database.run_writes); disposal may
         # come from another.
         connect_args={"timeout": 30, "check_same_thread": False},
         pool_size=1,

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import sqlite3
 import time
@@ -67,7 +66,7 @@ class Database:
             engine.execution_options(laborsign_write=True), expire_on_commit=False
         )
         self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
-        # run_write's synchronous SQLite connection and its one thread, made on first use
+        # run_writes' synchronous SQLite connection and its one thread, made on first use
         self._twin = sqlite_sync_twin(engine) if engine.dialect.name == "sqlite" else None
         self._twin_thread: ThreadPoolExecutor | None = None
 
@@ -183,21 +182,26 @@ class Database:
         """
         if self._twin is None:
             return
-        path = self._twin.url.database
-        with ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint") as thread:
-            conn = await asyncio.get_running_loop().run_in_executor(
+        path, loop = self._twin.url.database, asyncio.get_running_loop()
+        thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
+        conn: sqlite3.Connection | None = None
+        try:
+            conn = await loop.run_in_executor(
                 thread, lambda: sqlite3.connect(path, timeout=1, check_same_thread=False))
-            try:
-                while True:
-                    await asyncio.sleep(every)
-                    try:
-                        await asyncio.get_running_loop().run_in_executor(
-                            thread, conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
-                    except sqlite3.Error:
-                        log.warning("WAL checkpoint failed", exc_info=True)
-            finally:
-                with contextlib.suppress(sqlite3.Error):
-                    thread.submit(conn.close).result()
+            while True:
+                await asyncio.sleep(every)
+                try:
+                    await loop.run_in_executor(
+                        thread, conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+                except sqlite3.Error:
+                    log.warning("WAL checkpoint failed", exc_info=True)
+        except sqlite3.Error:  # no connection: SQLite's own checkpoints still bound the log
+            log.warning("WAL checkpoints not running", exc_info=True)
+        finally:
+            # Queued behind a checkpoint still running; nothing here waits on the loop.
+            if conn is not None:
+                thread.submit(conn.close)
+            thread.shutdown(wait=False)
 
     async def dispose(self) -> None:
         await self.engine.dispose()
