@@ -26,7 +26,7 @@ from core.wechat_protocol import (
 )
 from handlers.app import build_deps, deliverers, init_app
 from storage.models import AuditEntry, ConsoleWechatMessage, WechatScene
-from tests.bot.wx import FakeWechat
+from tests.bot.wx import FakeWechat, url_check
 
 # Public test vector of Tencent's WXBizMsgCrypt sample (same algorithm for the official
 # account's safe mode): token, EncodingAESKey, appid, and a signed encrypted message.
@@ -93,10 +93,7 @@ def test_url_signature_matches_an_independent_sha1() -> None:
 
 
 async def test_url_verification_echoes_echostr(client, config: Config) -> None:
-    s = settings(config)
-    params = {"timestamp": "1700000000", "nonce": "42", "echostr": "hello-123",
-              "signature": signature(s.token, "1700000000", "42")}
-    resp = await client.get("/wechat", params=params)
+    resp = await client.get("/wechat", params=url_check(config, "hello-123"))
     assert (resp.status, await resp.text()) == (200, "hello-123")
 
 
@@ -250,6 +247,20 @@ async def test_unknown_event_gets_success(wx: FakeWechat) -> None:
     assert (answer.status, answer.body) == (200, "success")
 
 
+async def _wechat_messages_sent(deps) -> list[ConsoleWechatMessage]:
+    """Deliver the outbox until the console WeChat sender has recorded something."""
+    worker = OutboxWorker(deps, deliverers())
+    rows: list[ConsoleWechatMessage] = []
+    for _ in range(50):
+        await worker.drain()
+        async with deps.db.sessions() as s:
+            rows = list((await s.execute(select(ConsoleWechatMessage))).scalars())
+        if rows:
+            break
+        await asyncio.sleep(0.05)
+    return rows
+
+
 async def test_slow_answer_is_followed_by_a_custom_message(
     aiohttp_client, config, clock
 ) -> None:
@@ -258,14 +269,7 @@ async def test_slow_answer_is_followed_by_a_custom_message(
     wx = FakeWechat(client, cfg)
     answer = await wx.post(wx.message("o_slow", MsgType="text", Content="帮助", MsgId=21))
     assert answer.body == "success"
-    worker = OutboxWorker(deps, deliverers())
-    for _ in range(50):
-        await worker.drain()
-        async with deps.db.sessions() as s:
-            rows = (await s.execute(select(ConsoleWechatMessage))).scalars().all()
-        if rows:
-            break
-        await asyncio.sleep(0.05)
+    rows = await _wechat_messages_sent(deps)
     assert [(r.openid, r.kind) for r in rows] == [("o_slow", "custom")]
     assert "「合同」" in rows[0].text
     await deps.db.dispose()
@@ -296,18 +300,9 @@ async def test_answer_missing_the_budget_gets_success_in_time_then_a_custom_mess
     await asyncio.sleep(0.05)
     release.set()
     assert (await retry).body == "success"
-    worker = OutboxWorker(deps, deliverers())
-    for _ in range(50):
-        await worker.drain()
-        async with deps.db.sessions() as s:
-            rows = (await s.execute(select(ConsoleWechatMessage))).scalars().all()
-        if rows:
-            break
-        await asyncio.sleep(0.05)
-    await asyncio.sleep(0.1)
-    await worker.drain()
-    async with deps.db.sessions() as s:
-        rows = (await s.execute(select(ConsoleWechatMessage))).scalars().all()
+    await _wechat_messages_sent(deps)
+    await asyncio.sleep(0.1)  # a second message, if one were coming, would be queued now
+    rows = await _wechat_messages_sent(deps)
     assert [(r.openid, r.kind) for r in rows] == [("o_stall", "custom")]
     assert "「合同」" in rows[0].text
     # A quick answer on the same server is still a direct reply.

@@ -26,6 +26,13 @@ class Answer:
     content: str  # the reply's Content ('' for success)
 
 
+def url_check(config: Config, echostr: str, *, timestamp: str = "1700000000",
+              nonce: str = "42") -> dict[str, str]:
+    """The query of WeChat's URL verification (GET /wechat), correctly signed."""
+    return {"timestamp": timestamp, "nonce": nonce, "echostr": echostr,
+            "signature": signature(settings(config).token, timestamp, nonce)}
+
+
 class FakeWechat:
     def __init__(self, client, config: Config) -> None:
         self.client = client

@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 
 from core.config import Config
-from core.wechat_protocol import settings, signature
 from handlers.csrf import CSRF_COOKIE
+from tests.bot.wx import url_check
 
 
 async def test_a_page_gets_security_headers_and_a_csrf_seed(client) -> None:
@@ -19,10 +19,7 @@ async def test_a_page_gets_security_headers_and_a_csrf_seed(client) -> None:
 
 
 async def test_the_webhook_skips_the_browser_layer(client, config: Config) -> None:
-    s = settings(config)
-    params = {"timestamp": "1700000000", "nonce": "7", "echostr": "ok-1",
-              "signature": signature(s.token, "1700000000", "7")}
-    resp = await client.get("/wechat", params=params)
+    resp = await client.get("/wechat", params=url_check(config, "ok-1"))
     assert (resp.status, await resp.text()) == (200, "ok-1")
     assert "X-Frame-Options" not in resp.headers
     assert "Content-Security-Policy" not in resp.headers
@@ -45,9 +42,7 @@ async def test_request_log_skips_routine_webhook_deliveries_only(
     client, config: Config, caplog
 ) -> None:
     caplog.set_level(logging.INFO, logger="laborsign.http")
-    s = settings(config)
-    good = {"timestamp": "1700000000", "nonce": "7", "echostr": "ok-2",
-            "signature": signature(s.token, "1700000000", "7")}
+    good = url_check(config, "ok-2")
     assert (await client.get("/wechat", params=good)).status == 200
     assert (await client.get("/wechat", params={**good, "signature": "0" * 40})).status == 403
     assert (await client.get("/login")).status == 200

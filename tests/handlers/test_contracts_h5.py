@@ -41,6 +41,21 @@ async def as_user(client, deps, user_id: str) -> None:
     client.session.cookie_jar.update_cookies({"ls_session": logged.session.token})
 
 
+async def upload_draft(client, flow, title: str, pages: int) -> tuple[str, str]:
+    """Upload a sample PDF through the console's new-contract form, as the logged-in user:
+    (the form page's HTML, the draft's edit URL)."""
+    html = await (await client.get("/console/contracts/new")).text()
+    form = FormData()
+    form.add_field("_csrf", csrf_of(html))
+    form.add_field("enterprise_id", flow.enterprise_id)
+    form.add_field("title", title)
+    form.add_field("file", sample_contract_pdf(pages), filename="合同.pdf",
+                   content_type="application/pdf")
+    uploaded = await client.post("/console/contracts/new", data=form, allow_redirects=False)
+    assert uploaded.status == 303
+    return html, uploaded.headers["Location"]
+
+
 async def test_contract_pages_ask_to_log_in(client) -> None:
     response = await client.get("/contracts", allow_redirects=False)
     assert response.status == 302
@@ -49,18 +64,8 @@ async def test_contract_pages_ask_to_log_in(client) -> None:
 
 async def test_console_upload_place_boxes_and_send(client, deps, outbox, app_flow) -> None:
     await as_user(client, deps, app_flow.admin_id)
-    page = await client.get("/console/contracts/new")
-    html = await page.text()
+    html, edit_url = await upload_draft(client, app_flow, "劳动合同（控制台）", pages=3)
     assert "杭州示例劳务科技有限公司" in html
-    form = FormData()
-    form.add_field("_csrf", csrf_of(html))
-    form.add_field("enterprise_id", app_flow.enterprise_id)
-    form.add_field("title", "劳动合同（控制台）")
-    form.add_field("file", sample_contract_pdf(3), filename="合同.pdf",
-                   content_type="application/pdf")
-    uploaded = await client.post("/console/contracts/new", data=form, allow_redirects=False)
-    assert uploaded.status == 303
-    edit_url = uploaded.headers["Location"]
     contract_id = edit_url.split("/")[3]
     edit = await client.get(edit_url)
     edit_html = await edit.text()

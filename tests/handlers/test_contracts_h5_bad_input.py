@@ -3,24 +3,17 @@ and leave the draft unsent."""
 
 from __future__ import annotations
 
-from aiohttp import FormData
-
-from core.signing.samples import sample_contract_pdf
-from tests.handlers.test_contracts_h5 import app_flow, as_user, csrf_of  # noqa: F401
+from tests.handlers.test_contracts_h5 import (  # noqa: F401
+    app_flow,
+    as_user,
+    csrf_of,
+    upload_draft,
+)
 
 
 async def _draft(client, deps, flow) -> tuple[str, str]:
     await as_user(client, deps, flow.admin_id)
-    html = await (await client.get("/console/contracts/new")).text()
-    form = FormData()
-    form.add_field("_csrf", csrf_of(html))
-    form.add_field("enterprise_id", flow.enterprise_id)
-    form.add_field("title", "劳动合同（坏输入）")
-    form.add_field("file", sample_contract_pdf(2), filename="合同.pdf",
-                   content_type="application/pdf")
-    uploaded = await client.post("/console/contracts/new", data=form, allow_redirects=False)
-    assert uploaded.status == 303
-    edit_url = uploaded.headers["Location"]
+    _, edit_url = await upload_draft(client, flow, "劳动合同（坏输入）", pages=2)
     edit_html = await (await client.get(edit_url)).text()
     return edit_url.split("/")[3], csrf_of(edit_html)
 
