@@ -15,7 +15,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import secrets
-import threading
 from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -104,11 +103,10 @@ class Inbox:
 
     def __init__(self, deps: Deps) -> None:
         self.deps = deps
-        # Queued operations; the database's writer thread takes them (see _next_job).
+        # Queued operations, taken as one batch by the next job (see _next_job).
         self._queue: list[tuple[_Op, asyncio.Future[Any]]] = []
         # The operations of a failed batch, retried one by one.
         self._singles: deque[tuple[_Op, asyncio.Future[Any]]] = deque()
-        self._lock = threading.Lock()
         self._flusher: asyncio.Task[None] | None = None
         self._inflight: dict[str, asyncio.Future[str | None]] = {}
 
@@ -191,8 +189,7 @@ class Inbox:
     async def _submit(self, op: _Op) -> Any:
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[Any] = loop.create_future()
-        with self._lock:
-            self._queue.append((op, fut))
+        self._queue.append((op, fut))
         self._ensure_flusher()
         return await fut
 
@@ -205,23 +202,20 @@ class Inbox:
             try:
                 await self.deps.db.run_writes(self._next_job)
             except Exception as exc:  # no write turn (DatabaseBusy): fail what waits
-                with self._lock:
-                    waiting = [*self._singles, *self._queue]
-                    self._singles.clear()
-                    self._queue = []
+                waiting = [*self._singles, *self._queue]
+                self._singles.clear()
+                self._queue = []
                 log.warning("wechat inbox could not write", exc_info=True)
                 for _, fut in waiting:
                     if not fut.done():
                         fut.set_exception(exc)
 
     def _next_job(self) -> WriteJob | None:
-        """Everything queued so far, as one batch (called from the database's writer
-        thread on SQLite: the queue is shared under a lock)."""
-        with self._lock:
-            if self._singles:
-                batch = [self._singles.popleft()]
-            else:
-                batch, self._queue = self._queue, []
+        """Everything queued so far, as one batch."""
+        if self._singles:
+            batch = [self._singles.popleft()]
+        else:
+            batch, self._queue = self._queue, []
         if not batch:
             return None
         ops, now = [op for op, _ in batch], self.deps.clock.now()
@@ -241,8 +235,7 @@ class Inbox:
             return
         # One bad operation must not fail its neighbours: retry them one by one.
         log.warning("wechat inbox batch failed; retrying singly", exc_info=exc)
-        with self._lock:
-            self._singles.extend(batch)
+        self._singles.extend(batch)
         self._ensure_flusher()
 
 

@@ -37,8 +37,8 @@ def sqlite_sync_twin(engine: AsyncEngine) -> Engine | None:
     twin = create_sync_engine(
         url.set(drivername="sqlite+pysqlite"),
         echo=engine.echo,
-        # One dedicated thread uses it (storage.uow.Database.run_writes); disposal may
-        # come from another.
+        # The event loop uses it, and a thread when another process holds the write lock
+        # (storage.uow.Database.run_writes); disposal may come from another.
         connect_args={"timeout": 30, "check_same_thread": False},
         pool_size=1,
         max_overflow=0,
@@ -46,11 +46,14 @@ def sqlite_sync_twin(engine: AsyncEngine) -> Engine | None:
     _configure_sqlite(twin)
 
     @event.listens_for(twin, "connect")
-    def _no_autocheckpoint(dbapi_connection: Any, _record: Any) -> None:
+    def _hot_writer(dbapi_connection: Any, _record: Any) -> None:
         # The hot writer never copies the WAL back into the database itself: that stalled
         # every message waiting on the commit that triggered it (an fsync every ~1,000
         # pages). Database.run_checkpoints does it from another thread instead.
         dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+        # Writes run on the event loop, which must never sleep in SQLite's busy handler:
+        # a job that finds the write lock taken is run again in a thread that waits.
+        dbapi_connection.execute("PRAGMA busy_timeout=0")
 
     return twin
 

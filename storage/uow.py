@@ -11,7 +11,7 @@ from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.db import sqlite_sync_twin
@@ -56,8 +56,9 @@ class Database:
     """
 
     WRITE_LOCK_TIMEOUT = 30.0
-    # run_writes holds the write turn at most this long before letting others in.
-    WRITE_SLICE = 0.05
+    # run_writes works this long at most (on the event loop, holding the write turn)
+    # before letting requests and other writers in.
+    WRITE_SLICE = 0.01
 
     def __init__(self, engine: AsyncEngine) -> None:
         self.engine = engine
@@ -115,23 +116,27 @@ class Database:
         return await outcome
 
     async def run_writes(self, next_job: Callable[[], WriteJob | None]) -> None:
-        """Run write jobs back to back, each in its own transaction, until `next_job()`
-        has none left. Each outcome is handed to the job's callback on the event loop as
-        soon as its transaction has committed (or rolled back).
+        """Run write jobs one after another, each in its own transaction, until
+        `next_job()` has none left. Each outcome goes to the job's callback as soon as its
+        transaction has committed (or rolled back).
 
         For short, hot transactions as plain synchronous code (the WeChat webhook's
         inbox). aiosqlite runs each cursor call, fetch and commit as a separate hop to its
         thread and back through the event loop; under load every hop queues behind all
-        ready callbacks. On a SQLite file the jobs run instead on a synchronous connection
-        in one dedicated thread; elsewhere (PostgreSQL: asyncpg, no thread hops; in-memory
-        SQLite) through the async connection's `run_sync`.
+        ready callbacks. Elsewhere (PostgreSQL: asyncpg, no thread hops; in-memory SQLite)
+        the jobs go through the async connection's `run_sync`.
 
-        The writer thread keeps going from one job to the next while it holds the write
-        turn: a job queued during a commit starts without a round trip through the event
-        loop or a wake-up of the thread, which under load took longer than the
-        transaction itself (docs/benchmarks.md, "WeChat webhook"). It gives the turn back
-        after WRITE_SLICE seconds so that other writers are not held up. `next_job` is
-        then called from that thread, and must be thread-safe.
+        On a SQLite file a job runs right here, on the event loop, on a synchronous
+        connection that never waits for the write lock (busy timeout 0). Holding this
+        process's write turn, the lock can only be taken by another process (a CLI
+        command, a migration); then the job is rolled back and run again in a thread
+        that waits for the lock. The event loop does only the transaction's own work,
+        about 1 ms for a batch of two dozen webhook messages, and never waits for a lock.
+
+        Not always in a thread: each sqlite3 call lets go of the GIL, and under load the
+        thread then waited for the event loop to hand it back, dozens of times per
+        transaction. A 1 ms batch took 4.4 ms (10 ms at p90), and each webhook message
+        waits for two of them (docs/benchmarks.md, "WeChat webhook").
         """
         if self._twin is None:
             while (job := next_job()) is not None:
@@ -145,31 +150,27 @@ class Database:
                 else:
                     done(result, None)
             return
-        if self._twin_thread is None:
-            self._twin_thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-write")
-        twin, loop = self._twin, asyncio.get_running_loop()
-
-        def in_thread() -> bool:
-            """True when jobs may be left (the slice ran out)."""
-            until = time.monotonic() + self.WRITE_SLICE
-            while (job := next_job()) is not None:
-                work, done = job
-                try:
-                    with twin.connect().execution_options(laborsign_write=True) as conn, \
-                            conn.begin():
-                        result = work(conn)
-                except Exception as exc:
-                    loop.call_soon_threadsafe(done, None, exc)
-                else:
-                    loop.call_soon_threadsafe(done, result, None)
-                if time.monotonic() >= until:
-                    return True
-            return False
-
-        more = True
-        while more:
+        loop = asyncio.get_running_loop()
+        while True:
             async with self._writer_turn():
-                more = await loop.run_in_executor(self._twin_thread, in_thread)
+                until = time.monotonic() + self.WRITE_SLICE
+                while (job := next_job()) is not None:
+                    work, done = job
+                    try:
+                        outcome = _write_now(self._twin, work)
+                    except _WriteLockTaken:
+                        if self._twin_thread is None:
+                            self._twin_thread = ThreadPoolExecutor(
+                                1, thread_name_prefix="sqlite-write")
+                        outcome = await loop.run_in_executor(
+                            self._twin_thread, _write_waiting, self._twin, work,
+                            self.WRITE_LOCK_TIMEOUT)
+                    done(*outcome)
+                    if time.monotonic() >= until:
+                        break
+                else:
+                    return
+            await asyncio.sleep(0)  # the slice ran out: let the loop serve requests
 
     async def run_checkpoints(self, every: float = 1.0) -> None:
         """Copy the SQLite write-ahead log back into the database every `every` seconds,
@@ -214,3 +215,47 @@ class Database:
 
 class DatabaseBusy(Exception):
     """No write slot within the timeout (a writer held the database far too long)."""
+
+
+class _WriteLockTaken(Exception):
+    """Another process holds the SQLite write lock (the job was rolled back)."""
+
+
+_BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
+
+
+def _is_busy(exc: BaseException) -> bool:
+    orig = getattr(exc, "orig", exc)
+    code = getattr(orig, "sqlite_errorcode", None)
+    return code is not None and code & 0xFF in _BUSY_CODES
+
+
+def _write_now(twin: Engine, work: Callable[[Connection], Any]) -> tuple[Any, BaseException | None]:
+    """`work` in a transaction, without waiting for the write lock (the connection's busy
+    timeout is 0, storage.db.sqlite_sync_twin). Raises _WriteLockTaken when it is held."""
+    try:
+        with twin.connect().execution_options(laborsign_write=True) as conn, conn.begin():
+            return work(conn), None
+    except Exception as exc:
+        if _is_busy(exc):
+            raise _WriteLockTaken() from exc
+        return None, exc
+
+
+def _write_waiting(twin: Engine, work: Callable[[Connection], Any],
+                   timeout: float) -> tuple[Any, BaseException | None]:
+    """`work` in a transaction, waiting up to `timeout` seconds for the write lock (in a
+    thread: never on the event loop)."""
+    with twin.connect().execution_options(laborsign_write=True) as conn:
+        # On the DB-API connection: through SQLAlchemy, a statement would begin a
+        # transaction (and take the lock) first.
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        raw.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
+        try:
+            with conn.begin():
+                return work(conn), None
+        except Exception as exc:
+            return None, exc
+        finally:
+            raw.execute("PRAGMA busy_timeout=0")
