@@ -32,8 +32,10 @@ class WechatInbound(Base):
 
     # msg:<MsgId> or evt:<FromUserName>:<CreateTime>:<Event>
     dedupe_key: Mapped[str] = mapped_column(String(160), primary_key=True)
-    openid: Mapped[str] = mapped_column(String(64), index=True)
-    received_at: Mapped[datetime] = mapped_column(index=True)
+    # Not indexed: nothing looks messages up by openid, and the webhook inserts a row
+    # for every message (migration 0002).
+    openid: Mapped[str] = mapped_column(String(64))
+    received_at: Mapped[datetime] = mapped_column(index=True)  # pruning
     # processing | done
     state: Mapped[str] = mapped_column(String(20), default="processing")
     reply: Mapped[str | None] = mapped_column(Text)
