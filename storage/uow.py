@@ -130,8 +130,9 @@ class Database:
         connection that never waits for the write lock (busy timeout 0). Holding this
         process's write turn, the lock can only be taken by another process (a CLI
         command, a migration); then the job is rolled back and run again in a thread
-        that waits for the lock. The event loop does only the transaction's own work,
-        about 1 ms for a batch of two dozen webhook messages, and never waits for a lock.
+        that waits for the lock, so `work` must do nothing but database work. The event
+        loop does only the transaction's own work, under 1 ms for a batch of two dozen
+        webhook messages, and never waits for a lock.
 
         Not always in a thread: each sqlite3 call lets go of the GIL, and under load the
         thread then waited for the event loop to hand it back, dozens of times per
