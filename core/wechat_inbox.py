@@ -35,6 +35,9 @@ KEEP_INBOUND = timedelta(days=1)
 RETRY_WAIT_SECONDS = 3.0
 # A claim left 'processing' this long (crashed worker) may be taken over.
 STALE_CLAIM = timedelta(seconds=30)
+# Operations per transaction at most. On SQLite a batch runs on the event loop (about
+# 40 µs an operation), so a burst of thousands is split into turns of a few ms.
+MAX_BATCH = 200
 
 
 # What an event changes before the bot answers it.
@@ -211,11 +214,13 @@ class Inbox:
                         fut.set_exception(exc)
 
     def _next_job(self) -> WriteJob | None:
-        """Everything queued so far, as one batch."""
+        """Everything queued so far (up to MAX_BATCH operations), as one batch."""
         if self._singles:
             batch = [self._singles.popleft()]
-        else:
+        elif len(self._queue) <= MAX_BATCH:
             batch, self._queue = self._queue, []
+        else:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
         if not batch:
             return None
         ops, now = [op for op, _ in batch], self.deps.clock.now()

@@ -93,3 +93,22 @@ async def test_no_write_turn_fails_the_waiting_operations_instead_of_hanging(
     outcomes = await asyncio.wait_for(asyncio.gather(
         *(inbox.begin(f"msg:busy{i}", "o_busy") for i in range(3)), return_exceptions=True), 5)
     assert [type(o).__name__ for o in outcomes] == ["DatabaseBusy"] * 3
+
+
+async def test_a_burst_is_split_into_bounded_batches(deps, monkeypatch) -> None:
+    import core.wechat_inbox as inbox_module
+
+    real_batch = inbox_module._run_batch
+    sizes: list[int] = []
+
+    def counted(conn, ops, now):
+        sizes.append(len(ops))
+        return real_batch(conn, ops, now)
+
+    monkeypatch.setattr(inbox_module, "_run_batch", counted)
+    monkeypatch.setattr(inbox_module, "MAX_BATCH", 8)
+    inbox = Inbox(deps)
+    turns = await asyncio.gather(*(inbox.begin(f"msg:burst{i}", f"o_burst{i % 7}")
+                                   for i in range(30)))
+    assert all(t.fresh for t in turns)
+    assert sum(sizes) == 30 and max(sizes) == 8 and len(sizes) >= 4
