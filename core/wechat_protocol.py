@@ -175,9 +175,10 @@ def parse_xml(body: bytes | str, max_bytes: int = 65536) -> dict[str, str]:
     left out: the bot uses none of them (ScanCodeInfo, SendLocationInfo, …).
 
     Not lxml: it is faster on its own, but it lets go of the GIL while it parses, and
-    in the server the event loop then waits for the database thread to hand the GIL
-    back. Measured in the running server under load, a parse took about 90 µs with lxml
-    and 48 µs with expat (docs/benchmarks.md, "WeChat webhook").
+    the event loop then has to win the GIL back from whatever thread took it. Measured
+    in the running server under load (when the inbox still wrote from a thread), a parse
+    took about 90 µs with lxml and 48 µs with expat (docs/benchmarks.md, "WeChat
+    webhook").
     """
     raw = body.encode() if isinstance(body, str) else body
     guard_xml(raw, max_bytes)

@@ -38,7 +38,9 @@ def sqlite_sync_twin(engine: AsyncEngine) -> Engine | None:
         url.set(drivername="sqlite+pysqlite"),
         echo=engine.echo,
         # The event loop uses it, and a thread when another process holds the write lock
-        # (storage.uow.Database.run_writes); disposal may come from another.
+        # (storage.uow.Database.run_writes); disposal may come from another. The timeout
+        # covers only the setup when the one connection is first opened; from then on
+        # its busy timeout is 0 (_hot_writer below).
         connect_args={"timeout": 30, "check_same_thread": False},
         pool_size=1,
         max_overflow=0,

@@ -9,7 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
@@ -250,8 +250,7 @@ def _write_waiting(twin: Engine, work: Callable[[Connection], Any],
     with twin.connect().execution_options(laborsign_write=True) as conn:
         # On the DB-API connection: through SQLAlchemy, a statement would begin a
         # transaction (and take the lock) first.
-        raw = conn.connection.driver_connection
-        assert raw is not None
+        raw = cast(sqlite3.Connection, conn.connection.driver_connection)
         raw.execute(f"PRAGMA busy_timeout={int(timeout * 1000)}")
         try:
             with conn.begin():
