@@ -21,10 +21,16 @@ class SystemClock:
 
 
 class FrozenClock:
-    """A clock tests can set and advance."""
+    """A clock tests can set and advance.
+
+    It starts at the real now (whole seconds) unless told otherwise: state a test makes
+    on it is often handed to a live server, a certificate validator or pdfsig, which all
+    run on the system clock, so a fixed date would start failing once it aged past some
+    validity window.
+    """
 
     def __init__(self, at: datetime | None = None) -> None:
-        self.at = at or datetime(2026, 11, 23, 9, 0, tzinfo=UTC)
+        self.at = at or datetime.now(UTC).replace(microsecond=0)
 
     def now(self) -> datetime:
         return self.at

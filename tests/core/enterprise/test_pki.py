@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import io
-from datetime import UTC, datetime
+from datetime import UTC, timedelta
 
 from cryptography import x509
 from PIL import Image
 from sqlalchemy import select
 
+from core.clock import LOCAL_ZONE
 from core.enterprise import certification as cert
 from core.enterprise import dashboard as D
 from core.enterprise import pki
@@ -132,13 +133,18 @@ async def test_generated_custom_seal_gets_image_and_certificate(deps, outbox) ->
 
 async def test_dashboard_counts_contracts_by_beijing_month(deps) -> None:
     ent_id, admin = await certified_enterprise(deps)
-    now = deps.clock.now()  # 2026-11-23 09:00 UTC
-    # 2026-10-31 17:00 UTC is already 1 November in Beijing
+    now = deps.clock.now()
+    # This Beijing month starts at 16:00 UTC on the day before its first day: one hour
+    # after that instant is already this month in Beijing, one hour before is last month.
+    month_start = now.astimezone(LOCAL_ZONE).replace(
+        day=1, hour=0, minute=0, second=0, microsecond=0).astimezone(UTC)
+    this_month = month_start.astimezone(LOCAL_ZONE).strftime("%Y-%m")
+    last_month = (month_start - timedelta(hours=1)).astimezone(LOCAL_ZONE).strftime("%Y-%m")
     times = [
-        (datetime(2026, 10, 31, 17, 0, tzinfo=UTC), datetime(2026, 11, 2, tzinfo=UTC)),
-        (datetime(2026, 10, 31, 15, 0, tzinfo=UTC), None),
-        (datetime(2026, 11, 20, tzinfo=UTC), None),
-        (datetime(2025, 1, 1, tzinfo=UTC), datetime(2025, 1, 2, tzinfo=UTC)),  # too old
+        (month_start + timedelta(hours=1), month_start + timedelta(hours=2)),
+        (month_start - timedelta(hours=1), None),
+        (month_start + timedelta(minutes=30), None),
+        (now - timedelta(days=400), now - timedelta(days=399)),  # too old
     ]
     async with deps.db.transaction() as tx:
         for i, (sent, done) in enumerate(times):
@@ -149,9 +155,9 @@ async def test_dashboard_counts_contracts_by_beijing_month(deps) -> None:
             ))
     board = await D.dashboard(deps, admin, ent_id)
     months = {k: (s, d) for k, s, d in board.months}
-    assert list(months)[-1] == "2026-11" and len(months) == 6
-    assert months["2026-11"] == (2, 1)
-    assert months["2026-10"] == (1, 0)
+    assert list(months)[-1] == this_month and len(months) == 6
+    assert months[this_month] == (2, 1)
+    assert months[last_month] == (1, 0)
     assert "<svg" in board.chart_svg and "发送 2" in board.chart_svg
 
 
