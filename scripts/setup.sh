@@ -8,7 +8,7 @@ MODE=${1:-run}
 
 packages="fonts-noto-cjk"
 if [ "$MODE" = test ]; then
-  packages="$packages chromium poppler-utils qpdf libnss3-tools softhsm2 postgresql openssl"
+  packages="$packages chromium poppler-utils qpdf libnss3-tools softhsm2 postgresql openssl faketime"
 fi
 
 missing=""

@@ -15,3 +15,9 @@ LABORSIGN_TEST_DATABASE_URL="" pytest -q -p no:cacheprovider "$@"
 echo "== tests on PostgreSQL"
 pg_url=$(scripts/pg.sh)
 LABORSIGN_TEST_DATABASE_URL="$pg_url" pytest -q -p no:cacheprovider "$@"
+# Nothing may depend on today's date: run once more with the system clock a year ahead,
+# on the last day of that month at 20:00 in Beijing (12:00 UTC), where day, month and
+# (in December) year boundaries are close.
+at=$(scripts/shifted_date.py)
+echo "== tests on SQLite at $at UTC (libfaketime)"
+LABORSIGN_TEST_DATABASE_URL="" scripts/at_date.sh "$at" pytest -q -p no:cacheprovider "$@"
