@@ -19,9 +19,9 @@ from bot.scenes import SCENE_HANDLERS
 from core import wechat_menu as menu
 from core.context import Deps
 from core.errors import DomainError
-from core.wechat import standing_of
 from core.wechat_inbox import Change, UserBrief
 from core.wechat_scenes import scan_scene
+from core.wechat_standing import standing_of
 
 # Keyword groups in priority order; a message matches a group when it equals or contains
 # one of its words (after removing spaces and punctuation).

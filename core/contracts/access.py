@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from core.context import Deps
 from core.contracts import common
@@ -30,6 +30,7 @@ from storage.models import (
     Enterprise,
     Member,
     SignatureField,
+    User,
 )
 
 TABS = {
@@ -109,6 +110,27 @@ class ContractView:
     has_signature: bool
 
 
+def _to_sign(mine: ColumnElement[bool]) -> tuple[ColumnElement[bool], ...]:
+    """Contracts in progress where one of the viewer's signer rows is pending."""
+    todo = select(ContractSigner.contract_id).where(
+        mine, ContractSigner.state == SignerState.PENDING)
+    return (Contract.state == ContractState.IN_PROGRESS, Contract.id.in_(todo))
+
+
+async def count_to_sign(deps: Deps, user_id: str) -> int:
+    """How many contracts wait for this user (as a person or as a seal holder): the
+    待我签署 list's length, for the bot's greetings and menu replies."""
+    async with deps.db.transaction() as tx:
+        user = await tx.session.get(User, user_id)
+        if user is None:
+            return 0
+        seal_ids = await common.sealer_scope(tx, user_id)
+        mine = or_(common.person_condition(user), common.sealer_condition(seal_ids))
+        return (await tx.session.execute(
+            select(func.count()).select_from(Contract).where(*_to_sign(mine))
+        )).scalar_one()
+
+
 async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractItem]:
     if tab not in TABS:
         raise InvalidInput("列表类型无效", code="invalid_tab", field="tab")
@@ -124,10 +146,7 @@ async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractIte
             party_ids = select(ContractSigner.contract_id).where(mine)
             query = query.where(Contract.id.in_(party_ids))
             if tab == "to_sign":
-                todo = select(ContractSigner.contract_id).where(
-                    mine, ContractSigner.state.in_([SignerState.PENDING]))
-                query = query.where(Contract.state == ContractState.IN_PROGRESS,
-                                    Contract.id.in_(todo))
+                query = query.where(*_to_sign(mine))
             elif tab == "waiting":
                 todo = select(ContractSigner.contract_id).where(
                     mine, ContractSigner.state == SignerState.PENDING)

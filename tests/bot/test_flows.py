@@ -5,15 +5,16 @@ A user action is a text message, or ("event", Event, EventKey).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from bot.dispatch import keyword_action
 from core.context import RequestMeta
-from core.wechat import bind_openid, register_contracts_waiting
+from core.contracts.ending import revoke_contract
+from core.wechat import bind_openid
 from core.wechat_inbox import load_conversation
 from tests.bot.wx import FakeWechat
+from tests.contract_support import parties, send_contract, sign_as, start_tsa
+from tests.enterprise_factories import META
 from tests.factories import make_user
 
 Action = str | tuple[str, str, str]
@@ -26,18 +27,6 @@ async def run_dialog(wx: FakeWechat, openid: str, table: list[tuple[Action, str]
         else:
             reply = await wx.say(openid, action)
         assert expected in reply, f"{action!r} → {reply!r}"
-
-
-@pytest.fixture
-def three_contracts_waiting() -> Iterator[None]:
-    async def provider(deps, user_id: str) -> int:
-        return 3
-
-    register_contracts_waiting(provider)
-    yield
-    from core import wechat
-
-    wechat._contracts_waiting.clear()
 
 
 async def _bound(deps, openid: str, *, verified: bool) -> None:
@@ -85,11 +74,25 @@ VERIFIED_WAITING = [
 ]
 
 
-async def test_verified_user_with_contracts_waiting_dialog(
-    wx: FakeWechat, deps, three_contracts_waiting: None
-) -> None:
-    await _bound(deps, "o_verified", verified=True)
+async def test_verified_user_with_contracts_waiting_dialog(wx: FakeWechat, deps) -> None:
+    """Three real contracts wait for the employee; a fourth is theirs too but already
+    revoked, so it is not counted."""
+    p = await parties(deps)
+    await bind_openid(deps, p.employee_id, "o_verified", RequestMeta())
+    ids = [await send_contract(deps, p, title=f"劳动合同 {i}") for i in range(4)]
+    await revoke_contract(deps, p.admin_id, ids[-1], "发错了", META)
     await run_dialog(wx, "o_verified", VERIFIED_WAITING)
+
+
+async def test_waiting_count_is_zero_once_the_employee_has_signed(
+        wx: FakeWechat, deps, outbox, aiohttp_server) -> None:
+    await start_tsa(deps, aiohttp_server)
+    p = await parties(deps)
+    await bind_openid(deps, p.employee_id, "o_signed", RequestMeta())
+    contract_id = await send_contract(deps, p)
+    assert "您有 1 份合同待签署" in await wx.event("o_signed", "subscribe")
+    await sign_as(deps, outbox, p.employee_id, contract_id)
+    assert "目前没有待签署的合同" in await wx.say("o_signed", "待签署")
 
 
 async def test_verified_user_greeting_uses_masked_name(wx: FakeWechat, deps) -> None:
