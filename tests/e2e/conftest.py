@@ -36,7 +36,16 @@ PHONE = {
 }
 DESKTOP = {"viewport": {"width": 1280, "height": 860}, "locale": "zh-CN"}
 
-pytestmark = pytest.mark.e2e
+E2E_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder drives a browser or a live server: mark it `e2e` so
+    `-m e2e` selects them and `-m "not e2e"` leaves them out (a module-level
+    `pytestmark` in a conftest marks nothing)."""
+    for item in items:
+        if item.path.is_relative_to(E2E_DIR):
+            item.add_marker(pytest.mark.e2e)
 
 
 def free_port() -> int:
