@@ -160,9 +160,11 @@ def cmd_audit_verify(config: Config, args: argparse.Namespace) -> int:
         finally:
             await deps.db.dispose()
         if report.ok:
-            print(f"audit chain intact: {report.entries} entries")
+            print(f"audit chain intact: {report.entries} entries in {report.chains} chains")
             return 0
-        print(f"audit chain BROKEN at entry {report.first_bad_seq}: {report.reason}")
+        chain = f"enterprise {report.chain}" if report.chain else "platform"
+        print(f"audit chain BROKEN at entry {report.first_bad_seq} of the {chain} chain: "
+              f"{report.reason}")
         return 1
 
     return asyncio.run(run())

@@ -7,7 +7,7 @@ from storage.models.accounts import (
     User,
     UserSession,
 )
-from storage.models.audit import AuditEntry, AuditHead
+from storage.models.audit import AuditChain, AuditEntry
 from storage.models.base import Base, new_id
 from storage.models.contracts import (
     Contract,
@@ -51,8 +51,8 @@ from storage.models.wechat import (
 __all__ = [
     "AdminChange",
     "AgreementAcceptance",
+    "AuditChain",
     "AuditEntry",
-    "AuditHead",
     "Base",
     "BusinessType",
     "CaptchaChallenge",
