@@ -101,7 +101,9 @@ class AgreementsConfig:
 class OutboxConfig:
     poll_interval_seconds: float = 1.0
     max_attempts: int = 8
-    batch_size: int = 20
+    # Web processes run jobs and periodic tasks too (the embedded default). Off when
+    # `laborsign worker` processes do that work.
+    run_in_web: bool = True
 
 
 @dataclass(frozen=True)

@@ -97,6 +97,38 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
+@command("worker")
+def cmd_worker(config: Config, args: argparse.Namespace) -> int:
+    """Run jobs and periodic tasks without serving pages (set [outbox] run_in_web =
+    false on the web processes then). Stops on SIGTERM or Ctrl+C."""
+    import signal
+
+    from core.outbox import OutboxWorker
+    from handlers.app import build_deps, deliverers, running_jobs
+
+    setup_logging()
+    cpu.configure(workers=config.cpu.pool_workers, nice=config.cpu.pool_nice)
+    config = ensure_secrets(config)
+
+    async def run() -> None:
+        deps = build_deps(config)
+        worker = OutboxWorker(deps, deliverers())
+        deps.outbox_wakeup = worker.wakeups
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            async with running_jobs(deps, worker):
+                log.info("worker running")
+                await stop.wait()
+        finally:
+            await deps.db.dispose()
+
+    asyncio.run(run())
+    return 0
+
+
 @command("migrate")
 def cmd_migrate(config: Config, args: argparse.Namespace) -> int:
     if args.downgrade:
@@ -227,11 +259,12 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int)
     s.add_argument("--workers", type=int, help="worker processes (PostgreSQL for >1)")
     s.add_argument("--no-migrate", action="store_true")
+    sub.add_parser("worker", help="run jobs and periodic tasks beside the web processes")
     m = sub.add_parser("migrate", help="upgrade (or downgrade) the database schema")
     m.add_argument("--revision", default="head")
     m.add_argument("--downgrade", metavar="REV")
     sub.add_parser("demo", help="seed demo users (and later: enterprise, signed sample)")
-    sub.add_parser("audit-verify", help="check the audit log's hash chain")
+    sub.add_parser("audit-verify", help="check the audit log's hash chains")
     w = sub.add_parser("wechat", help="WeChat official account tasks")
     w.add_argument("wechat_action", choices=["menu"], help="menu: push [wechat] menu_json")
     o = sub.add_parser("operator", help="platform operators (review letters and appeals)")

@@ -34,7 +34,7 @@ from storage.models.enterprise import (
     SealUsage,
 )
 from storage.models.identity import IdentityVerification
-from storage.models.outbox import ConsoleSms, OutboxMessage
+from storage.models.outbox import ConsoleSms, OutboxMessage, PeriodicRun
 from storage.models.qr_login import QrLogin
 from storage.models.ratelimit import RateEvent
 from storage.models.signatures import HandwrittenSignature, SignaturePadToken
@@ -75,6 +75,7 @@ __all__ = [
     "JoinRequest",
     "Member",
     "OutboxMessage",
+    "PeriodicRun",
     "PlatformOperator",
     "QrLogin",
     "RateEvent",
