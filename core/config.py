@@ -33,6 +33,8 @@ class ServerConfig:
     max_body_bytes: int = 20 * 1024 * 1024
     workers: int = 1
     trusted_proxies: str = ""
+    # Dev mode on a non-loopback host: refused by `laborsign serve` unless this is set.
+    allow_dev_on_network: bool = False
     var_dir: str = "var"
     # "uvloop" (falls back to asyncio where it is not installed) or "asyncio"
     event_loop: str = "uvloop"
