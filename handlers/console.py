@@ -22,6 +22,7 @@ from core.enterprise import departments as DP
 from core.enterprise import employee_import as I
 from core.enterprise import employees as E
 from core.enterprise import members as M
+from core.enterprise import proofs as P
 from core.enterprise import roles as R
 from core.enterprise import seals as S
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
@@ -946,12 +947,17 @@ AUDIT_ACTIONS = {
     "contract.expired": "合同已过期", "sign": "签署",
     "certificate.issued": "签发数字证书", "certificate.revoked": "吊销数字证书",
     "signing.granted": "授权签署", "signing.key_unlocked": "启用签署密钥",
+    "security.proof_refused": "验证受限（次数已达上限）",
+    "security.proof_exhausted": "验证错误次数过多",
+    "security.proof_alert": "安全告警：多次验证失败",
 }
 # Details worth showing, by data key; ids and internal values stay out of the page.
 AUDIT_DETAILS = {"name": "名称", "reason": "原因", "count": "人数", "credit_code": "信用代码",
                  "method": "方式", "kind": "类型", "phone": "手机号", "account": "账号",
                  "bank": "开户行", "resign_date": "离职日期", "handed_over": "转交事项"}
-_DETAIL_VALUES = {**C.METHODS, **S.KINDS, "transfer": "主动转让", "appeal": "申诉"}
+_DETAIL_VALUES = {**C.METHODS, **S.KINDS, "transfer": "主动转让", "appeal": "申诉",
+                  **{k: r.label for k, r in P.RULES.items() if k not in C.METHODS},
+                  **P.ALERT_REASONS}
 
 
 def _audit_entry(row: D.AuditRow) -> dict[str, Any]:
