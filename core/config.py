@@ -88,6 +88,8 @@ class IdentityConfig:
     region: str = "ap-guangzhou"
     endpoint: str = "https://faceid.tencentcloudapi.com"
     face_rule_id: str = ""
+    # Where the dev provider's liveness page is served (provider "dev"); empty: base_url.
+    dev_url: str = ""
 
 
 @dataclass(frozen=True)

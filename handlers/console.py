@@ -27,7 +27,7 @@ from core.enterprise import roles as R
 from core.enterprise import seals as S
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
 from handlers.keys import DEPS, current_session
-from handlers.render import render
+from handlers.render import provider_page, render
 from handlers.util import request_meta
 
 routes = web.RouteTableDef()
@@ -231,7 +231,7 @@ async def method_start(request: web.Request) -> web.Response:
         elif method == "face":
             back = deps.config.server.base_url.rstrip("/") + "/console/attempt/{attempt}/face"
             _, url = await C.start_face(deps, uid, ent, back, meta, purpose=purpose)
-            raise web.HTTPSeeOther(url)
+            return provider_page(request, url)
         elif method == "letter":
             attempt = await C.start_letter(deps, uid, ent, meta, purpose=purpose)
             raise _go(f"/console/attempt/{attempt.id}")
