@@ -257,6 +257,7 @@ async def _attempt_page(request: web.Request, error: DomainError | None = None
         "back": (f"/console/appeal/{attempt.enterprise_id}" if attempt.purpose == "appeal"
                  else f"/console/certify/{attempt.enterprise_id}"),
         "max_tries": C.DEPOSIT_MAX_TRIES,
+        "deposit_rule": P.DEPOSIT,
     })
 
 

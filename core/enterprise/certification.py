@@ -1062,7 +1062,7 @@ async def _wrong_amount(tx: Tx, deps: Deps, attempt: CertificationAttempt,
     minutes = proofs.DEPOSIT.cooldown_seconds // 60
     return InvalidInput(f"金额错误次数过多，本次打款验证失败。为保障企业安全，请 {minutes} 分钟后"
                         "再重新发起；每天最多发起 "
-                        f"{proofs.DEPOSIT.starts_per_day} 次", code="deposit_exhausted",
+                        f"{proofs.DEPOSIT.starts_per_day} 次打款验证", code="deposit_exhausted",
                         field="amount")
 
 
