@@ -98,6 +98,8 @@ async def _refused(request: web.Request, page: Page, err: DomainError,
                    **kw: Any) -> web.Response:
     response = await page(request, error=err, **kw)
     response.set_status(err.status)
+    if err.retry_after is not None:
+        response.headers["Retry-After"] = str(err.retry_after)
     return response
 
 

@@ -89,6 +89,24 @@ async def test_wrong_amount_rerenders_with_tries_left(client, deps) -> None:
     assert resp.status == 400 and "还可尝试 2 次" in await resp.text()
 
 
+async def test_fourth_deposit_of_the_day_is_refused_on_the_page(client, deps) -> None:
+    from tests.enterprise_factories import submit
+
+    user = await make_user(deps)
+    ent = await submit(deps, user)
+    await _login(client, deps, user)
+    html = await (await client.get(f"/console/certify/{ent.id}")).text()
+    form = {"_csrf": _csrf(html), "account_name": "测试科技有限公司",
+            "account_number": "6222020200001234", "bank_name": "工商银行"}
+    for _ in range(3):
+        sent = await client.post(f"/console/certify/{ent.id}/deposit", data=form,
+                                 allow_redirects=False)
+        assert sent.status == 303
+    resp = await client.post(f"/console/certify/{ent.id}/deposit", data=form)
+    assert resp.status == 429 and int(resp.headers["Retry-After"]) > 3600
+    assert "今日对公打款验证次数已达上限，请明天再试或改用其他认证方式" in await resp.text()
+
+
 async def test_legal_rep_face_goes_to_the_provider_and_back(client, deps) -> None:
     from tests.enterprise_factories import submit
 
