@@ -33,6 +33,8 @@ class ServerConfig:
     max_body_bytes: int = 20 * 1024 * 1024
     workers: int = 1
     trusted_proxies: str = ""
+    # Dev mode on a non-loopback host: refused by `laborsign serve` unless this is set.
+    allow_dev_on_network: bool = False
     var_dir: str = "var"
     # "uvloop" (falls back to asyncio where it is not installed) or "asyncio"
     event_loop: str = "uvloop"
@@ -86,6 +88,8 @@ class IdentityConfig:
     region: str = "ap-guangzhou"
     endpoint: str = "https://faceid.tencentcloudapi.com"
     face_rule_id: str = ""
+    # Where the dev provider's liveness page is served (provider "dev"); empty: base_url.
+    dev_url: str = ""
 
 
 @dataclass(frozen=True)

@@ -77,7 +77,7 @@ def build_identity(config: Config) -> IdentityVerifier:
     if config.identity.provider == "dev":
         from core.adapters.identity_dev import DevIdentityVerifier
 
-        return DevIdentityVerifier(config.server.base_url)
+        return DevIdentityVerifier(config.identity.dev_url or config.server.base_url)
     if config.identity.provider == "tencent":
         from core.adapters.identity_tencent import TencentFaceIdVerifier
 

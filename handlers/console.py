@@ -22,11 +22,12 @@ from core.enterprise import departments as DP
 from core.enterprise import employee_import as I
 from core.enterprise import employees as E
 from core.enterprise import members as M
+from core.enterprise import proofs as P
 from core.enterprise import roles as R
 from core.enterprise import seals as S
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
 from handlers.keys import DEPS, current_session
-from handlers.render import render
+from handlers.render import provider_page, render
 from handlers.util import request_meta
 
 routes = web.RouteTableDef()
@@ -97,6 +98,8 @@ async def _refused(request: web.Request, page: Page, err: DomainError,
                    **kw: Any) -> web.Response:
     response = await page(request, error=err, **kw)
     response.set_status(err.status)
+    if err.retry_after is not None:
+        response.headers["Retry-After"] = str(err.retry_after)
     return response
 
 
@@ -230,7 +233,7 @@ async def method_start(request: web.Request) -> web.Response:
         elif method == "face":
             back = deps.config.server.base_url.rstrip("/") + "/console/attempt/{attempt}/face"
             _, url = await C.start_face(deps, uid, ent, back, meta, purpose=purpose)
-            raise web.HTTPSeeOther(url)
+            return provider_page(request, url)
         elif method == "letter":
             attempt = await C.start_letter(deps, uid, ent, meta, purpose=purpose)
             raise _go(f"/console/attempt/{attempt.id}")
@@ -256,6 +259,7 @@ async def _attempt_page(request: web.Request, error: DomainError | None = None
         "back": (f"/console/appeal/{attempt.enterprise_id}" if attempt.purpose == "appeal"
                  else f"/console/certify/{attempt.enterprise_id}"),
         "max_tries": C.DEPOSIT_MAX_TRIES,
+        "deposit_rule": P.DEPOSIT,
     })
 
 
@@ -946,12 +950,17 @@ AUDIT_ACTIONS = {
     "contract.expired": "合同已过期", "sign": "签署",
     "certificate.issued": "签发数字证书", "certificate.revoked": "吊销数字证书",
     "signing.granted": "授权签署", "signing.key_unlocked": "启用签署密钥",
+    "security.proof_refused": "验证受限（次数已达上限）",
+    "security.proof_exhausted": "验证错误次数过多",
+    "security.proof_alert": "安全告警：多次验证失败",
 }
 # Details worth showing, by data key; ids and internal values stay out of the page.
 AUDIT_DETAILS = {"name": "名称", "reason": "原因", "count": "人数", "credit_code": "信用代码",
                  "method": "方式", "kind": "类型", "phone": "手机号", "account": "账号",
                  "bank": "开户行", "resign_date": "离职日期", "handed_over": "转交事项"}
-_DETAIL_VALUES = {**C.METHODS, **S.KINDS, "transfer": "主动转让", "appeal": "申诉"}
+_DETAIL_VALUES = {**C.METHODS, **S.KINDS, "transfer": "主动转让", "appeal": "申诉",
+                  **{k: r.label for k, r in P.RULES.items() if k not in C.METHODS},
+                  **P.ALERT_REASONS}
 
 
 def _audit_entry(row: D.AuditRow) -> dict[str, Any]:

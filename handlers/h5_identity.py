@@ -1,7 +1,8 @@
 """Employee H5 pages for the real-name check (PRODUCT A3).
 
 /identity shows the form or where the person stands; the form posts back to /identity.
-Face: POST → 302 to the provider's liveness page → /identity/face/return?ref=… → status.
+Face: POST → a page that navigates to the provider's liveness page (another origin: not a
+redirect, which CSP form-action 'self' would stop) → /identity/face/return?ref=… → status.
 Refusals re-render the form with the Chinese message; the ID number and bank card are
 never echoed back into a page.
 /identity?next=/path remembers a same-site page (cookie, across the provider's face page)
@@ -20,7 +21,7 @@ from core.errors import DomainError
 from core.sessions import CurrentSession
 from core.validators import ID_TYPES, safe_next
 from handlers.keys import DEPS, current_session
-from handlers.render import render
+from handlers.render import provider_page, render
 from handlers.util import form_data, request_meta
 
 routes = web.RouteTableDef()
@@ -131,7 +132,7 @@ async def identity_submit(request: web.Request) -> web.Response:
             render(request, "identity/form.html", context, status=err.status), err
         )
     if outcome.redirect_url:
-        raise web.HTTPFound(outcome.redirect_url)
+        return provider_page(request, outcome.redirect_url)
     raise web.HTTPSeeOther("/identity")
 
 

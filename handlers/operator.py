@@ -1,4 +1,5 @@
-"""Platform operator console under /operator: letters, appeals, credit-code checks, lookup."""
+"""Platform operator console under /operator: proof alerts, letters, appeals, credit-code
+checks, lookup."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from aiohttp import web
 from core.enterprise import admin_change as A
 from core.enterprise import certification as C
 from core.enterprise import operators as O
+from core.enterprise import proofs
 from core.enterprise.operators import is_operator
 from core.enterprise.payment import dev_transfers
 from core.errors import DomainError, NotFound
@@ -35,6 +37,7 @@ async def _page(request: web.Request, error: DomainError | None = None) -> web.R
         "code_checks": await C.operator_search(deps, uid, only_code_check=True),
         "found": await C.operator_search(deps, uid, q) if q else [],
         "changes": await A.admin_changes(deps, uid, 20), "q": q,
+        "alerts": await proofs.recent_alerts(deps, uid),
         "methods": C.METHODS, "error": error, "notice": _notice(request),
     })
 

@@ -81,7 +81,15 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+def live_server_env() -> dict[str, str]:
+    """Extra LABORSIGN_* settings for the server; "{port}" in a value is its port.
+    A test module overrides this fixture to change the server's configuration."""
+    return {}
+
+
+@pytest.fixture
+def live_server(db_url: str, tmp_path: Path,
+                live_server_env: dict[str, str]) -> Iterator[LiveServer]:
     if shutil.which("chromium") is None and not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: run scripts/setup.sh test")
     port = free_port()
@@ -99,6 +107,7 @@ def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         "LABORSIGN_STORAGE_FILE_DIR": str(var / "files"),
         "LABORSIGN_SIGNING_CA_DIR": str(var / "ca"),
         "LABORSIGN_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
+        **{name: value.format(port=port) for name, value in live_server_env.items()},
     }
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:

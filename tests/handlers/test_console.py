@@ -89,6 +89,49 @@ async def test_wrong_amount_rerenders_with_tries_left(client, deps) -> None:
     assert resp.status == 400 and "还可尝试 2 次" in await resp.text()
 
 
+async def test_fourth_deposit_of_the_day_is_refused_on_the_page(client, deps) -> None:
+    from tests.enterprise_factories import submit
+
+    user = await make_user(deps)
+    ent = await submit(deps, user)
+    await _login(client, deps, user)
+    html = await (await client.get(f"/console/certify/{ent.id}")).text()
+    form = {"_csrf": _csrf(html), "account_name": "测试科技有限公司",
+            "account_number": "6222020200001234", "bank_name": "工商银行"}
+    for _ in range(3):
+        sent = await client.post(f"/console/certify/{ent.id}/deposit", data=form,
+                                 allow_redirects=False)
+        assert sent.status == 303
+    resp = await client.post(f"/console/certify/{ent.id}/deposit", data=form)
+    assert resp.status == 429 and int(resp.headers["Retry-After"]) > 3600
+    assert "今日对公打款验证次数已达上限，请明天再试或改用其他认证方式" in await resp.text()
+
+
+async def test_legal_rep_face_goes_to_the_provider_and_back(client, deps) -> None:
+    from tests.enterprise_factories import submit
+
+    user = await make_user(deps)
+    ent = await submit(deps, user)
+    await _login(client, deps, user)
+    html = await (await client.get(f"/console/certify/{ent.id}")).text()
+    resp = await client.post(f"/console/certify/{ent.id}/face", data={"_csrf": _csrf(html)},
+                             allow_redirects=False)
+    # A page that navigates to the provider (another origin in production), not a redirect
+    # of the form post, which CSP form-action 'self' would stop.
+    assert resp.status == 200
+    page = await resp.text()
+    start = page.index('id="provider-go" href="') + len('id="provider-go" href="')
+    provider = page[start:page.index('"', start)].replace("&amp;", "&")
+    base_url = deps.config.server.base_url.rstrip("/")
+    liveness = await (await client.get(provider.removeprefix(base_url))).text()
+    start = liveness.index('id="start-face" href="') + len('id="start-face" href="')
+    back = liveness[start:liveness.index('"', start)].replace("&amp;", "&")
+    assert re.fullmatch(re.escape(base_url) + r"/console/attempt/\w+/face", back)
+    done = await client.get(back.removeprefix(base_url), allow_redirects=False)
+    assert done.status == 303
+    assert "已认证" in await (await client.get(f"/console/certify/{ent.id}")).text()
+
+
 async def test_credit_code_warning_offers_confirmation(client, deps) -> None:
     user = await make_user(deps)
     await _login(client, deps, user)
