@@ -17,6 +17,12 @@ from tests.enterprise_factories import user_phone
 from tests.factories import last_code, login_as
 
 CSRF_RE = re.compile(r'name="_csrf" value="([^"]+)"')
+FLASH_RE = re.compile(r'<div class="alert [^"]*"[^>]*data-flash[^>]*>(.*?)</div>', re.S)
+
+
+def flash_messages(html: str) -> list[str]:
+    """The page's status messages (base.html): at most one may show at a time."""
+    return [m.strip() for m in FLASH_RE.findall(html)]
 
 
 def csrf_of(html: str) -> str:
@@ -136,7 +142,28 @@ async def test_wrong_code_re_renders_the_form(client, deps, outbox, app_flow) ->
     wrong = "000000" if code != "000000" else "111111"
     response = await client.post(f"/contracts/{contract_id}/sign/confirm",
                                  data={"_csrf": csrf_of(code_html), "code": wrong})
-    assert response.status == 400 and "验证码错误" in await response.text()
+    html = await response.text()
+    assert response.status == 400 and "验证码错误" in html
+    # One message at a time: the error replaces "sent"; the hint names the real phone.
+    masked = app_flow.employee_phone[:3] + "****" + app_flow.employee_phone[-4:]
+    assert len(flash_messages(html)) == 1 and "验证码错误" in flash_messages(html)[0]
+    assert "您的手机" not in html and f"发送至 {masked} " in html
+    # A new code (after the resend wait): the success message replaces the error.
+    deps.clock.advance(seconds=61)
+    again = await (await client.post(f"/contracts/{contract_id}/sign/code",
+                                     data={"_csrf": csrf_of(html)})).text()
+    assert flash_messages(again) == [f"验证码已发送至 {masked}"]
+
+
+async def test_code_sent_names_the_real_masked_phone(client, deps, outbox, app_flow) -> None:
+    contract_id = await send_contract(deps, app_flow)
+    await as_user(client, deps, app_flow.employee_id)
+    sign = await (await client.get(f"/contracts/{contract_id}/sign")).text()
+    code_html = await (await client.post(f"/contracts/{contract_id}/sign/code",
+                                         data={"_csrf": csrf_of(sign)})).text()
+    masked = app_flow.employee_phone[:3] + "****" + app_flow.employee_phone[-4:]
+    assert flash_messages(code_html) == [f"验证码已发送至 {masked}"]
+    assert "您的手机" not in code_html
 
 
 async def test_first_signing_without_a_signature_goes_to_the_pad(client, deps, app_flow) -> None:
