@@ -74,7 +74,7 @@ async def test_hr_poster_worker_joins_hr_approves(deps, live_server, browser, sh
     await phone.goto(join_url)
     await phone.wait_for_selector("#join-form")
     body = await phone.inner_text("body")
-    assert ENTERPRISE in body and "张**" in body and "张小三" not in body
+    assert ENTERPRISE in body and "张小三" in body and "张**" not in body  # own name
     await _fill_join_form(phone)
     await shot(phone, "worker-join-form")
     await phone.click("#join-submit")
