@@ -139,7 +139,8 @@ async def sign_page(request: web.Request) -> web.Response:
             raise web.HTTPFound("/identity")
         if not view.has_signature:
             next_path = quote(f"/contracts/{view.id}/sign", safe="")
-            raise web.HTTPFound(f"/me/signatures/new?next={next_path}")
+            # 我的签名: the pre-made name seal or a new drawing, then back here.
+            raise web.HTTPFound(f"/me/signatures?next={next_path}")
     return render(request, "contracts/sign.html",
                   {"c": view, "pages": page_layout(view, mine_only=True), "step": "start",
                    "signer_id": signer_id})
@@ -167,7 +168,7 @@ async def sign_code(request: web.Request) -> web.Response:
         notice, signer_id = f"验证码已发送至 {sent.phone_masked}", sent.signer_id
     except signing.SignatureRequired:
         next_path = quote(f"/contracts/{_cid(request)}/sign", safe="")
-        raise web.HTTPSeeOther(f"/me/signatures/new?next={next_path}") from None
+        raise web.HTTPSeeOther(f"/me/signatures?next={next_path}") from None
     except DomainError as exc:
         error = exc
     view = await access.view_contract(request.app[DEPS], user_id, _cid(request))

@@ -4,6 +4,7 @@ code, seal, download, verify; refusals as pages, not 500s."""
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 from aiohttp import FormData
@@ -166,16 +167,38 @@ async def test_code_sent_names_the_real_masked_phone(client, deps, outbox, app_f
     assert "您的手机" not in code_html
 
 
-async def test_first_signing_without_a_signature_goes_to_the_pad(client, deps, app_flow) -> None:
+async def test_first_signing_offers_the_name_seal_and_signs_with_it(
+    client, deps, outbox, app_flow
+) -> None:
     newcomer = await employee(deps, "王小明", with_signature=False)
     phone = await user_phone(deps, newcomer)
     contract_id = await send_contract(deps, app_flow, [person(phone, "王小明")])
     await as_user(client, deps, newcomer)
-    response = await client.get(f"/contracts/{contract_id}/sign", allow_redirects=False)
+    sign_path = f"/contracts/{contract_id}/sign"
+    response = await client.get(sign_path, allow_redirects=False)
     assert response.status == 302
     location = URL(response.headers["Location"])
-    assert location.path == "/me/signatures/new"
-    assert location.query["next"] == f"/contracts/{contract_id}/sign"
+    assert location.path == "/me/signatures" and location.query["next"] == sign_path
+    # 我的签名 offers the pre-made name seal beside drawing one (which comes back here).
+    page = await (await client.get(str(location))).text()
+    assert "预制人名章" in page and 'id="sig-choose"' in page
+    assert f'/me/signatures/new?next={quote(sign_path, safe="/")}' in page
+    seal_id = re.search(r'data-signature-id="([^"]+)" data-source="name_seal"', page).group(1)
+    chosen = await client.post(f"/me/signatures/{seal_id}/default",
+                               data={"_csrf": csrf_of(page), "next": sign_path},
+                               allow_redirects=False)
+    assert chosen.status == 303 and chosen.headers["Location"] == sign_path
+    sign = await (await client.get(sign_path)).text()
+    assert "默认签名将放入" in sign
+    code_html = await (await client.post(f"{sign_path}/code",
+                                         data={"_csrf": csrf_of(sign)})).text()
+    seal_png = await (await client.get(f"/me/signatures/{seal_id}.png")).read()
+    stamp = await (await client.get(f"/contracts/{contract_id}/stamp.png")).read()
+    assert stamp == seal_png  # the seal is what goes into the boxes
+    code = await last_code(deps, outbox, phone)
+    done = await client.post(f"{sign_path}/confirm",
+                             data={"_csrf": csrf_of(code_html), "code": code})
+    assert done.status == 200 and "签署成功" in await done.text()
 
 
 async def test_sign_without_csrf_is_refused(client, deps, app_flow) -> None:
