@@ -81,7 +81,7 @@ async def test_first_minutes_on_the_phone_and_the_pc(live_server, browser, phone
     await top_shot(shot, page, "home-greets-by-name")
 
     # -- 我的签名: the name seal is offered, chosen as default ------------------------------
-    await page.click("#my-signatures")
+    await page.click("#home-links a[href='/me/signatures']")
     seal = page.locator(".sig-item[data-source=name_seal]")
     await seal.wait_for()
     await seal.locator("button", has_text="设为默认").click()
