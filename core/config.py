@@ -133,6 +133,9 @@ class SigningConfig:
     max_upload_bytes: int = 10 * 1024 * 1024
     # The font collection index of the Simplified Chinese face (Noto CJK: 2 = SC).
     font_index: int = 2
+    # The pre-made personal name seal (预制人名章): an engraved-looking Song face (same
+    # collection index); font_path is used when this file is missing.
+    name_seal_font_path: str = "/usr/share/fonts/opentype/noto/NotoSerifCJK-Bold.ttc"
     cert_validity_days: int = 1095
     grant_ttl_seconds: int = 300
     # Where new signer keys live: db (wrapped with the KEK) | pkcs11 (token below).

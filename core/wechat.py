@@ -163,6 +163,16 @@ async def bind_openid(deps: Deps, user_id: str, openid: str, meta: RequestMeta) 
     return True
 
 
+async def auto_bind(deps: Deps, user_id: str, openid: str, meta: RequestMeta) -> bool:
+    """Bind right after the person logged in or registered from a page the official
+    account opened (the openid comes from our own OAuth round, kept in a signed cookie):
+    no extra confirmation. Only when the account has no WeChat yet: replacing another
+    WeChat needs the person's confirmation (False: nothing changed)."""
+    if await openid_for_user(deps, user_id) is not None:
+        return False
+    return await bind_openid(deps, user_id, openid, meta)
+
+
 async def unbind_wechat(deps: Deps, user_id: str, meta: RequestMeta) -> None:
     now = deps.clock.now()
     async with deps.db.transaction() as tx:

@@ -139,10 +139,11 @@ async def sign_page(request: web.Request) -> web.Response:
             raise web.HTTPFound("/identity")
         if not view.has_signature:
             next_path = quote(f"/contracts/{view.id}/sign", safe="")
-            raise web.HTTPFound(f"/me/signatures/new?next={next_path}")
+            # 我的签名: the pre-made name seal or a new drawing, then back here.
+            raise web.HTTPFound(f"/me/signatures?next={next_path}")
     return render(request, "contracts/sign.html",
                   {"c": view, "pages": page_layout(view, mine_only=True), "step": "start",
-                   "signer_id": signer_id, "phone_masked": None})
+                   "signer_id": signer_id})
 
 
 @routes.get("/contracts/{id}/stamp.png")
@@ -160,21 +161,21 @@ async def sign_code(request: web.Request) -> web.Response:
     form = await form_data(request)
     signer_id = form.get("signer_id") or None
     error: DomainError | None = None
-    phone_masked = None
+    notice = None
     try:
         sent = await signing.request_sign(request.app[DEPS], user_id, _cid(request),
                                           request_meta(request), signer_id)
-        phone_masked, signer_id = sent.phone_masked, sent.signer_id
+        notice, signer_id = f"验证码已发送至 {sent.phone_masked}", sent.signer_id
     except signing.SignatureRequired:
         next_path = quote(f"/contracts/{_cid(request)}/sign", safe="")
-        raise web.HTTPSeeOther(f"/me/signatures/new?next={next_path}") from None
+        raise web.HTTPSeeOther(f"/me/signatures?next={next_path}") from None
     except DomainError as exc:
         error = exc
     view = await access.view_contract(request.app[DEPS], user_id, _cid(request))
     return render(request, "contracts/sign.html",
                   {"c": view, "pages": page_layout(view, mine_only=True),
                    "step": "code" if error is None else "start", "error": error,
-                   "signer_id": signer_id, "phone_masked": phone_masked},
+                   "notice": notice, "signer_id": signer_id},
                   status=200 if error is None else error.status)
 
 
@@ -190,7 +191,7 @@ async def sign_confirm(request: web.Request) -> web.Response:
         view = await access.view_contract(request.app[DEPS], user_id, _cid(request))
         return render(request, "contracts/sign.html",
                       {"c": view, "pages": page_layout(view, mine_only=True), "step": "code",
-                       "error": exc, "signer_id": signer_id, "phone_masked": None},
+                       "error": exc, "signer_id": signer_id},
                       status=exc.status)
     raise web.HTTPSeeOther(f"/contracts/{_cid(request)}/done")
 

@@ -62,12 +62,16 @@ def _with_retry_after(response: web.Response, err: DomainError) -> web.Response:
     return response
 
 
-def _form_context(status: identity.IdentityStatus, form: dict[str, str]) -> dict[str, Any]:
+def _form_context(
+    request: web.Request, status: identity.IdentityStatus, form: dict[str, str]
+) -> dict[str, Any]:
     return {
         "status": status,
         "form": form,
         "methods": identity.METHODS,
-        "id_types": ID_TYPES,
+        # Only the types this provider can check; the others are named as unsupported.
+        "id_types": identity.offered_id_types(request.app[DEPS]),
+        "all_id_types": ID_TYPES,
     }
 
 
@@ -89,7 +93,7 @@ async def identity_page(request: web.Request) -> web.Response:
         request.query.get("retry") == "1" and status.can_start
     )
     if wants_form:
-        context = {**_form_context(status, _defaults(status)), "return_to": return_to}
+        context = {**_form_context(request, status, _defaults(status)), "return_to": return_to}
         response = render(request, "identity/form.html", context)
     else:
         response = render(request, "identity/status.html",
@@ -126,7 +130,7 @@ async def identity_submit(request: web.Request) -> web.Response:
     except DomainError as err:
         status = await identity.identity_status(deps, session.user_id)
         form = {k: data.get(k, "")[:200] for k in KEEP}
-        context = {**_form_context(status, form), "error": err,
+        context = {**_form_context(request, status, form), "error": err,
                    "return_to": _return_to(request)}
         return _with_retry_after(
             render(request, "identity/form.html", context, status=err.status), err

@@ -108,6 +108,8 @@ class ContractView:
     can_download: bool
     identity_verified: bool
     has_signature: bool
+    # The viewer's own phone, masked: where the signing code goes.
+    my_phone_masked: str
 
 
 def _to_sign(mine: ColumnElement[bool]) -> tuple[ColumnElement[bool], ...]:
@@ -228,6 +230,7 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
         can_sign=live and my_pending, can_reject=live and my_pending, can_revoke=can_revoke,
         can_download=contract.state != ContractState.DRAFT,
         identity_verified=user.identity_state == "verified", has_signature=has_sig,
+        my_phone_masked=mask_phone(user.phone),
     )
 
 

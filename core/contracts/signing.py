@@ -67,7 +67,7 @@ class IdentityRequired(Conflict):
 
 class SignatureRequired(Conflict):
     code = "signature_required"
-    message = "请先设置您的手写签名"
+    message = "请先设置签署使用的签名（手写签名或预制人名章）"
 
 
 @dataclass(frozen=True)

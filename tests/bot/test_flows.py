@@ -41,6 +41,9 @@ UNBOUND = [
     ("实名认证", "还没有绑定账号"),
     ("怎么用？", "「实名」"),
     ("今天天气不错", "没有理解"),
+    ("登录", "/login%3Fnext%3D/wechat/bind"),
+    ("登陆", "自动绑定"),
+    ("怎么登入", "扫码登录"),
     (("event", "CLICK", "MENU_HELP"), "「签名」"),
     (("event", "CLICK", "MENU_TO_SIGN"), "登录"),
 ]
@@ -57,6 +60,8 @@ UNVERIFIED = [
     ("合同", "查看我的合同"),
     (("event", "CLICK", "MENU_IDENTITY"), "去实名认证"),
     (("event", "CLICK", "MENU_SIGNATURE"), "/me/signatures"),
+    ("登录", "已绑定本微信"),
+    ("电脑怎么登录", "扫码登录"),
 ]
 
 
@@ -157,8 +162,16 @@ async def test_unknown_menu_key_gets_help(wx: FakeWechat) -> None:
         ("认证", "identity"), ("实名认证！", "identity"), ("签名", "signature"),
         ("手写签名", "signature"), ("帮助", "help"), ("怎么用", "help"), ("？", "help"),
         ("人工", "handoff"), ("客服", "handoff"), (" 转人工 ", "handoff"),
+        ("登录", "login"), ("登陆", "login"), ("登入", "login"), ("电脑上怎么登录？", "login"),
         ("今天吃什么", None), ("", None),
     ],
 )
 def test_keyword_variants(text: str, action: str | None) -> None:
     assert keyword_action(text) == action
+
+
+async def test_welcome_promises_only_what_the_binding_does(wx: FakeWechat) -> None:
+    # The bind page binds by itself after log-in (tests/handlers/test_wechat_h5.py), so
+    # the welcome may say 自动; it must not send people to a page that then asks again.
+    reply = await wx.event("o_welcome", "subscribe")
+    assert "自动绑定" in reply and "确认" not in reply
