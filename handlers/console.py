@@ -15,6 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from core.contracts import access as contract_access
 from core.enterprise import admin_change as A
 from core.enterprise import certification as C
 from core.enterprise import dashboard as D
@@ -386,12 +387,16 @@ async def appeal_page(request: web.Request) -> web.Response:
 # ================================================================ enterprise console
 
 
-async def _ctx(request: web.Request, section: str) -> dict[str, Any]:
+async def console_context(request: web.Request, ent_id: str, section: str) -> dict[str, Any]:
     """What every page of one enterprise's console shows: name, nav, my permissions."""
-    access = await M.my_access(_deps(request), _uid(request), _ent(request))
-    return {"ent_id": _ent(request), "ent_name": access.enterprise_name,
+    access = await M.my_access(_deps(request), _uid(request), ent_id)
+    return {"ent_id": ent_id, "ent_name": access.enterprise_name,
             "ent_state": access.enterprise_state, "section": section,
             "notice": _notice(request), "access": access}
+
+
+async def _ctx(request: web.Request, section: str) -> dict[str, Any]:
+    return await console_context(request, _ent(request), section)
 
 
 @routes.get("/console/e/{ent}")
@@ -399,6 +404,20 @@ async def dashboard(request: web.Request, error: DomainError | None = None) -> w
     ctx = await _ctx(request, "home")
     board = await D.dashboard(_deps(request), _uid(request), _ent(request))
     return render(request, "console/dashboard.html", {**ctx, "board": board, "error": error})
+
+
+# ---------------------------------------------------------------- contracts
+
+
+@routes.get("/console/e/{ent}/contracts")
+async def contracts_page(request: web.Request) -> web.Response:
+    uid = _uid(request)
+    ctx = await _ctx(request, "contracts")
+    tab = request.query.get("tab", "all")
+    tab = tab if tab in contract_access.ENTERPRISE_TABS else "all"
+    items = await contract_access.enterprise_contracts(_deps(request), uid, _ent(request), tab)
+    return render(request, "console/contracts.html", {
+        **ctx, "items": items, "tab": tab, "tabs": contract_access.ENTERPRISE_TABS})
 
 
 # ---------------------------------------------------------------- members & joins & roles

@@ -273,7 +273,7 @@ async def test_certify_approve_join_and_transfer_admin_on_phones(
 
     # The old admin is still a member, demoted to 员工: no admin pages any more.
     nav = await admin.locator("nav.console-nav a").all_inner_texts()
-    assert nav == ["概况", "管理员"], nav
+    assert nav == ["工作台", "管理员"], nav
     await admin.click("nav.console-nav >> text=管理员")
     await admin.wait_for_url(f"**/console/e/{ent_id}/admin")
     assert "仅主管理员可以更换管理员" in await body_text(admin)
@@ -292,7 +292,7 @@ async def test_certify_approve_join_and_transfer_admin_on_phones(
     assert "员工" in await old_admin.inner_text()
     await shot(colleague, "new-admin-members")
     nav = await colleague.locator("nav.console-nav a").all_inner_texts()
-    assert len(nav) == 9 and "设置" in nav, nav
+    assert len(nav) == 11 and "设置" in nav and "发起合同" in nav, nav
     await colleague.click("nav.console-nav >> text=管理员")
     await colleague.locator("#a-code").wait_for()
     await shot(colleague, "new-admin-admin-page")
