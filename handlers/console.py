@@ -46,6 +46,8 @@ NOTICES = {
     "joined": "申请已提交，请等待企业管理员审核",
     "join_revoked": "已撤销加入申请",
     "added": "已添加",
+    "added_collecting": "已添加，信息采集链接已通过短信发送给员工，填写后进入“待审核”",
+    "added_pending_review": "已添加，请在“待审核”中核对后通过",
     "removed": "已移除",
     "approved": "已通过",
     "rejected": "已驳回",
@@ -700,12 +702,14 @@ async def admin_action(request: web.Request) -> web.Response:
 
 # ---------------------------------------------------------------- employees
 
+# The fields of the 办理入职 form (console/employees.html).
+ADD_FORM = ("name", "phone", "department", "position", "start_date")
 TABS = {"active": "在职", "pending_review": "待审核", "collecting": "采集中",
         "rejected": "已驳回", "resigned": "已离职"}
 
 
-async def _employees_page(request: web.Request, error: DomainError | None = None
-                          ) -> web.Response:
+async def _employees_page(request: web.Request, error: DomainError | None = None,
+                          form: dict[str, str] | None = None) -> web.Response:
     uid, deps, ent = _uid(request), _deps(request), _ent(request)
     tab = request.query.get("tab", "active")
     tab = tab if tab in TABS else "active"
@@ -722,7 +726,8 @@ async def _employees_page(request: web.Request, error: DomainError | None = None
         **ctx, "page": page, "tab": tab, "tabs": TABS, "q": request.query.get("q", "")[:40],
         "depts": await DP.department_tree(deps, uid, ent),
         "fields": await E.onboarding_fields(deps, uid, ent), "labels": E.FIELDS,
-        "error": error,
+        "error": error, "form": form or {"send_link": "1"},
+        "new_id": request.query.get("new", "")[:32],
     })
 
 
@@ -744,11 +749,16 @@ async def employee_add(request: web.Request) -> web.Response:
             await E.approve_employees(_deps(request), uid, _ent(request), form.getall("ids", []),
                                       request_meta(request))
             raise _go(f"/console/e/{_ent(request)}/employees", "approved")
-        await E.onboard_employee(_deps(request), uid, _ent(request), _values(form),
-                                 request_meta(request), send_link=_text(form, "send_link") == "1")
+        added = await E.onboard_employee(_deps(request), uid, _ent(request), _values(form),
+                                         request_meta(request),
+                                         send_link=_text(form, "send_link") == "1")
     except DomainError as err:
-        return await _refused(request, _employees_page, err)
-    raise _go(f"/console/e/{_ent(request)}/employees", "added")
+        # Everything typed stays in the form (the add form never holds ID or card numbers).
+        kept = {k: _text(form, k)[:100] for k in (*ADD_FORM, "send_link")}
+        return await _refused(request, _employees_page, err, form=kept)
+    # Land on the tab the new person is on, with their row marked.
+    raise web.HTTPSeeOther(f"/console/e/{_ent(request)}/employees?tab={added.status}"
+                           f"&new={added.id}&ok=added_{added.status}")
 
 
 async def _employee_page(request: web.Request, error: DomainError | None = None
