@@ -982,7 +982,7 @@ AUDIT_ACTIONS = {
 AUDIT_DETAILS = {"name": "名称", "reason": "原因", "count": "人数", "credit_code": "信用代码",
                  "method": "方式", "kind": "类型", "phone": "手机号", "account": "账号",
                  "bank": "开户行", "resign_date": "离职日期", "handed_over": "转交事项",
-                 "seal": "印章", "authorized_by_name": "自动签署授权人"}
+                 "seal": "印章", "authorized_by_name": "自动签署授权人", "title": "合同"}
 _DETAIL_VALUES = {**C.METHODS, **S.KINDS, "transfer": "主动转让", "appeal": "申诉"}
 
 
