@@ -615,8 +615,25 @@ async def _seal_page(request: web.Request, error: DomainError | None = None) -> 
     return render(request, "console/seal.html", {
         **ctx, "s": seal, "members": members,
         "names": {m.id: m.display_name for m in members},
-        "usage": await S.usage_log(deps, uid, ent, sid), "error": error,
+        "usage": [_usage_entry(u, {m.id: m.display_name for m in members},
+                               {m.user_id: m.display_name for m in members if m.user_id})
+                  for u in await S.usage_log(deps, uid, ent, sid)],
+        "error": error,
     })
+
+
+def _usage_entry(u: S.UsageView, members: dict[str, str], users: dict[str, str]
+                 ) -> dict[str, Any]:
+    """One row of a seal's usage log in words: who, what, on which contract or member."""
+    data = {**u.data}
+    if isinstance(data.get("member_id"), str):
+        data["member"] = members.get(data["member_id"], "")
+    label = USAGE_ACTIONS.get(u.action) or AUDIT_ACTIONS.get(u.action, "其他操作")
+    details = [f"{AUDIT_DETAILS[k]}：{_DETAIL_VALUES.get(str(v), v)}" for k, v in data.items()
+               if k in AUDIT_DETAILS and isinstance(v, str | int) and v != ""]
+    actor = users.get(u.actor_id or "") or ("其他用户" if u.actor_id else "系统")
+    return {"at": u.at, "label": label, "actor": actor, "details": "；".join(details),
+            "contract_id": u.contract_id}
 
 
 @routes.get("/console/e/{ent}/seals/{sid}")
@@ -978,11 +995,14 @@ AUDIT_ACTIONS = {
     "certificate.issued": "签发数字证书", "certificate.revoked": "吊销数字证书",
     "signing.granted": "授权签署", "signing.key_unlocked": "启用签署密钥",
 }
+# A seal's uses (storage/models/enterprise.py SealUsage.action).
+USAGE_ACTIONS = {"sign": "盖章", "auto_sign": "自动盖章"}
 # Details worth showing, by data key; ids and internal values stay out of the page.
 AUDIT_DETAILS = {"name": "名称", "reason": "原因", "count": "人数", "credit_code": "信用代码",
                  "method": "方式", "kind": "类型", "phone": "手机号", "account": "账号",
                  "bank": "开户行", "resign_date": "离职日期", "handed_over": "转交事项",
-                 "seal": "印章", "authorized_by_name": "自动签署授权人", "title": "合同"}
+                 "seal": "印章", "authorized_by_name": "自动签署授权人", "title": "合同",
+                 "member": "成员"}
 _DETAIL_VALUES = {**C.METHODS, **S.KINDS, "transfer": "主动转让", "appeal": "申诉"}
 
 

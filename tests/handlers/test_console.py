@@ -366,3 +366,18 @@ async def test_an_added_employee_is_shown_on_the_tab_they_are_on(client, deps) -
     assert re.search(r'class="[^"]*active[^"]*"[^>]*>采集中<', html)
     assert re.search(r'class="row-new"[^>]*>.*?陈小明', html, re.S)
 
+
+
+async def test_seal_usage_log_reads_in_chinese_without_internal_ids(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    from core.enterprise import seals as S
+
+    seal = next(s for s in await S.list_seals(deps, admin, ent) if s.kind == "contract")
+    me = next(m for m in await M.list_members(deps, admin, ent) if m.user_id == admin)
+    await S.grant_seal(deps, admin, ent, seal.id, me.id, META)
+    await _login(client, deps, admin)
+    html = await (await client.get(f"/console/e/{ent}/seals/{seal.id}")).text()
+    log = re.search(r'<table class="table table-list" id="seal-usage">.*?</table>', html,
+                    re.S).group(0)
+    assert "印章授权" in log and f"成员：{me.display_name}" in log and "创建印章" in log
+    assert not re.search(r"[0-9a-f]{32}", log) and "seal.granted" not in log
