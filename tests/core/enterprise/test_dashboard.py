@@ -63,3 +63,37 @@ async def test_a_dashboard_page_links_each_contract(client, deps) -> None:
     await as_user(client, deps, p.sealer_id)
     html = await (await client.get(f"/console/e/{p.enterprise_id}")).text()
     assert f'<a href="/contracts/{contract_id}">待盖章：《劳动合同（测试）》</a>' in html
+
+
+async def test_the_enterprise_contract_list_follows_the_access_rules(deps) -> None:
+    import pytest
+
+    from core.contracts import access
+    from core.enterprise import members as M
+    from core.enterprise import roles
+    from core.errors import NotFound
+    from tests.enterprise_factories import make_user, user_phone
+
+    p = await parties(deps)
+    first = await send_contract(deps, p, title="第一份")
+    second = await send_contract(deps, p, title="第二份")
+    draft = await send.create_draft(deps, p.admin_id, p.enterprise_id, title="草稿",
+                                    filename="c.pdf", pdf=sample_contract_pdf(2), meta=META)
+    # contracts.view: every contract of the enterprise, newest first; drafts open to edit.
+    items = await access.enterprise_contracts(deps, p.admin_id, p.enterprise_id)
+    assert {i.id for i in items} == {first, second, draft}
+    assert next(i.url for i in items if i.id == draft) == f"/console/contracts/{draft}/edit"
+    assert [i.id for i in await access.enterprise_contracts(
+        deps, p.admin_id, p.enterprise_id, "draft")] == [draft]
+    # A member with the 员工 role and no seal sees none; one holding the seal sees those
+    # waiting for (or sealed with) it.
+    plain = await make_user(deps, name="孙七")
+    async with deps.db.transaction() as tx:
+        employee_role = await roles.builtin_role_id(tx, p.enterprise_id, "employee")
+    await M.add_member(deps, p.admin_id, p.enterprise_id, phone=await user_phone(deps, plain),
+                       name="孙七", role_ids=[employee_role], meta=META)
+    assert await access.enterprise_contracts(deps, plain, p.enterprise_id) == []
+    # An outsider: the enterprise does not exist for them.
+    stranger = await make_user(deps, name="周八")
+    with pytest.raises(NotFound):
+        await access.enterprise_contracts(deps, stranger, p.enterprise_id)
