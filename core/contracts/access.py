@@ -107,6 +107,8 @@ class ContractView:
     can_download: bool
     identity_verified: bool
     has_signature: bool
+    # The enterprise's contract list in the HR console, for its members who may see it.
+    console_url: str | None = None
 
 
 async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractItem]:
@@ -253,6 +255,9 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
             select(SignatureField).where(SignatureField.contract_id == contract.id)
             .order_by(SignatureField.page, SignatureField.field_name)
         )).scalars())
+        in_console = inv.viewer or (
+            contract.initiator_id == user.id
+            and await roles.active_member(tx, user.id, contract.enterprise_id) is not None)
         can_revoke = False
         if contract.state in (ContractState.DRAFT, ContractState.IN_PROGRESS):
             if contract.initiator_id == user.id:
@@ -297,6 +302,7 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
         can_sign=live and my_pending, can_reject=live and my_pending, can_revoke=can_revoke,
         can_download=contract.state != ContractState.DRAFT,
         identity_verified=user.identity_state == "verified", has_signature=has_sig,
+        console_url=f"/console/e/{contract.enterprise_id}/contracts" if in_console else None,
     )
 
 

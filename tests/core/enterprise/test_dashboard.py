@@ -97,3 +97,15 @@ async def test_the_enterprise_contract_list_follows_the_access_rules(deps) -> No
     stranger = await make_user(deps, name="周八")
     with pytest.raises(NotFound):
         await access.enterprise_contracts(deps, stranger, p.enterprise_id)
+
+
+async def test_the_contract_page_leads_hr_back_to_the_enterprise_list(client, deps) -> None:
+    from tests.handlers.test_contracts_h5 import as_user
+
+    p = await parties(deps)
+    contract_id = await send_contract(deps, p)
+    link = f'href="/console/e/{p.enterprise_id}/contracts"'
+    await as_user(client, deps, p.sealer_id)  # HR: contracts.view
+    assert link in await (await client.get(f"/contracts/{contract_id}")).text()
+    await as_user(client, deps, p.employee_id)  # the employee: not a member
+    assert link not in await (await client.get(f"/contracts/{contract_id}")).text()
