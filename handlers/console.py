@@ -425,14 +425,15 @@ async def contracts_page(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- members & joins & roles
 
 
-async def _members_page(request: web.Request, error: DomainError | None = None
-                        ) -> web.Response:
+async def _members_page(request: web.Request, error: DomainError | None = None,
+                        form: dict[str, Any] | None = None) -> web.Response:
     uid, deps, ent = _uid(request), _deps(request), _ent(request)
     ctx = await _ctx(request, "members")
     return render(request, "console/members.html", {
         **ctx, "members": await M.list_members(deps, uid, ent),
         "roles": await M.list_roles(deps, uid, ent),
         "btypes": await M.list_business_types(deps, uid, ent), "error": error,
+        "form": form or {},
     })
 
 
@@ -451,7 +452,10 @@ async def member_add(request: web.Request) -> web.Response:
                            business_type_ids=form.getall("business_type_ids", []),
                            meta=request_meta(request))
     except DomainError as err:
-        return await _refused(request, _members_page, err)
+        kept = {"phone": _text(form, "phone")[:20], "name": _text(form, "name")[:40],
+                "role_ids": form.getall("role_ids", []),
+                "business_type_ids": form.getall("business_type_ids", [])}
+        return await _refused(request, _members_page, err, form=kept)
     raise _go(f"/console/e/{_ent(request)}/members", "added")
 
 
@@ -580,11 +584,13 @@ async def role_save(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- seals
 
 
-async def _seals_page(request: web.Request, error: DomainError | None = None) -> web.Response:
+async def _seals_page(request: web.Request, error: DomainError | None = None,
+                      form: dict[str, str] | None = None) -> web.Response:
     uid, deps, ent = _uid(request), _deps(request), _ent(request)
     ctx = await _ctx(request, "seals")
     return render(request, "console/seals.html", {
         **ctx, "seals": await S.list_seals(deps, uid, ent), "kinds": S.KINDS, "error": error,
+        "form": form or {},
     })
 
 
@@ -602,7 +608,8 @@ async def seal_create(request: web.Request) -> web.Response:
                                    kind=_text(form, "kind"), image=_file(form, "image"),
                                    meta=request_meta(request))
     except DomainError as err:
-        return await _refused(request, _seals_page, err)
+        return await _refused(request, _seals_page, err,
+                              form={k: _text(form, k)[:40] for k in ("name", "kind")})
     raise _go(f"/console/e/{_ent(request)}/seals/{seal.id}", "added")
 
 
@@ -871,12 +878,13 @@ async def import_upload(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- departments
 
 
-async def _departments_page(request: web.Request, error: DomainError | None = None
-                            ) -> web.Response:
+async def _departments_page(request: web.Request, error: DomainError | None = None,
+                            form: dict[str, str] | None = None) -> web.Response:
     uid, deps, ent = _uid(request), _deps(request), _ent(request)
     ctx = await _ctx(request, "departments")
     return render(request, "console/departments.html", {
-        **ctx, "tree": await DP.department_tree(deps, uid, ent), "error": error})
+        **ctx, "tree": await DP.department_tree(deps, uid, ent), "error": error,
+        "form": form or {}})
 
 
 @routes.get("/console/e/{ent}/departments")
@@ -904,7 +912,9 @@ async def department_action(request: web.Request) -> web.Response:
         else:
             raise InvalidInput("未知操作", code="invalid_action")
     except DomainError as err:
-        return await _refused(request, _departments_page, err)
+        kept = ({k: _text(form, k)[:40] for k in ("name", "parent_id")} if action == "add"
+                else None)
+        return await _refused(request, _departments_page, err, form=kept)
     raise _go(f"/console/e/{ent}/departments", "saved")
 
 

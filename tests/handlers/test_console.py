@@ -381,3 +381,21 @@ async def test_seal_usage_log_reads_in_chinese_without_internal_ids(client, deps
                     re.S).group(0)
     assert "印章授权" in log and f"成员：{me.display_name}" in log and "创建印章" in log
     assert not re.search(r"[0-9a-f]{32}", log) and "seal.granted" not in log
+
+
+async def test_refused_add_forms_keep_what_was_typed(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    await _login(client, deps, admin)
+    hr_role = next(r.id for r in await M.list_roles(deps, admin, ent) if r.builtin == "hr")
+    base = f"/console/e/{ent}"
+    resp = await client.post(f"{base}/members", data={
+        "_csrf": await _token(client, f"{base}/members"), "phone": "1380013", "name": "孙七",
+        "role_ids": hr_role})
+    html = await resp.text()
+    assert resp.status == 400 and 'value="1380013"' in html and 'value="孙七"' in html
+    assert re.search(rf'value="{hr_role}" checked', html)
+    resp = await client.post(f"{base}/seals", data={
+        "_csrf": await _token(client, f"{base}/seals"), "name": "章", "kind": "custom"})
+    html = await resp.text()
+    assert resp.status == 400 and 'value="章"' in html
+    assert '<option value="custom" selected>' in html
