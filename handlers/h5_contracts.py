@@ -13,6 +13,7 @@ from core.contracts import access, ending, pages, send, signing
 from core.contracts.access import ContractView
 from core.contracts.send import Box, SignerSpec
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
+from handlers.console import console_context
 from handlers.keys import DEPS, current_session
 from handlers.render import render
 from handlers.util import form_data, request_meta
@@ -236,26 +237,40 @@ async def _pdf_upload(request: web.Request, limit: int) -> tuple[dict[str, str],
     return fields, part.file.read(limit + 1), part.filename or "contract.pdf"
 
 
+async def _new_context(request: web.Request, user_id: str, ent_id: str) -> dict[str, Any]:
+    """The upload page: inside the chosen enterprise's console, or a picker when the
+    user may send for several enterprises and none is chosen."""
+    enterprises = await access.sendable_enterprises(request.app[DEPS], user_id)
+    chosen = next((e for e in enterprises if e.id == ent_id), None)
+    if chosen is None and len(enterprises) == 1:
+        chosen = enterprises[0]
+    if chosen is None:
+        return {"enterprises": enterprises, "ent_id": None}
+    return {"enterprises": [chosen],
+            **await console_context(request, chosen.id, "new")}
+
+
 @routes.get("/console/contracts/new")
 async def new_page(request: web.Request) -> web.Response:
     user_id = _login_first(request)
-    enterprises = await access.sendable_enterprises(request.app[DEPS], user_id)
-    return render(request, "contracts/console_new.html", {"enterprises": enterprises})
+    ctx = await _new_context(request, user_id, request.query.get("ent", ""))
+    return render(request, "contracts/console_new.html", ctx)
 
 
 @routes.post("/console/contracts/new")
 async def new_submit(request: web.Request) -> web.Response:
     user_id = _login_first(request)
     deps = request.app[DEPS]
-    enterprises = await access.sendable_enterprises(deps, user_id)
+    form: dict[str, str] = {}
     try:
         form, data, filename = await _pdf_upload(request, deps.config.signing.max_upload_bytes)
         contract_id = await send.create_draft(
             deps, user_id, form.get("enterprise_id", ""), title=form.get("title", ""),
             filename=filename, pdf=data, meta=request_meta(request))
     except DomainError as exc:
+        ctx = await _new_context(request, user_id, form.get("enterprise_id", ""))
         return render(request, "contracts/console_new.html",
-                      {"enterprises": enterprises, "error": exc, "form": {}},
+                      {**ctx, "error": exc, "form": {"title": form.get("title", "")[:100]}},
                       status=exc.status)
     raise web.HTTPSeeOther(f"/console/contracts/{contract_id}/edit")
 
@@ -303,7 +318,8 @@ async def _edit_context(request: web.Request, user_id: str) -> dict[str, Any]:
     view = await access.draft_for_sender(deps, user_id, _cid(request))
     seals = await access.enterprise_seals(deps, user_id, view.enterprise_id)
     return {"c": view, "pages": page_layout(view), "seals": seals,
-            "sizes": [[round(w, 2), round(h, 2)] for w, h in view.page_sizes]}
+            "sizes": [[round(w, 2), round(h, 2)] for w, h in view.page_sizes],
+            **await console_context(request, view.enterprise_id, "new")}
 
 
 @routes.get("/console/contracts/{id}/edit")

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from core.context import Deps, RequestMeta
-from core.contracts import common
+from core.contracts import common, turns
 from core.contracts.engine import PdfInfo, inspect_pdf, prepare
 from core.contracts.states import CONTRACT, ContractState, SignerState
 from core.cpu import run_cpu
@@ -424,4 +424,4 @@ async def _send(
     )
     for signer in rows:
         if signer.state == SignerState.PENDING:
-            await common.notify_turn(tx, deps, contract, signer, ent.name)
+            await turns.open_turn(tx, deps, contract, signer, ent.name)

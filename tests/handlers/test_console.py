@@ -343,7 +343,7 @@ async def test_plain_member_is_offered_only_pages_they_may_open(client, deps) ->
     await _login(client, deps, person)
     html = await (await client.get(f"/console/e/{ent}")).text()
     nav = re.search(r'<nav class="tabs console-nav".*?</nav>', html, re.S).group(0)
-    assert re.findall(r">([^<]+)</a>", nav) == ["概况", "管理员"]
+    assert re.findall(r">([^<]+)</a>", nav) == ["工作台", "管理员"]
     resp = await client.get(f"/console/e/{ent}/admin")
     assert resp.status == 200 and "仅主管理员可以更换管理员" in await resp.text()
 
@@ -370,7 +370,75 @@ async def test_audit_page_reads_in_chinese_without_internal_ids(client, deps) ->
     ent, admin = await certified_enterprise(deps)
     await _login(client, deps, admin)
     html = await (await client.get(f"/console/e/{ent}/audit")).text()
-    log = re.search(r"<h2>操作日志</h2>.*?</ul>", html, re.S).group(0)
+    log = re.search(r"<h2>操作日志</h2>.*?</table>", html, re.S).group(0)
     assert "提交企业认证" in log and "企业认证通过" in log and "创建印章" in log
     assert "对公打款认证" in log  # the method, by name
     assert not re.search(r"[0-9a-f]{32}", log) and "enterprise.certified" not in log
+
+
+async def test_adding_an_employee_with_a_bad_phone_keeps_what_was_typed(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    await _login(client, deps, admin)
+    base = f"/console/e/{ent}/employees"
+    resp = await client.post(base, data={
+        "_csrf": await _token(client, base), "name": "陈小明", "phone": "1380013",
+        "position": "仓库管理员", "start_date": "2026-12-01", "send_link": "1"})
+    assert resp.status == 400
+    html = await resp.text()
+    form = re.search(r'<section class="card" id="add-employee">.*?</section>', html, re.S)
+    assert form is not None
+    form_html = form.group(0)
+    for typed in ('value="陈小明"', 'value="1380013"', 'value="仓库管理员"',
+                  'value="2026-12-01"'):
+        assert typed in form_html, typed
+    assert re.search(r'name="send_link" value="1" checked', form_html)
+
+
+async def test_an_added_employee_is_shown_on_the_tab_they_are_on(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    await _login(client, deps, admin)
+    base = f"/console/e/{ent}/employees"
+    resp = await client.post(base, data={
+        "_csrf": await _token(client, base), "name": "陈小明", "phone": new_phone(),
+        "send_link": "1"}, allow_redirects=False)
+    assert resp.status == 303
+    location = resp.headers["Location"]
+    assert location.startswith(f"{base}?tab=collecting&new=")
+    html = await (await client.get(location)).text()
+    assert "已添加" in html and "共 1 人" in html
+    assert re.search(r'class="[^"]*active[^"]*"[^>]*>采集中<', html)
+    assert re.search(r'class="row-new"[^>]*>.*?陈小明', html, re.S)
+
+
+
+async def test_seal_usage_log_reads_in_chinese_without_internal_ids(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    from core.enterprise import seals as S
+
+    seal = next(s for s in await S.list_seals(deps, admin, ent) if s.kind == "contract")
+    me = next(m for m in await M.list_members(deps, admin, ent) if m.user_id == admin)
+    await S.grant_seal(deps, admin, ent, seal.id, me.id, META)
+    await _login(client, deps, admin)
+    html = await (await client.get(f"/console/e/{ent}/seals/{seal.id}")).text()
+    log = re.search(r'<table class="table table-list" id="seal-usage">.*?</table>', html,
+                    re.S).group(0)
+    assert "印章授权" in log and f"成员：{me.display_name}" in log and "创建印章" in log
+    assert not re.search(r"[0-9a-f]{32}", log) and "seal.granted" not in log
+
+
+async def test_refused_add_forms_keep_what_was_typed(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    await _login(client, deps, admin)
+    hr_role = next(r.id for r in await M.list_roles(deps, admin, ent) if r.builtin == "hr")
+    base = f"/console/e/{ent}"
+    resp = await client.post(f"{base}/members", data={
+        "_csrf": await _token(client, f"{base}/members"), "phone": "1380013", "name": "孙七",
+        "role_ids": hr_role})
+    html = await resp.text()
+    assert resp.status == 400 and 'value="1380013"' in html and 'value="孙七"' in html
+    assert re.search(rf'value="{hr_role}" checked', html)
+    resp = await client.post(f"{base}/seals", data={
+        "_csrf": await _token(client, f"{base}/seals"), "name": "章", "kind": "custom"})
+    html = await resp.text()
+    assert resp.status == 400 and 'value="章"' in html
+    assert '<option value="custom" selected>' in html
