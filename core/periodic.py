@@ -38,12 +38,12 @@ async def claim(deps: Deps, task: PeriodicTask, now: datetime) -> bool:
         dialect = tx.session.bind.dialect.name
         insert = pg_insert if dialect == "postgresql" else sqlite_insert
         await tx.session.execute(
-            insert(PeriodicRun).values(name=task.name, next_run_at=now)
+            insert(PeriodicRun).values(name=task.name, next_run_at=now, runs=0)
             .on_conflict_do_nothing(index_elements=["name"]))
         won = await tx.session.execute(
             update(PeriodicRun)
             .where(PeriodicRun.name == task.name, PeriodicRun.next_run_at <= now)
-            .values(next_run_at=now + task.every, last_run_at=now)
+            .values(next_run_at=now + task.every, last_run_at=now, runs=PeriodicRun.runs + 1)
         )
         return (won.rowcount or 0) == 1
 

@@ -51,6 +51,8 @@ class PeriodicRun(Base):
     name: Mapped[str] = mapped_column(String(60), primary_key=True)
     next_run_at: Mapped[datetime]
     last_run_at: Mapped[datetime | None]
+    # How many periods have run: with the times, what shows it ran once per period.
+    runs: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
 
 

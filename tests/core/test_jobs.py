@@ -188,6 +188,7 @@ async def test_a_periodic_task_runs_once_per_period_across_processes(
     async with deps.db.sessions() as s:
         row = await s.get(PeriodicRun, "test.sweep")
     assert row is not None and row.next_run_at == clock.now() + timedelta(minutes=5)
+    assert row.runs == 2
 
 
 async def test_a_failing_periodic_task_records_its_error_and_runs_next_period(

@@ -38,6 +38,7 @@ def upgrade() -> None:
     sa.Column('name', sa.String(length=60), nullable=False),
     sa.Column('next_run_at', sa.DateTime(timezone=True), nullable=False),
     sa.Column('last_run_at', sa.DateTime(timezone=True), nullable=True),
+    sa.Column('runs', sa.Integer(), nullable=False),
     sa.Column('last_error', sa.Text(), nullable=True),
     sa.PrimaryKeyConstraint('name', name=op.f('pk_periodic_runs'))
     )
