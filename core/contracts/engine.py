@@ -29,7 +29,7 @@ from core.signing.pdf import (
 from core.signing.pdfinput import PARSE_ERRORS, PdfInvalid, media_box, open_pdf, page_count
 from core.signing.ports import SignerMaterial
 from core.signing.timestamping import timestamper_from_config
-from core.signing.verify import DocumentReport, TrustAnchors, verify_pdf
+from core.signing.verify import DocumentReport, TrustAnchors, VerifyLimits, verify_pdf
 
 # The signed file grows with every signature (stamp image, certificates, timestamp, CRLs).
 GROWTH_ALLOWANCE = 8 * 1024 * 1024
@@ -218,5 +218,5 @@ class NotSignable(Conflict):
     message = "当前合同不能签署"
 
 
-def verify(data: bytes, anchors: TrustAnchors, max_bytes: int) -> DocumentReport:
-    return verify_pdf(data, anchors, max_bytes=max_bytes)
+def verify(data: bytes, anchors: TrustAnchors, limits: VerifyLimits) -> DocumentReport:
+    return verify_pdf(data, anchors, limits=limits)
