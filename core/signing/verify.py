@@ -68,6 +68,14 @@ class TrustAnchors:
     crls_der: tuple[bytes, ...] = ()
 
 
+VERDICTS: tuple[tuple[str, frozenset[str]], ...] = (
+    ("broken", frozenset({"signature_unreadable", "signature_unverifiable", "not_intact"})),
+    ("modified", frozenset({"modified", "not_permitted"})),
+    ("untrusted", frozenset({"revoked", "untrusted"})),
+    ("timestamp", frozenset({"timestamp_missing", "timestamp_invalid", "timestamp_foreign"})),
+)
+
+
 @dataclass(frozen=True)
 class VerifyLimits:
     """Bounds on one file, checked before the expensive validation (config [verify])."""
@@ -191,6 +199,19 @@ class DocumentReport:
     def all_valid(self) -> bool:
         return self.signed and all(s.valid for s in self.signatures)
 
+    @property
+    def verdict(self) -> str:
+        """The headline, worst first: unsigned | broken (a signature does not match the
+        bytes it covers) | modified (changed after signing) | untrusted (certificate not
+        trusted or revoked) | timestamp (missing, broken or not its own) | valid."""
+        if not self.signed:
+            return "unsigned"
+        found = {p for s in self.signatures for p in s.problems}
+        for verdict, codes in VERDICTS:
+            if found & codes:
+                return verdict
+        return "valid"
+
     def to_dict(self) -> dict[str, Any]:
         data = asdict(self)
         for report, item in zip(self.signatures, data["signatures"], strict=True):
@@ -198,6 +219,7 @@ class DocumentReport:
             item["problems"] = report.problems
         data["signed"] = self.signed
         data["all_valid"] = self.all_valid
+        data["verdict"] = self.verdict
         return data
 
 

@@ -70,6 +70,8 @@ class VerifyOut(BaseModel):
     size: int
     signed: bool
     all_valid: bool
+    verdict: str = Field(description="unsigned | broken | modified | untrusted | timestamp | "
+                                     "valid (the worst finding over all signatures)")
     signatures: list[SignatureOut]
     registered: RegisteredOut | None = Field(
         description="set when the file is byte for byte a version this platform produced")
