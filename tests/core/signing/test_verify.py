@@ -109,14 +109,19 @@ async def test_corrupted_signature_container_is_reported_not_raised(deps) -> Non
 
 async def two_party(client, deps, pdf: bytes | None = None) -> bytes:
     """Both parties sign as the contract flow does: B-LT, timestamped by our TSA."""
-    tsa = HttpTimeStamperSpec(str(client.make_url("/tsa")))
+    return await two_party_with(deps, str(client.make_url("/tsa")), pdf)
+
+
+async def two_party_with(deps, tsa_url: str, pdf: bytes | None = None,
+                         phone: str = "13800000001") -> bytes:
+    tsa = HttpTimeStamperSpec(tsa_url)
     doc = prepare_document(pdf or sample_contract_pdf(3), [
         FieldSpec("enterprise", 2, ENTERPRISE_BOX), FieldSpec("employee", 2, EMPLOYEE_BOX)])
     validation = await service.validation_material(deps)
     ent = await enterprise_signer(deps, doc)
     first = await asyncio.to_thread(
         sign_document, doc, "enterprise", ent, timestamper=tsa, validation=validation)
-    emp = await person_signer(deps, first)
+    emp = await person_signer(deps, first, phone=phone)
     return await asyncio.to_thread(
         sign_document, first, "employee", emp, timestamper=tsa, validation=validation)
 
