@@ -23,7 +23,12 @@ from asn1crypto import crl as asn1_crl
 from asn1crypto import tsp as asn1_tsp
 from asn1crypto import x509 as asn1_x509
 from cryptography.hazmat.primitives import hashes
-from pyhanko.sign.diff_analysis import DiffResult, ModificationLevel
+from pyhanko.sign.diff_analysis import (
+    DEFAULT_DIFF_POLICY,
+    DiffResult,
+    ModificationLevel,
+    StandardDiffPolicy,
+)
 from pyhanko.sign.fields import enumerate_sig_fields
 from pyhanko.sign.validation import EmbeddedPdfSignature, validate_pdf_signature
 from pyhanko.sign.validation.status import SignatureCoverageLevel
@@ -51,6 +56,13 @@ MODIFICATION_NAMES = {
 # document timestamps). pyHanko rates a signature filling a field as form filling, the same
 # level as a changed text field, so that level is split by which fields changed.
 UNCHANGED = frozenset({"none", "validation_data", "signatures"})
+# pyHanko's standard rules, except that objects appended without being used anywhere count
+# as a change: nothing but signatures and validation data may follow a signature.
+DIFF_POLICY = StandardDiffPolicy(
+    global_rules=DEFAULT_DIFF_POLICY.global_rules,
+    form_rule=DEFAULT_DIFF_POLICY.form_rule,
+    ignore_orphaned_objects=False,
+)
 COVERAGE_NAMES = {
     SignatureCoverageLevel.ENTIRE_FILE: "entire_file",
     SignatureCoverageLevel.ENTIRE_REVISION: "entire_revision",
@@ -337,7 +349,9 @@ def _report_one(
         report.error = "signature_unreadable"
         return report
     try:
-        status = validate_pdf_signature(embedded, _context(anchors), _context(anchors))
+        status = validate_pdf_signature(
+            embedded, _context(anchors), _context(anchors), diff_policy=DIFF_POLICY
+        )
     except Exception:  # hostile CMS can break the validator anywhere; report, don't raise
         report.error = "signature_unverifiable"
         return report

@@ -258,3 +258,14 @@ def self_signed_many(pdf: bytes, count: int) -> bytes:
         meta = signers.PdfSignatureMetadata(field_name=f"s{ix}")
         pdf = signers.sign_pdf(IncrementalPdfFileWriter(io.BytesIO(pdf)), meta, signer).getvalue()
     return pdf
+
+
+def with_appended_object(pdf: bytes) -> bytes:
+    """An incremental update adding an object that nothing refers to."""
+    from pyhanko.pdf_utils import generic
+
+    writer = IncrementalPdfFileWriter(io.BytesIO(pdf))
+    writer.add_object(generic.StreamObject(stream_data=b"BT (hidden payload) Tj ET"))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()

@@ -155,6 +155,13 @@ async def test_form_field_filled_after_signing_is_a_modification(client, deps) -
         assert sig.changed_fields == ["salary"] and sig.problems == ["modified"]
 
 
+async def test_an_appended_unused_object_is_a_modification(client, deps) -> None:
+    tampered = pdfs.with_appended_object(await two_party(client, deps))
+    report = await _check(tampered, await _anchors(deps))
+    assert not report.all_valid
+    assert all(s.intact and s.problems == ["modified"] for s in report.signatures)
+
+
 async def test_signature_without_a_timestamp_is_not_valid(deps) -> None:
     (sig,) = (await _check(await _signed(deps), await _anchors(deps))).signatures
     assert sig.intact and sig.trusted and sig.modification == "none"
