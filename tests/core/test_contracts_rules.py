@@ -114,6 +114,21 @@ async def test_a_pdf_with_fillable_fields_is_refused_with_the_fields_named(deps,
     assert await count(deps, Contract) == 0 and await count(deps, DocumentHash) == 0
 
 
+async def test_no_more_boxes_than_verification_accepts_signatures(deps, flow) -> None:
+    # Each box is one signature: a signed contract must stay verifiable on /verify.
+    limit = deps.config.verify.max_signatures
+    boxes = tuple(send.Box(0, (40 + 25 * (i % 20), 40 + 60 * (i // 20),
+                               60 + 25 * (i % 20), 90 + 60 * (i // 20)))
+                  for i in range(limit))
+    half = limit // 2
+    signers = [send.SignerSpec("person", boxes[:half], name="张三", phone=flow.employee_phone),
+               send.SignerSpec("person", boxes[half:], name="王五", phone="13900000009"),
+               company(flow.seal_id)]  # one more: the seal's box
+    with pytest.raises(InvalidInput) as err:
+        await send_contract(deps, flow, signers)
+    assert err.value.code == "too_many_boxes" and str(limit) in err.value.message
+
+
 async def test_a_too_large_upload_is_refused_before_parsing(deps, flow) -> None:
     big = b"%PDF-1.7\n" + b"0" * (deps.config.signing.max_upload_bytes + 1)
     from core.errors import PayloadTooLarge
