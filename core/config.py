@@ -119,6 +119,26 @@ class CpuConfig:
 
 
 @dataclass(frozen=True)
+class VerifyConfig:
+    """Bounds on the public verification of uploaded PDFs (docs/security.md)."""
+
+    # Largest file, in bytes (the request body limit [server] max_body_bytes applies too).
+    max_bytes: int = 20 * 1024 * 1024
+    # Revisions (%%EOF markers / xref sections) and signatures per file.
+    max_revisions: int = 32
+    max_signatures: int = 20
+    # Work on one file stops after this long; a worker still busy a little later is killed.
+    time_budget_seconds: float = 15.0
+    # Processes of the verification pool, apart from the pool that signs and renders.
+    workers: int = 1
+    # How long a verification may wait for a free worker before "busy" is answered.
+    queue_wait_seconds: float = 10.0
+    # Verifications per client IP (per user once logged in).
+    per_ip_per_minute: int = 6
+    per_ip_hourly: int = 60
+
+
+@dataclass(frozen=True)
 class StorageConfig:
     file_dir: str = "var/files"
 
@@ -181,6 +201,7 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     cpu: CpuConfig = field(default_factory=CpuConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
     wechat: WechatConfig = field(default_factory=WechatConfig)
 
