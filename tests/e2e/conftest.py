@@ -60,7 +60,7 @@ class LiveServer:
     process: subprocess.Popen[bytes]
     log_path: Path
 
-    async def sms_code(self, phone: str, wait_seconds: float = 10.0) -> str:
+    async def sms_code(self, phone: str, wait_seconds: float = 30.0) -> str:
         """The newest code sent to `phone`, from the dev inbox (waits for the outbox)."""
         deadline = time.monotonic() + wait_seconds
         async with aiohttp.ClientSession() as http:
@@ -129,6 +129,7 @@ def live_server(db_url: str, tmp_path: Path,
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
+            proc.wait()
             raise AssertionError("server did not start:\n" + log_path.read_text()[-3000:])
         time.sleep(0.1)
     yield server
@@ -137,6 +138,7 @@ def live_server(db_url: str, tmp_path: Path,
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()  # reaped, or its Popen warns "still running" in a later test
 
 
 @pytest.fixture
