@@ -61,7 +61,7 @@ async def _lock_head(tx: Tx, chain: str) -> AuditChain:
         # The first append to a chain: FOR UPDATE locks nothing when the row is missing,
         # so concurrent writers would each start their own chain. Create the head
         # idempotently, then lock it like every later append does.
-        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        insert = pg_insert if tx.dialect == "postgresql" else sqlite_insert
         await session.execute(
             insert(AuditChain).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing()
         )

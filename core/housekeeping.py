@@ -31,16 +31,10 @@ async def prune(deps: Deps) -> dict[str, int]:
     async with deps.db.transaction() as tx:
         return {
             "rate_events": await ratelimit.prune(tx, now - RATE_EVENTS_KEEP),
-            "captchas": (
-                await tx.session.execute(
-                    delete(CaptchaChallenge).where(CaptchaChallenge.expires_at < now - CAPTCHA_KEEP)
-                )
-            ).rowcount or 0,
-            "sms_codes": (
-                await tx.session.execute(
-                    delete(SmsCode).where(SmsCode.expires_at < now - SMS_CODES_KEEP)
-                )
-            ).rowcount or 0,
+            "captchas": await tx.changed(
+                delete(CaptchaChallenge).where(CaptchaChallenge.expires_at < now - CAPTCHA_KEEP)),
+            "sms_codes": await tx.changed(
+                delete(SmsCode).where(SmsCode.expires_at < now - SMS_CODES_KEEP)),
         }
 
 

@@ -134,7 +134,7 @@ async def enqueue(
     )
     tx.session.add(msg)
     await tx.session.flush()
-    if tx.session.bind.dialect.name == "postgresql":
+    if tx.dialect == "postgresql":
         # Delivered on commit only, to every process listening (core.outbox.listen).
         await tx.session.execute(text("SELECT pg_notify(:c, :q)"),
                                  {"c": NOTIFY_CHANNEL, "q": name})
@@ -146,13 +146,12 @@ async def enqueue(
 async def cancel(tx: Tx, kind: str, dedupe_key: str) -> int:
     """Cancel queued jobs of a kind by their key (a reminder for a contract that was
     signed meanwhile). Jobs already running or done are left alone."""
-    result = await tx.session.execute(
+    return await tx.changed(
         update(OutboxMessage)
         .where(OutboxMessage.kind == kind, OutboxMessage.status == "queued",
                OutboxMessage.dedupe_key.like(f"{dedupe_key}%"))
         .values(status="cancelled")
     )
-    return result.rowcount or 0
 
 
 def backoff(attempts: int) -> timedelta:

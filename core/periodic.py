@@ -35,17 +35,16 @@ class PeriodicTask:
 async def claim(deps: Deps, task: PeriodicTask, now: datetime) -> bool:
     """True when this process won the task's current period (and must run it)."""
     async with deps.db.transaction() as tx:
-        dialect = tx.session.bind.dialect.name
-        insert = pg_insert if dialect == "postgresql" else sqlite_insert
+        insert = pg_insert if tx.dialect == "postgresql" else sqlite_insert
         await tx.session.execute(
             insert(PeriodicRun).values(name=task.name, next_run_at=now, runs=0)
             .on_conflict_do_nothing(index_elements=["name"]))
-        won = await tx.session.execute(
+        won = await tx.changed(
             update(PeriodicRun)
             .where(PeriodicRun.name == task.name, PeriodicRun.next_run_at <= now)
             .values(next_run_at=now + task.every, last_run_at=now, runs=PeriodicRun.runs + 1)
         )
-        return (won.rowcount or 0) == 1
+        return won == 1
 
 
 async def _record_error(deps: Deps, task: PeriodicTask, error: str | None) -> None:

@@ -25,7 +25,7 @@ async def _lock_key(tx: Tx, bucket: str, key: str) -> None:
     # On PostgreSQL two requests could both count 0 and both pass; a transaction-scoped
     # advisory lock on the key makes check-and-record atomic. SQLite already serialises
     # writers (BEGIN IMMEDIATE).
-    if tx.session.bind.dialect.name == "postgresql":
+    if tx.dialect == "postgresql":
         await tx.session.execute(
             text("SELECT pg_advisory_xact_lock(hashtext(:k))"), {"k": f"{bucket}:{key}"}
         )
@@ -76,5 +76,4 @@ async def clear(tx: Tx, bucket: str, key: str) -> None:
 
 
 async def prune(tx: Tx, older_than: datetime) -> int:
-    result = await tx.session.execute(delete(RateEvent).where(RateEvent.at < older_than))
-    return result.rowcount or 0
+    return await tx.changed(delete(RateEvent).where(RateEvent.at < older_than))

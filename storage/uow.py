@@ -12,7 +12,7 @@ from contextlib import asynccontextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine
+from sqlalchemy import Connection, CursorResult, Engine, Executable
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from storage.db import sqlite_sync_twin
@@ -74,6 +74,19 @@ class Tx:
 
     def after_commit(self, hook: AfterCommit) -> None:
         self._after_commit.append(hook)
+
+    @property
+    def dialect(self) -> str:
+        """"sqlite" or "postgresql": for the few statements the two write differently."""
+        bind = self.session.bind
+        if bind is None:  # every session of Database is bound to its engine
+            raise RuntimeError("unbound session")
+        return bind.dialect.name
+
+    async def changed(self, statement: Executable) -> int:
+        """Run an UPDATE or DELETE; how many rows it changed."""
+        result = cast("CursorResult[Any]", await self.session.execute(statement))
+        return result.rowcount or 0
 
     async def _run_after_commit(self) -> None:
         for hook in self._after_commit:
