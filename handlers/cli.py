@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import logging
 import multiprocessing
@@ -14,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from core import cpu
-from core.config import Config, ConfigError, ensure_secrets, load_config
+from core.config import Config, ConfigError, ensure_secrets, listen_url, load_config
 from core.context import Deps
 from handlers.logs import setup_logging
 from storage import migrate as migrations
@@ -33,7 +34,25 @@ def command(name: str) -> Callable[[Command], Command]:
     return register
 
 
-def _serve_one(config: Config, reuse_port: bool) -> None:
+def first_run_banner(config: Config, workers: int) -> str:
+    """What a person starting the server needs: where to open it, the dev inbox, how to stop."""
+    base = config.server.base_url.rstrip("/")
+    lines = [f"LaborSign is running: open {base}/ (a phone-sized browser window)"]
+    if config.server.dev_mode:
+        lines += [
+            f"  SMS codes (dev inbox): {base}/dev/sms",
+            "  demo accounts:         .venv/bin/laborsign demo  (in another terminal)",
+        ]
+    listening = listen_url(config.server.host, config.server.port)
+    if listening != base:
+        lines.append(f"  listening on:          {listening}")
+    if workers > 1:
+        lines.append(f"  workers:               {workers}")
+    lines.append("  stop:                  Ctrl+C")
+    return "\n".join(lines)
+
+
+def _serve_one(config: Config, reuse_port: bool, banner: str | None = None) -> None:
     from handlers.app import init_app
 
     setup_logging()
@@ -50,7 +69,8 @@ def _serve_one(config: Config, reuse_port: bool) -> None:
         port=config.server.port,
         reuse_port=reuse_port,
         access_log=None,
-        print=None,
+        # Said once the socket is bound, so a port already in use never reads as running.
+        print=(lambda _line: print(banner, flush=True)) if banner else None,
         # aiohttp's default, stated because the webhook relies on it: a handler goes on
         # when its client hangs up (a late WeChat answer still goes out, bot/webhook.py).
         handler_cancellation=False,
@@ -74,18 +94,28 @@ def _event_loop(kind: str) -> asyncio.AbstractEventLoop:
 
 @command("serve")
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
-    if args.host:
-        config = config.replace(server={"host": args.host})
-    if args.port is not None:
-        config = config.replace(server={"port": args.port})
+    listen = {key: value for key, value in (("host", args.host), ("port", args.port))
+              if value not in (None, "")}
+    if listen:
+        # Loaded again with the options as the last layer: an unset base_url then follows
+        # the address really listened on (core.config.load_config).
+        config = load_config(args.config, overrides={"server": listen})
     workers = args.workers or config.server.workers
     config = ensure_secrets(config)
     if not args.no_migrate:
         migrations.upgrade(config.database.url)
-    print(f"LaborSign on http://{config.server.host}:{config.server.port}/ ({workers} worker(s))")
+    banner = first_run_banner(config, workers)
     if workers <= 1:
-        _serve_one(config, reuse_port=False)
+        try:
+            _serve_one(config, reuse_port=False, banner=banner)
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                raise
+            print(f"cannot listen on {config.server.host}:{config.server.port}: "
+                  f"{exc.strerror or exc} (another port: --port 8611)", file=sys.stderr)
+            return 1
         return 0
+    print(banner, flush=True)
     procs = [
         multiprocessing.Process(target=_serve_one, args=(config, True), daemon=False)
         for _ in range(workers)
