@@ -27,10 +27,11 @@ if [ -n "$missing" ]; then
   fi
 fi
 
+# Probe by running each candidate, quietly: `command -v` also finds version-manager shims
+# (pyenv) that exist on PATH but fail, loudly, when their version is not selected.
 PY=""
 for candidate in python3.13 python3.12 python3.11 python3; do
-  if command -v "$candidate" >/dev/null 2>&1 &&
-     "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+  if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
     PY=$candidate; break
   fi
 done
@@ -45,12 +46,18 @@ fi
 
 # Reinstall only when the dependency list changed.
 stamp=.venv/.laborsign-$MODE-$(sha256sum pyproject.toml | cut -c1-16)
+# pip's and the build backend's chatter (the editable-install banner) goes to a log that
+# is shown only when the installation fails.
 if [ ! -f "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  if [ "$MODE" = test ]; then
-    .venv/bin/python -m pip install -q -e ".[dev]"
-  else
-    .venv/bin/python -m pip install -q -e .
+  echo "installing Python packages into .venv (first run: a minute or two)"
+  log=.venv/pip-install.log
+  target=.
+  [ "$MODE" = test ] && target=".[dev]"
+  if ! { .venv/bin/python -m pip install -q --upgrade pip &&
+         .venv/bin/python -m pip install -q -e "$target"; } >"$log" 2>&1; then
+    cat "$log" >&2
+    echo "installing the Python packages failed (log above, also in $log)" >&2
+    exit 1
   fi
   rm -f .venv/.laborsign-"$MODE"-*
   touch "$stamp"
