@@ -12,6 +12,7 @@ invisible one.
 from __future__ import annotations
 
 import io
+import logging
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -44,6 +45,23 @@ from core.signing.pdfinput import (
     page_count,
 )
 from core.signing.ports import SignerMaterial, TimeStamperSpec
+
+
+class _ExpectedNoFetching(logging.Filter):
+    """Drops pyHanko's warning that validation data is embedded while fetching is off.
+
+    That is deliberate here: ValidationMaterial carries our own CA's chain and current
+    CRLs, everything the B-LT data needs, so nothing must be fetched from the network. The
+    warning came once per signature, on the server's log and in `laborsign demo`.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(
+            "Validation/revocation info will be embedded, but fetching is not allowed"
+        )
+
+
+logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_ExpectedNoFetching())
 
 MAX_STAMP_BYTES = 2 * 1024 * 1024
 MAX_STAMP_SIDE = 2000
