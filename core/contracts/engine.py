@@ -82,6 +82,10 @@ class SignJob:
     signer_name: str
     reason: str
     max_bytes: int
+    # Written under each stamp (seals.signing_date_text), in the [signing] font.
+    date_text: str | None = None
+    font_path: str = ""
+    font_index: int = 2
 
 
 def sign_fields(data: bytes, job: SignJob) -> bytes:
@@ -101,6 +105,9 @@ def sign_fields(data: bytes, job: SignJob) -> bytes:
                 location="LaborSign",
                 signer_name=job.signer_name,
                 max_bytes=job.max_bytes,
+                date_text=job.date_text,
+                font_path=job.font_path,
+                font_index=job.font_index,
             ),
         )
     return out
