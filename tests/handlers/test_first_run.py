@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
 import sys
@@ -149,3 +150,42 @@ async def test_favicon_is_served_and_linked(client) -> None:
     assert (await resp.read()).lstrip().startswith(b"<svg")
     page = await (await client.get("/login")).text()
     assert 'rel="icon"' in page
+
+
+CHAPTERS = ["一、劳动合同期限", "二、工作内容和工作地点", "三、工作时间和休息休假", "四、劳动报酬",
+            "五、社会保险和福利待遇", "六、劳动保护、劳动条件和职业危害防护",
+            "七、劳动合同的变更、解除和终止", "八、双方约定事项", "九、其他"]
+
+
+@pytest.mark.skipif(any(shutil.which(t) is None for t in ("pdfsig", "certutil", "pdftotext")),
+                    reason="needs poppler-utils and libnss3-tools (scripts/setup.sh test)")
+def test_demo_prints_what_a_person_needs_and_its_check_works(config: Config) -> None:
+    done = subprocess.run([sys.executable, "-m", "handlers.cli", "demo"], env=server_env(config),
+                          cwd=REPO, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert done.stderr == ""  # no library warnings, no logs
+    out = done.stdout
+    base = config.server.base_url
+    for needed in (f"Open {base}/", "Demo@2026", "13800000001  张三", "13800000002  李四",
+                   f"{base}/console", f"{base}/verify"):
+        assert needed in out, out
+    pdf = config.var_dir / "demo" / "sample-contract-signed.pdf"
+    assert f"  {pdf}\n" in out
+
+    # The printed pdfsig recipe, run as printed, trusts the root and finds both signatures.
+    recipe = out[out.index("with pdfsig:"):].splitlines()[1:]
+    assert recipe and all(line.startswith("    ") for line in recipe)
+    checked = [subprocess.run(["bash", "-c", line.strip()], capture_output=True, text=True,
+                              check=False) for line in recipe]
+    assert [c.returncode for c in checked] == [0] * len(recipe), checked
+    report = checked[-1].stdout
+    assert report.count("Signature is Valid.") == 2, report
+    assert report.count("Certificate is Trusted.") == 2, report
+
+    # A Chinese labour contract in the model text's shape, with real text.
+    text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True,
+                          text=True, check=True).stdout
+    squeezed = "".join(text.split())
+    for needed in ["劳动合同书", "甲方（用人单位）", "乙方（劳动者）", *CHAPTERS,
+                   "甲方（盖章）", "法定代表人", "乙方（签字）", "日期："]:
+        assert needed in squeezed, needed
