@@ -261,7 +261,7 @@ def _lay_out(parties: DemoParties, body: CjkFont, heavy: CjkFont) -> DemoContrac
     page.text("F1", body, BODY, left + body.width("或委托代理人（签字）：", BODY) + 4, rep_y,
               parties.legal_rep)
     page.text("F2", heavy, BODY + 0.5, right, top, "乙方（签字）：")
-    ent_box = (left + label_w, bottom, left + label_w + 140, rep_y - 8)
+    ent_box = (left + label_w, bottom, left + label_w + 122, rep_y - 8)  # a 4.2 cm seal
     emp_box = (right + label_w, bottom, right + label_w + 160, bottom + 100)
     # The date's line is the box's bottom 15.75 pt (1.5 × 10.5 pt), its text centred there;
     # the label's baseline matches (the face's middle sits 0.44 em above its baseline).
