@@ -34,14 +34,21 @@ def command(name: str) -> Callable[[Command], Command]:
     return register
 
 
-def first_run_banner(config: Config, workers: int) -> str:
-    """What a person starting the server needs: where to open it, the dev inbox, how to stop."""
+def first_run_banner(config: Config, workers: int, listen: dict[str, object] | None = None
+                     ) -> str:
+    """What a person starting the server needs: where to open it, the dev inbox, how to stop.
+
+    `listen`: the --host/--port given; the demo command is then shown with the same
+    address, so the links it prints point at this server too.
+    """
     base = config.server.base_url.rstrip("/")
     lines = [f"LaborSign is running: open {base}/ (a phone-sized browser window)"]
     if config.server.dev_mode:
+        env = "".join(f"LABORSIGN_SERVER_{key.upper()}={value} "
+                      for key, value in (listen or {}).items())
         lines += [
             f"  SMS codes (dev inbox): {base}/dev/sms",
-            "  demo accounts:         .venv/bin/laborsign demo  (in another terminal)",
+            f"  demo accounts:         {env}.venv/bin/laborsign demo  (in another terminal)",
         ]
     listening = listen_url(config.server.host, config.server.port)
     if listening != base:
@@ -104,7 +111,7 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     config = ensure_secrets(config)
     if not args.no_migrate:
         migrations.upgrade(config.database.url)
-    banner = first_run_banner(config, workers)
+    banner = first_run_banner(config, workers, listen)
     if workers <= 1:
         try:
             _serve_one(config, reuse_port=False, banner=banner)

@@ -129,6 +129,8 @@ async def test_another_port_is_followed_by_links_and_the_builtin_tsa(
     assert f"{url}/dev/sms" in printed
     assert "Ctrl+C" in printed
     assert ":8080" not in printed
+    port = url.rsplit(":", 1)[1]
+    assert f"LABORSIGN_SERVER_PORT={port} .venv/bin/laborsign demo" in printed
 
 
 def test_a_port_in_use_is_said_plainly(config: Config) -> None:
