@@ -124,8 +124,10 @@ def render_page(data: bytes, page: int, width: int) -> bytes:
     try:
         if not 0 <= page < len(pdf):
             raise PdfInvalid("页码超出范围", code="page_out_of_range")
-        pg = pdf[page]
+        # Before the page is loaded, or pdfium leaves the form's widgets out: the
+        # signatures' and seals' appearances (and their dates) would not show.
         pdf.init_forms()
+        pg = pdf[page]
         scale = width / pg.get_width()
         bitmap = pg.render(scale=scale, may_draw_forms=True)
         img = bitmap.to_pil()

@@ -306,3 +306,22 @@ async def test_each_signature_carries_its_signing_date_in_beijing_time(
     assert _stamp_images(signed) == [
         (expected.width, expected.height, expected.getchannel("A").tobytes())
     ]
+
+
+async def test_page_images_show_the_signatures_and_seals(deps, outbox, flow) -> None:
+    import io
+
+    from PIL import Image
+
+    from core.contracts import common
+    from core.contracts.engine import render_page
+
+    contract_id = await send_contract(deps, flow)
+    await sign_as(deps, outbox, flow.employee_id, contract_id)
+    await sign_as(deps, outbox, flow.sealer_id, contract_id)
+    doc = await _doc(deps, contract_id)
+    signed = await asyncio.to_thread(common.store(deps).get, doc.file_key)
+    page = Image.open(io.BytesIO(await asyncio.to_thread(render_page, signed, 2, 480)))
+    red = page.convert("RGB").point(lambda v: 255 if v > 170 else 0).getcolors(1 << 16) or []
+    # The seal's red (high R, low G and B after the threshold) is on the page.
+    assert any(rgb == (255, 0, 0) and count > 200 for count, rgb in red)
