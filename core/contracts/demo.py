@@ -83,9 +83,9 @@ def handwritten_name_png(name: str, *, font_path: str, font_index: int = 2) -> b
     # Round pen ends; pressure: the ink a little lighter in places.
     canvas = canvas.filter(ImageFilter.GaussianBlur(1.6)).point(
         lambda v: 0 if v < 70 else min(255, (v - 70) * 2))
-    noise = Image.effect_noise((max(2, canvas.width // 40), max(2, canvas.height // 40)), 50)
-    pressure = noise.resize(canvas.size, Image.Resampling.BICUBIC).point(
-        lambda v: 185 + v * 70 // 255)
+    coarse = Image.new("L", (max(2, canvas.width // 40), max(2, canvas.height // 40)))
+    coarse.putdata([rnd.randrange(185, 256) for _ in range(coarse.width * coarse.height)])
+    pressure = coarse.resize(canvas.size, Image.Resampling.BICUBIC)
     out = Image.new("RGBA", canvas.size, (22, 26, 52, 0))
     out.putalpha(ImageChops.multiply(canvas, pressure))
     box = canvas.getbbox() or (0, 0, canvas.width, canvas.height)
