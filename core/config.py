@@ -27,7 +27,9 @@ class ConfigError(Exception):
 class ServerConfig:
     host: str = "127.0.0.1"
     port: int = 8080
-    base_url: str = "http://127.0.0.1:8080"
+    # Public URL in SMS links, QR codes, redirects and the built-in TSA's address. Empty:
+    # where the server listens (load_config fills it in, see listen_url).
+    base_url: str = ""
     dev_mode: bool = False
     secret_key: str = ""
     max_body_bytes: int = 20 * 1024 * 1024
@@ -260,7 +262,27 @@ def _build_table(cls: type, values: Mapping[str, Any], table: str, env: Mapping[
     return cls(**kwargs)
 
 
-def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = None) -> Config:
+def listen_url(host: str, port: int) -> str:
+    """The URL of the address the server listens on, as a browser on this machine reaches
+    it: a wildcard host (all interfaces) is reached through the loopback address."""
+    if host in {"", "0.0.0.0", "::", "[::]"}:  # noqa: S104 - a comparison, not a bind
+        host = "127.0.0.1"
+    elif ":" in host and not host.startswith("["):
+        host = f"[{host}]"
+    return f"http://{host}:{port}"
+
+
+def load_config(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Config:
+    """The file, then LABORSIGN_* variables, then `overrides` (command-line options such as
+    `serve --port`), each winning over the one before.
+
+    An empty [server] base_url follows the host and port finally in force: the links,
+    redirects and the built-in TSA must point where the server really listens.
+    """
     env = os.environ if env is None else env
     path = Path(path or env.get(f"{ENV_PREFIX}CONFIG") or DEFAULT_CONFIG_PATH)
     with path.open("rb") as fh:
@@ -270,7 +292,12 @@ def load_config(path: str | Path | None = None, env: Mapping[str, str] | None = 
     if unknown:
         raise ConfigError(f"unknown config tables: {', '.join(sorted(unknown))}")
     tables = {name: _build_table(hints[name], data.get(name, {}), name, env) for name in hints}
-    return Config(**tables)
+    config = Config(**tables).replace(**(overrides or {}))
+    if not config.server.base_url:
+        config = config.replace(
+            server={"base_url": listen_url(config.server.host, config.server.port)}
+        )
+    return config
 
 
 def ensure_secrets(config: Config) -> Config:

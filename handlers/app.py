@@ -41,6 +41,7 @@ from handlers import (
     dev,
     dev_identity,
     dev_wechat,
+    favicon,
     h5_accounts,
     h5_contracts,
     h5_identity,
@@ -212,6 +213,7 @@ def init_app(
     app[OUTBOX] = worker
 
     app.add_routes(health.routes)
+    app.add_routes(favicon.routes)
     app.add_routes(h5_identity.routes)
     app.add_routes(h5_accounts.routes)
     app.add_routes(h5_qr_login.routes)

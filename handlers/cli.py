@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import gc
 import logging
 import multiprocessing
@@ -14,7 +15,7 @@ from pathlib import Path
 from aiohttp import web
 
 from core import cpu
-from core.config import Config, ConfigError, ensure_secrets, load_config
+from core.config import Config, ConfigError, ensure_secrets, listen_url, load_config
 from core.context import Deps
 from handlers.logs import setup_logging
 from storage import migrate as migrations
@@ -33,7 +34,32 @@ def command(name: str) -> Callable[[Command], Command]:
     return register
 
 
-def _serve_one(config: Config, reuse_port: bool) -> None:
+def first_run_banner(config: Config, workers: int, listen: dict[str, object] | None = None
+                     ) -> str:
+    """What a person starting the server needs: where to open it, the dev inbox, how to stop.
+
+    `listen`: the --host/--port given; the demo command is then shown with the same
+    address, so the links it prints point at this server too.
+    """
+    base = config.server.base_url.rstrip("/")
+    lines = [f"LaborSign is running: open {base}/ (a phone-sized browser window)"]
+    if config.server.dev_mode:
+        env = "".join(f"LABORSIGN_SERVER_{key.upper()}={value} "
+                      for key, value in (listen or {}).items())
+        lines += [
+            f"  SMS codes (dev inbox): {base}/dev/sms",
+            f"  demo accounts:         {env}.venv/bin/laborsign demo  (in another terminal)",
+        ]
+    listening = listen_url(config.server.host, config.server.port)
+    if listening != base:
+        lines.append(f"  listening on:          {listening}")
+    if workers > 1:
+        lines.append(f"  workers:               {workers}")
+    lines.append("  stop:                  Ctrl+C")
+    return "\n".join(lines)
+
+
+def _serve_one(config: Config, reuse_port: bool, banner: str | None = None) -> None:
     from handlers.app import init_app
 
     setup_logging()
@@ -50,7 +76,8 @@ def _serve_one(config: Config, reuse_port: bool) -> None:
         port=config.server.port,
         reuse_port=reuse_port,
         access_log=None,
-        print=None,
+        # Said once the socket is bound, so a port already in use never reads as running.
+        print=(lambda _line: print(banner, flush=True)) if banner else None,
         # aiohttp's default, stated because the webhook relies on it: a handler goes on
         # when its client hangs up (a late WeChat answer still goes out, bot/webhook.py).
         handler_cancellation=False,
@@ -95,10 +122,12 @@ def _dev_exposure(config: Config, allowed_by_flag: bool) -> str | None:
 
 @command("serve")
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
-    if args.host:
-        config = config.replace(server={"host": args.host})
-    if args.port is not None:
-        config = config.replace(server={"port": args.port})
+    listen = {key: value for key, value in (("host", args.host), ("port", args.port))
+              if value not in (None, "")}
+    if listen:
+        # Loaded again with the options as the last layer: an unset base_url then follows
+        # the address really listened on (core.config.load_config).
+        config = load_config(args.config, overrides={"server": listen})
     workers = args.workers or config.server.workers
     refusal = _dev_exposure(config, args.allow_dev_on_network)
     if refusal:
@@ -107,10 +136,18 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     config = ensure_secrets(config)
     if not args.no_migrate:
         migrations.upgrade(config.database.url)
-    print(f"LaborSign on http://{config.server.host}:{config.server.port}/ ({workers} worker(s))")
+    banner = first_run_banner(config, workers, listen)
     if workers <= 1:
-        _serve_one(config, reuse_port=False)
+        try:
+            _serve_one(config, reuse_port=False, banner=banner)
+        except OSError as exc:
+            if exc.errno not in (errno.EADDRINUSE, errno.EACCES, errno.EADDRNOTAVAIL):
+                raise
+            print(f"cannot listen on {config.server.host}:{config.server.port}: "
+                  f"{exc.strerror or exc} (another port: --port 8611)", file=sys.stderr)
+            return 1
         return 0
+    print(banner, flush=True)
     procs = [
         multiprocessing.Process(target=_serve_one, args=(config, True), daemon=False)
         for _ in range(workers)

@@ -27,12 +27,11 @@ if [ -n "$missing" ]; then
   fi
 fi
 
-# A version manager's shim is found by `command -v` even where it cannot run that
-# version, so each candidate is run (quietly) to see that it works.
+# Probe by running each candidate, quietly: `command -v` also finds version-manager shims
+# (pyenv) that exist on PATH but fail, loudly, when their version is not selected.
 PY=""
 for candidate in python3.13 python3.12 python3.11 python3; do
-  if command -v "$candidate" >/dev/null 2>&1 &&
-     "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
+  if "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' >/dev/null 2>&1; then
     PY=$candidate; break
   fi
 done
@@ -46,27 +45,23 @@ if [ ! -x .venv/bin/python ]; then
 fi
 
 # Exact versions from the lock file (scripts/lock.sh writes it), then the project itself
-# without resolving anything again. Reinstall only when the lock or pyproject changed.
-# pip's output is kept out of sight unless it fails.
-pip_quietly() {
-  local log
-  log=$(mktemp)
-  if ! .venv/bin/python -m pip --disable-pip-version-check -q "$@" >"$log" 2>&1; then
-    grep -v '^WARNING: Location' "$log" >&2
-    rm -f "$log"
-    echo "pip install $* failed" >&2
-    exit 1
-  fi
-  rm -f "$log"
-}
+# without resolving anything again; reinstall only when the lock or pyproject changed.
+# pip's and the build backend's chatter (the editable-install banner) goes to a log that
+# is shown only when the installation fails.
 lock=requirements/run.txt
 [ "$MODE" = test ] && lock=requirements/test.txt
 stamp=.venv/.laborsign-$MODE-$(cat "$lock" pyproject.toml | sha256sum | cut -c1-16)
 if [ ! -f "$stamp" ]; then
-  echo "installing Python packages from $lock"
-  pip_quietly install --upgrade pip
-  pip_quietly install -r "$lock"
-  pip_quietly install --no-deps -e .
+  echo "installing Python packages into .venv (first run: a minute or two)"
+  log=.venv/pip-install.log
+  pip=(.venv/bin/python -m pip --disable-pip-version-check -q)
+  if ! { "${pip[@]}" install --upgrade pip &&
+         "${pip[@]}" install -r "$lock" &&
+         "${pip[@]}" install --no-deps -e .; } >"$log" 2>&1; then
+    grep -v '^WARNING: Location' "$log" >&2
+    echo "installing the Python packages failed (log above, also in $log)" >&2
+    exit 1
+  fi
   rm -f .venv/.laborsign-"$MODE"-*
   touch "$stamp"
 fi

@@ -102,6 +102,10 @@ class SignJob:
     signer_name: str
     reason: str
     max_bytes: int
+    # Written under each stamp (seals.signing_date_text), in the [signing] font.
+    date_text: str | None = None
+    font_path: str = ""
+    font_index: int = 2
 
 
 def sign_fields(data: bytes, job: SignJob) -> bytes:
@@ -121,6 +125,9 @@ def sign_fields(data: bytes, job: SignJob) -> bytes:
                 location="LaborSign",
                 signer_name=job.signer_name,
                 max_bytes=job.max_bytes,
+                date_text=job.date_text,
+                font_path=job.font_path,
+                font_index=job.font_index,
             ),
         )
     return out
@@ -137,8 +144,10 @@ def render_page(data: bytes, page: int, width: int) -> bytes:
     try:
         if not 0 <= page < len(pdf):
             raise PdfInvalid("页码超出范围", code="page_out_of_range")
-        pg = pdf[page]
+        # Before the page is loaded, or pdfium leaves the form's widgets out: the
+        # signatures' and seals' appearances (and their dates) would not show.
         pdf.init_forms()
+        pg = pdf[page]
         scale = width / pg.get_width()
         bitmap = pg.render(scale=scale, may_draw_forms=True)
         img = bitmap.to_pil()

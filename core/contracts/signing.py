@@ -22,6 +22,7 @@ from datetime import timedelta
 from sqlalchemy import select
 
 from core import outbox, sms_codes
+from core.clock import LOCAL_ZONE
 from core.context import Deps, RequestMeta
 from core.contracts import common, engine, turns
 from core.contracts.states import CONTRACT, SIGNER, ContractState, SignerState
@@ -32,6 +33,7 @@ from core.enterprise import seals as enterprise_seals
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.signatures import default_signature_png
 from core.signing.pdf import CertificateRevoked
+from core.signing.seals import signing_date_text
 from core.validators import check_sms_code_format
 from core.wechat_notify import notify_person
 from storage.models import (
@@ -453,6 +455,10 @@ async def perform_signing(deps: Deps, signer_id: str, meta: RequestMeta) -> Sign
             reason=f"签署《{snap.contract_title}》",
             max_bytes=deps.config.signing.max_upload_bytes + engine.GROWTH_ALLOWANCE
             + len(pdf),
+            # The day of signing as the parties live it: Beijing time.
+            date_text=signing_date_text(deps.clock.now().astimezone(LOCAL_ZONE).date()),
+            font_path=deps.config.signing.font_path,
+            font_index=deps.config.signing.font_index,
         )
         try:
             signed = await run_cpu(engine.sign_fields, pdf, job)

@@ -12,6 +12,7 @@ invisible one.
 from __future__ import annotations
 
 import io
+import logging
 import zlib
 from dataclasses import dataclass
 from functools import lru_cache
@@ -44,6 +45,24 @@ from core.signing.pdfinput import (
     page_count,
 )
 from core.signing.ports import SignerMaterial, TimeStamperSpec
+from core.signing.seals import with_signing_date
+
+
+class _ExpectedNoFetching(logging.Filter):
+    """Drops pyHanko's warning that validation data is embedded while fetching is off.
+
+    That is deliberate here: ValidationMaterial carries our own CA's chain and current
+    CRLs, everything the B-LT data needs, so nothing must be fetched from the network. The
+    warning came once per signature, on the server's log and in `laborsign demo`.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith(
+            "Validation/revocation info will be embedded, but fetching is not allowed"
+        )
+
+
+logging.getLogger("pyhanko.sign.signers.pdf_signer").addFilter(_ExpectedNoFetching())
 
 MAX_STAMP_BYTES = 2 * 1024 * 1024
 MAX_STAMP_SIDE = 2000
@@ -114,6 +133,11 @@ class SignOptions:
     location: str | None = None
     signer_name: str | None = None
     max_bytes: int = DEFAULT_MAX_BYTES
+    # The signing date (Beijing time, seals.signing_date_text) written on the bottom line
+    # of each visible stamp, in this CJK font. None: the stamp alone.
+    date_text: str | None = None
+    font_path: str = ""
+    font_index: int = 2
 
 
 def _check_field(spec: FieldSpec, pages: int, box: tuple[float, ...] | None) -> None:
@@ -285,6 +309,21 @@ def reserve_for(signer: SignerMaterial, timestamper: TimeStamperSpec | None) -> 
     return 2 * der
 
 
+def _field_size(field_ref: Any) -> tuple[float, float] | None:
+    """(width, height) in points of a signature field's widget."""
+    try:
+        field = field_ref.get_object()
+        rect = field.get("/Rect")
+        if rect is None and "/Kids" in field:
+            rect = field["/Kids"][0].get_object().get("/Rect")
+        if rect is None:
+            return None
+        x1, y1, x2, y2 = (float(v) for v in rect)
+    except (*PARSE_ERRORS, TypeError, ValueError, IndexError):
+        return None
+    return abs(x2 - x1), abs(y2 - y1)
+
+
 def sign_document(
     pdf_bytes: bytes,
     field_name: str,
@@ -316,6 +355,10 @@ def sign_document(
     if options.certify and reader.embedded_signatures:
         raise Conflict("只有第一个签名可以是认证签名", code="certify_not_first")
 
+    size = _field_size(matches[0][2])
+    if stamp_png is not None and options.date_text and options.font_path and size:
+        stamp_png = with_signing_date(stamp_png, options.date_text, size,
+                                      font_path=options.font_path, font_index=options.font_index)
     style = stamp_style(stamp_png) if stamp_png is not None else None
     meta = signers.PdfSignatureMetadata(
         field_name=field_name,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import math
+from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
@@ -238,3 +239,53 @@ def normalize_signature(data: bytes) -> bytes:
     out.putalpha(mask)
     out.thumbnail(SIGNATURE_BOX, Image.LANCZOS)
     return _png(out)
+
+
+DATE_MAX_SIDE = 2000  # the stamp's own limit (pdf.MAX_STAMP_SIDE)
+DATE_PX_PER_POINT = 4.0
+DATE_POINTS = 10.5  # 五号, the size of a contract's body text
+
+
+def signing_date_text(local: date) -> str:
+    """A signing date as contracts write it: 2026年12月03日."""
+    return f"{local.year}年{local.month:02d}月{local.day:02d}日"
+
+
+@lru_cache(maxsize=32)
+def with_signing_date(
+    png: bytes, date_text: str, box: tuple[float, float], *, font_path: str,
+    font_index: int = 2,
+) -> bytes:
+    """The stamp as it fills a signature box of `box` (width, height) points: the seal or
+    handwriting above, the signing date on the box's bottom line, left-aligned as if
+    written after a printed "日期：".
+
+    The image has the box's own proportions, so the date lands on that bottom line whatever
+    the stamp's shape. Cached: a party's stamp goes into each of its boxes, often the same
+    size, on the same day.
+    """
+    width_pt, height_pt = box
+    scale = min(DATE_PX_PER_POINT, DATE_MAX_SIDE / max(width_pt, height_pt, 1.0))
+    width, height = max(int(width_pt * scale), 1), max(int(height_pt * scale), 1)
+    size = max(int(min(DATE_POINTS, height_pt * 0.2) * scale), 6)
+    font = _font(font_path, font_index, size)
+    while size > 6 and font.getlength(date_text) > width - 2 * scale:
+        size -= 1
+        font = _font(font_path, font_index, size)
+    line = int(size * 1.5)
+
+    canvas = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    try:
+        stamp = Image.open(io.BytesIO(png)).convert("RGBA")
+    except (UnidentifiedImageError, OSError) as exc:
+        raise InvalidInput("签名图片无法读取", code="stamp_invalid") from exc
+    room = (width, height - line)
+    if room[1] > 0:
+        fit = min(room[0] / stamp.width, room[1] / stamp.height)
+        shown = stamp.resize((max(int(stamp.width * fit), 1), max(int(stamp.height * fit), 1)),
+                             Image.LANCZOS)
+        canvas.alpha_composite(shown, ((room[0] - shown.width) // 2,
+                                       (room[1] - shown.height) // 2))
+    ImageDraw.Draw(canvas).text((int(scale), height - line / 2), date_text, font=font,
+                                fill=(*INK, 255), anchor="lm")
+    return _png(canvas)

@@ -61,3 +61,31 @@ def test_domain_errors_survive_pickling_across_the_process_pool() -> None:
     assert (err.code, err.message, err.field, err.status) == ("too_big", "签名图片过大", "f", 400)
     limited = pickle.loads(pickle.dumps(RateLimited(retry_after=7)))
     assert limited.retry_after == 7 and limited.status == 429
+
+
+def test_unset_base_url_follows_the_port_and_host_in_force(tmp_path: Path) -> None:
+    from core.signing.timestamping import tsa_url
+
+    assert load_config(env={}).server.base_url == "http://127.0.0.1:8080"
+    moved = load_config(env={"LABORSIGN_SERVER_PORT": "8611"})
+    assert moved.server.base_url == "http://127.0.0.1:8611"
+    assert tsa_url(moved) == "http://127.0.0.1:8611/tsa"
+    # `serve --port` / `--host` come last; all interfaces are reached through loopback.
+    served = load_config(env={"LABORSIGN_SERVER_PORT": "8611"},
+                         overrides={"server": {"port": 8612, "host": "0.0.0.0"}})  # noqa: S104
+    assert served.server.base_url == "http://127.0.0.1:8612"
+    assert load_config(env={"LABORSIGN_SERVER_HOST": "::1"}).server.base_url == \
+        "http://[::1]:8080"
+    # A config file without the key at all behaves the same.
+    path = tmp_path / "c.toml"
+    path.write_text('[server]\nport = 9001\n')
+    assert load_config(path, env={}).server.base_url == "http://127.0.0.1:9001"
+
+
+def test_a_set_base_url_is_kept_whatever_the_port(tmp_path: Path) -> None:
+    env = {"LABORSIGN_SERVER_BASE_URL": "https://sign.example.com"}
+    config = load_config(env=env, overrides={"server": {"port": 8611}})
+    assert (config.server.port, config.server.base_url) == (8611, "https://sign.example.com")
+    path = tmp_path / "c.toml"
+    path.write_text('[server]\nbase_url = "http://10.0.0.5:8080"\nport = 9001\n')
+    assert load_config(path, env={}).server.base_url == "http://10.0.0.5:8080"

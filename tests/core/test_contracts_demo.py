@@ -23,3 +23,21 @@ async def test_demo_leaves_a_signed_sample_and_the_root(deps, aiohttp_server) ->
 
     again = await seed_demo(deps, deliverers())  # a second run reuses what is there
     assert again[-3:] == lines[-3:]
+
+
+async def test_the_demo_employee_signs_with_a_handwritten_name(deps, aiohttp_server) -> None:
+    from core.contracts.demo import handwritten_name_png
+    from core.signatures import default_signature_png
+    from core.signing.seals import normalize_signature
+    from tests.factories import user_by_phone
+
+    await start_tsa(deps, aiohttp_server)
+    await seed_demo(deps, deliverers())
+    employee = await user_by_phone(deps, "13800000001")
+    assert employee is not None
+    cfg = deps.config.signing
+    drawn = handwritten_name_png("张三", font_path=cfg.font_path, font_index=cfg.font_index)
+    # The name written out (seeded, so the same every run), not a scribble.
+    assert await default_signature_png(deps, employee.id) == normalize_signature(drawn)
+    assert drawn == handwritten_name_png("张三", font_path=cfg.font_path,
+                                         font_index=cfg.font_index)

@@ -246,3 +246,82 @@ async def test_lists_follow_the_flow(deps, outbox, flow) -> None:
     await sign_as(deps, outbox, flow.sealer_id, contract_id)
     assert [c.id for c in await access.list_contracts(deps, flow.employee_id, "completed")] == [
         contract_id]
+
+
+def _stamp_images(pdf: bytes) -> list[tuple[int, int, bytes]]:
+    """(width, height, alpha bytes) of the image in each signed field's appearance."""
+    import io
+
+    from pyhanko.pdf_utils.reader import PdfFileReader
+    from pyhanko.sign.fields import enumerate_sig_fields
+
+    def images(xobject) -> list:  # type: ignore[no-untyped-def]
+        found = []
+        for ref in xobject.get("/Resources", {}).get("/XObject", {}).values():
+            obj = ref.get_object()
+            found += [obj] if obj["/Subtype"] == "/Image" else images(obj)
+        return found
+
+    reader = PdfFileReader(io.BytesIO(pdf))
+    out = []
+    for _, value, field in enumerate_sig_fields(reader):
+        if value is not None:
+            for image in images(field.get_object()["/AP"]["/N"].get_object()):
+                out.append((int(image["/Width"]), int(image["/Height"]),
+                            image["/SMask"].get_object().data))
+    return out
+
+
+async def test_each_signature_carries_its_signing_date_in_beijing_time(
+    deps, outbox, flow, clock
+) -> None:
+    from datetime import timedelta
+
+    from core.clock import LOCAL_ZONE
+    from core.contracts import common
+    from core.signatures import default_signature_png
+    from core.signing.pdf import load_stamp_image
+    from core.signing.samples import EMPLOYEE_BOX
+    from core.signing.seals import signing_date_text, with_signing_date
+
+    # 17:30 UTC is already the next day in Beijing: the date must be Beijing's.
+    clock.at = (clock.now() - timedelta(days=1)).replace(hour=17, minute=30)
+    beijing = clock.at.astimezone(LOCAL_ZONE).date()
+    assert beijing != clock.at.date()
+
+    contract_id = await send_contract(deps, flow)
+    await sign_as(deps, outbox, flow.employee_id, contract_id)
+    doc = await _doc(deps, contract_id)
+    signed = await asyncio.to_thread(common.store(deps).get, doc.file_key)
+
+    handwriting = await default_signature_png(deps, flow.employee_id)
+    assert handwriting is not None
+    x1, y1, x2, y2 = EMPLOYEE_BOX
+    cfg = deps.config.signing
+    expected = load_stamp_image(with_signing_date(
+        handwriting, signing_date_text(beijing), (x2 - x1, y2 - y1),
+        font_path=cfg.font_path, font_index=cfg.font_index,
+    ))
+    assert signing_date_text(beijing) == f"{beijing:%Y}年{beijing:%m}月{beijing:%d}日"
+    assert _stamp_images(signed) == [
+        (expected.width, expected.height, expected.getchannel("A").tobytes())
+    ]
+
+
+async def test_page_images_show_the_signatures_and_seals(deps, outbox, flow) -> None:
+    import io
+
+    from PIL import Image
+
+    from core.contracts import common
+    from core.contracts.engine import render_page
+
+    contract_id = await send_contract(deps, flow)
+    await sign_as(deps, outbox, flow.employee_id, contract_id)
+    await sign_as(deps, outbox, flow.sealer_id, contract_id)
+    doc = await _doc(deps, contract_id)
+    signed = await asyncio.to_thread(common.store(deps).get, doc.file_key)
+    page = Image.open(io.BytesIO(await asyncio.to_thread(render_page, signed, 2, 480)))
+    red = page.convert("RGB").point(lambda v: 255 if v > 170 else 0).getcolors(1 << 16) or []
+    # The seal's red (high R, low G and B after the threshold) is on the page.
+    assert any(rgb == (255, 0, 0) and count > 200 for count, rgb in red)

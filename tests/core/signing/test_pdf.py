@@ -163,3 +163,19 @@ async def test_revoked_certificate_cannot_sign_with_validation_info(deps) -> Non
             sign_document, doc, "enterprise", ent, validation=material
         )
     assert caught.value.code == "certificate_revoked"
+
+
+async def test_embedding_our_own_validation_data_logs_no_warning(deps, caplog) -> None:
+    import logging
+
+    doc = _prepared()
+    ent = await enterprise_signer(deps, doc)
+    material = await service.validation_material(deps)
+    with caplog.at_level(logging.WARNING):
+        signed = await asyncio.to_thread(
+            sign_document, doc, "enterprise", ent, validation=material
+        )
+        # Only that one expected message is dropped: the logger's other warnings still show.
+        logging.getLogger("pyhanko.sign.signers.pdf_signer").warning("something else")
+    assert signed.startswith(b"%PDF")
+    assert [r.getMessage() for r in caplog.records] == ["something else"]

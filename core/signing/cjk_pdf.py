@@ -1,0 +1,188 @@
+"""A small text-PDF writer for Chinese documents: an embedded CJK font subset, real text.
+
+Enough to generate a contract (headings, wrapped paragraphs, underlined filled-in blanks,
+rules): the text can be selected, searched and extracted, and the file stays small
+because only the glyphs used are embedded. The font is a CID-keyed OpenType/CFF face
+such as Noto Serif/Sans CJK (the .ttc collections of fonts-noto-cjk, face by index).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+
+from fontTools import subset
+from fontTools.ttLib import TTFont
+from pyhanko.pdf_utils import generic
+from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
+
+A4 = (595.0, 842.0)
+# Never at the start of a line (GB/T 15834 line-breaking practice).
+NO_LINE_START = set("，。、；：？！）》」』”’%,.;:)!?")
+
+
+class CjkFont:
+    """One face of a font collection: measures text, encodes it and embeds its subset."""
+
+    def __init__(self, path: str, index: int) -> None:
+        self.tt = TTFont(path, fontNumber=index, lazy=True)
+        self.cmap = self.tt.getBestCmap()
+        self.units = self.tt["head"].unitsPerEm
+        self.metrics = self.tt["hmtx"]
+        self.name = str(self.tt["name"].getDebugName(6) or "CJK").replace(" ", "")
+        self.used: dict[int, tuple[str, str]] = {}  # cid -> (glyph name, character)
+
+    def close(self) -> None:
+        self.tt.close()
+
+    def _glyph(self, char: str) -> str:
+        return self.cmap.get(ord(char)) or ".notdef"
+
+    def width(self, text: str, size: float) -> float:
+        return sum(self.metrics[self._glyph(c)][0] for c in text) * size / self.units
+
+    def encode(self, text: str) -> str:
+        """The text as a hex string of CIDs (Identity-H), remembering the glyphs used."""
+        codes = []
+        for char in text:
+            name = self._glyph(char)
+            cid = int(name[3:]) if name.startswith("cid") else 0
+            self.used.setdefault(cid, (name, char))
+            codes.append(f"{cid:04x}")
+        return "<" + "".join(codes) + ">"
+
+    def embed(self, writer: PdfFileWriter) -> generic.IndirectObject:
+        """Subset the font to the glyphs used and add it as a Type0/CIDFontType0 font."""
+        options = subset.Options()
+        options.layout_features = []
+        options.notdef_outline = True
+        options.name_IDs = ["*"]
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(glyphs=[name for name, _ in self.used.values()] + [".notdef"])
+        subsetter.subset(self.tt)
+        cff = self.tt["CFF "].cff
+        registry, ordering, supplement = cff[0].ROS
+        program = io.BytesIO()
+        cff.compile(program, self.tt)
+        font_file = generic.StreamObject(
+            {generic.pdf_name("/Subtype"): generic.pdf_name("/CIDFontType0C")},
+            stream_data=program.getvalue(),
+        )
+        font_file.compress()
+        head, hhea = self.tt["head"], self.tt["hhea"]
+        scale = 1000 / self.units
+        descriptor = generic.DictionaryObject({
+            generic.pdf_name("/Type"): generic.pdf_name("/FontDescriptor"),
+            generic.pdf_name("/FontName"): generic.pdf_name(f"/LSDEMO+{self.name}"),
+            generic.pdf_name("/Flags"): generic.NumberObject(6),
+            generic.pdf_name("/FontBBox"): generic.ArrayObject(
+                generic.NumberObject(int(v * scale))
+                for v in (head.xMin, head.yMin, head.xMax, head.yMax)
+            ),
+            generic.pdf_name("/ItalicAngle"): generic.NumberObject(0),
+            generic.pdf_name("/Ascent"): generic.NumberObject(int(hhea.ascent * scale)),
+            generic.pdf_name("/Descent"): generic.NumberObject(int(hhea.descent * scale)),
+            generic.pdf_name("/CapHeight"): generic.NumberObject(733),
+            generic.pdf_name("/StemV"): generic.NumberObject(80),
+            generic.pdf_name("/FontFile3"): writer.add_object(font_file),
+        })
+        widths = generic.ArrayObject()
+        for cid in sorted(self.used):
+            name, _ = self.used[cid]
+            widths += [generic.NumberObject(cid), generic.ArrayObject(
+                [generic.NumberObject(int(self.metrics[name][0] * scale))])]
+        cid_font = generic.DictionaryObject({
+            generic.pdf_name("/Type"): generic.pdf_name("/Font"),
+            generic.pdf_name("/Subtype"): generic.pdf_name("/CIDFontType0"),
+            generic.pdf_name("/BaseFont"): generic.pdf_name(f"/LSDEMO+{self.name}"),
+            generic.pdf_name("/CIDSystemInfo"): generic.DictionaryObject({
+                generic.pdf_name("/Registry"): generic.TextStringObject(registry),
+                generic.pdf_name("/Ordering"): generic.TextStringObject(ordering),
+                generic.pdf_name("/Supplement"): generic.NumberObject(supplement),
+            }),
+            generic.pdf_name("/FontDescriptor"): writer.add_object(descriptor),
+            generic.pdf_name("/W"): widths,
+        })
+        to_unicode = generic.StreamObject(stream_data=self._to_unicode())
+        to_unicode.compress()
+        return writer.add_object(generic.DictionaryObject({
+            generic.pdf_name("/Type"): generic.pdf_name("/Font"),
+            generic.pdf_name("/Subtype"): generic.pdf_name("/Type0"),
+            generic.pdf_name("/BaseFont"): generic.pdf_name(f"/LSDEMO+{self.name}"),
+            generic.pdf_name("/Encoding"): generic.pdf_name("/Identity-H"),
+            generic.pdf_name("/DescendantFonts"): generic.ArrayObject(
+                [writer.add_object(cid_font)]
+            ),
+            generic.pdf_name("/ToUnicode"): writer.add_object(to_unicode),
+        }))
+
+    def _to_unicode(self) -> bytes:
+        """The CMap that maps CIDs back to text (copy, search, pdftotext)."""
+        pairs = sorted((cid, char) for cid, (_, char) in self.used.items())
+        blocks = []
+        for start in range(0, len(pairs), 100):
+            chunk = pairs[start:start + 100]
+            lines = [f"<{cid:04x}> <{char.encode('utf-16-be').hex()}>" for cid, char in chunk]
+            blocks.append(f"{len(chunk)} beginbfchar\n" + "\n".join(lines) + "\nendbfchar")
+        return (
+            "/CIDInit /ProcSet findresource begin\n12 dict begin\nbegincmap\n"
+            "/CIDSystemInfo << /Registry (Adobe) /Ordering (UCS) /Supplement 0 >> def\n"
+            "/CMapName /Adobe-Identity-UCS def\n/CMapType 2 def\n"
+            "1 begincodespacerange\n<0000> <FFFF>\nendcodespacerange\n"
+            + "\n".join(blocks)
+            + "\nendcmap\nCMapName currentdict /CMap defineresource pop\nend\nend\n"
+        ).encode("ascii")
+
+
+@dataclass
+class Page:
+    """Drawing operations of one page, in points from the bottom left."""
+
+    ops: list[str] = field(default_factory=list)
+
+    def text(self, font_key: str, font: CjkFont, size: float, x: float, y: float,
+             text: str, gray: float = 0.0) -> None:
+        self.ops.append(f"BT {gray:.2f} g /{font_key} {size:.2f} Tf {x:.2f} {y:.2f} Td "
+                        f"{font.encode(text)} Tj ET")
+
+    def line(self, x1: float, y1: float, x2: float, y2: float, width: float = 0.5,
+             gray: float = 0.0) -> None:
+        self.ops.append(f"{gray:.2f} G {width:.2f} w {x1:.2f} {y1:.2f} m {x2:.2f} {y2:.2f} l S")
+
+
+def wrap(font: CjkFont, size: float, text: str, width: float) -> list[str]:
+    """Break Chinese text into lines of at most `width` points, character by character;
+    closing punctuation stays at the end of the line before."""
+    lines: list[str] = []
+    current = ""
+    for char in text:
+        if current and font.width(current + char, size) > width and char not in NO_LINE_START:
+            lines.append(current)
+            current = ""
+        current += char
+    if current:
+        lines.append(current)
+    return lines
+
+
+def write_pdf(pages: list[Page], fonts: dict[str, CjkFont], title: str) -> bytes:
+    writer = PdfFileWriter()
+    resources = generic.DictionaryObject({
+        generic.pdf_name("/Font"): generic.DictionaryObject(
+            {generic.pdf_name(f"/{key}"): font.embed(writer) for key, font in fonts.items()}
+        )
+    })
+    for page in pages:
+        stream = generic.StreamObject(stream_data="\n".join(page.ops).encode("ascii"))
+        stream.compress()
+        writer.insert_page(PageObject(
+            contents=writer.add_object(stream),
+            media_box=generic.ArrayObject([generic.NumberObject(v) for v in (0, 0, *A4)]),
+            resources=resources,
+        ))
+    writer.set_info(generic.DictionaryObject(
+        {generic.pdf_name("/Title"): generic.TextStringObject(title)}
+    ))
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
