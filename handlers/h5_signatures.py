@@ -13,7 +13,7 @@ from core.signing.seals import MAX_SIGNATURE_BYTES as MAX_UPLOAD_BYTES
 from core.validators import safe_next
 from handlers.keys import DEPS, current_session
 from handlers.render import render
-from handlers.util import request_meta
+from handlers.util import read_form, request_meta
 
 routes = web.RouteTableDef()
 
@@ -28,7 +28,7 @@ def _login_first(request: web.Request) -> str:
 async def _uploaded_png(request: web.Request) -> bytes:
     if request.content_length and request.content_length > MAX_UPLOAD_BYTES + 4096:
         raise PayloadTooLarge("签名图片过大")
-    data = await request.post()
+    data = await read_form(request)
     part = data.get("signature")
     if part is None or isinstance(part, str):
         raise InvalidInput("没有收到签名图片", code="signature_missing")

@@ -9,6 +9,7 @@ from core.errors import DomainError, InvalidInput, PayloadTooLarge
 from handlers.h5_contracts import local_time
 from handlers.keys import DEPS
 from handlers.render import render
+from handlers.util import read_form
 
 routes = web.RouteTableDef()
 
@@ -20,7 +21,7 @@ async def read_upload(request: web.Request) -> bytes:
         raise PayloadTooLarge(f"文件不能超过 {limit // (1024 * 1024)} MB", code="pdf_too_large")
     if not request.content_type.startswith("multipart/"):
         raise InvalidInput("请以 multipart/form-data 上传文件", code="upload_expected")
-    post = await request.post()
+    post = await read_form(request)
     part = post.get("file")
     if part is None or isinstance(part, str):
         raise InvalidInput("请选择要验证的 PDF 文件", code="empty_upload", field="file")

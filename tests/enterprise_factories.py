@@ -5,7 +5,9 @@ from __future__ import annotations
 import io
 import itertools
 import secrets
+import struct
 import zipfile
+import zlib
 from datetime import date, timedelta
 from typing import Any
 
@@ -86,6 +88,44 @@ def jpeg_bytes(size: tuple[int, int] = (60, 40)) -> bytes:
     out = io.BytesIO()
     Image.new("RGB", size, "blue").save(out, "JPEG")
     return out.getvalue()
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(
+        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _png_with(kind: bytes, data: bytes) -> bytes:
+    good = io.BytesIO()
+    Image.new("RGB", (40, 30), "red").save(good, "PNG")
+    raw = good.getvalue()
+    return raw[:33] + _chunk(kind, data) + raw[33:]  # after the 8-byte magic and IHDR
+
+
+def _bomb_header() -> bytes:
+    ihdr = struct.pack(">IIBBBBB", 60_000, 60_000, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(
+        b"IDAT", zlib.compress(b"\x00" * 1000)) + _chunk(b"IEND", b"")
+
+
+def garbage_images() -> dict[str, bytes]:
+    """Images that make Pillow raise: oversized text/ICC chunks, truncation, a bomb, …"""
+    big = zlib.compress(b"\x00" * (2 * 1024 * 1024 + 1))
+    good = io.BytesIO()
+    Image.new("RGB", (200, 100), "blue").save(good, "PNG")
+    jpeg = io.BytesIO()
+    Image.new("RGB", (200, 100), "blue").save(jpeg, "JPEG")
+    return {
+        "ztxt": _png_with(b"zTXt", b"Comment\x00\x00" + big),
+        "iccp": _png_with(b"iCCP", b"icc\x00\x00" + big),
+        "itxt": _png_with(b"iTXt", b"XML\x00\x01\x00\x00\x00" + big),
+        "truncated-png": good.getvalue()[: len(good.getvalue()) // 2],
+        "truncated-jpeg": jpeg.getvalue()[: len(jpeg.getvalue()) // 2],
+        "bomb": _bomb_header(),
+        "random": bytes(range(256)) * 8,
+        "pdf-ish": b"%PDF-1.7\n" + b"\x00" * 100,
+        "xlsx-ish": b"PK\x03\x04" + b"\x00" * 100,
+    }
 
 
 def enterprise_input(name: str = "测试科技有限公司", code: str | None = None,

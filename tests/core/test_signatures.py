@@ -130,3 +130,17 @@ async def test_someone_else_cannot_touch_my_signature(deps) -> None:
         await signatures.delete_signature(deps, other, sig, META)
     with pytest.raises(NotFound):
         await signatures.signature_png(deps, other, sig)
+
+
+@pytest.mark.parametrize("kind", ["ztxt", "iccp", "itxt", "truncated-png", "truncated-jpeg",
+                                  "bomb", "random"])
+def test_hostile_signature_images_are_a_clear_refusal(kind: str) -> None:
+    from core.signing.pdf import load_stamp_image
+    from core.signing.seals import normalize_signature
+    from tests.enterprise_factories import garbage_images
+
+    image = garbage_images()[kind]
+    with pytest.raises(InvalidInput):
+        normalize_signature(image)
+    with pytest.raises(InvalidInput):
+        load_stamp_image(image)
