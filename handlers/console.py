@@ -27,7 +27,7 @@ from core.enterprise import seals as S
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
 from handlers.keys import DEPS, current_session
 from handlers.render import render
-from handlers.util import bounded_int, read_form, request_meta
+from handlers.util import bounded_int, read_form, request_meta, uploaded_file
 
 routes = web.RouteTableDef()
 Page = Callable[..., Awaitable[web.Response]]
@@ -81,12 +81,13 @@ def _text(form: MultiDictProxy[Any], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+# More than any upload the console takes (letters 15 MB); each service checks its own limit.
+MAX_UPLOAD = 20 * 1024 * 1024
+
+
 def _file(form: MultiDictProxy[Any], key: str) -> bytes | None:
-    value = form.get(key)
-    if value is None or isinstance(value, str):
-        return None
-    data = value.file.read()
-    return data or None
+    upload = uploaded_file(form, key, MAX_UPLOAD)
+    return (upload[0] or None) if upload else None
 
 
 def _ent(request: web.Request) -> str:

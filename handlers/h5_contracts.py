@@ -17,7 +17,7 @@ from core.contracts.send import Box, SignerSpec
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
 from handlers.keys import DEPS, current_session
 from handlers.render import render
-from handlers.util import bounded_int, form_data, read_form, request_meta
+from handlers.util import bounded_int, form_data, read_form, request_meta, uploaded_file
 
 routes = web.RouteTableDef()
 
@@ -231,10 +231,10 @@ async def _pdf_upload(request: web.Request, limit: int) -> tuple[dict[str, str],
                               code="pdf_too_large")
     post = await read_form(request)
     fields = {k: v for k, v in post.items() if isinstance(v, str)}
-    part = post.get("file")
-    if part is None or isinstance(part, str):
+    upload = uploaded_file(post, "file", limit)
+    if upload is None:
         return fields, b"", ""
-    return fields, part.file.read(limit + 1), part.filename or "contract.pdf"
+    return fields, upload[0], upload[1] or "contract.pdf"
 
 
 @routes.get("/console/contracts/new")

@@ -9,7 +9,7 @@ from core.errors import DomainError, InvalidInput, PayloadTooLarge
 from handlers.h5_contracts import local_time
 from handlers.keys import DEPS
 from handlers.render import render
-from handlers.util import read_form
+from handlers.util import read_form, uploaded_file
 
 routes = web.RouteTableDef()
 
@@ -22,11 +22,10 @@ async def read_upload(request: web.Request) -> bytes:
     if not request.content_type.startswith("multipart/"):
         raise InvalidInput("请以 multipart/form-data 上传文件", code="upload_expected")
     post = await read_form(request)
-    part = post.get("file")
-    if part is None or isinstance(part, str):
+    upload = uploaded_file(post, "file", limit)
+    if upload is None:
         raise InvalidInput("请选择要验证的 PDF 文件", code="empty_upload", field="file")
-    data: bytes = part.file.read(limit + 1)
-    return data
+    return upload[0]
 
 
 @routes.get("/verify")

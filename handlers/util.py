@@ -156,6 +156,15 @@ async def read_form(request: web.Request) -> MultiDictProxy[Any]:
     return form
 
 
+def uploaded_file(form: MultiDictProxy[Any], name: str, limit: int) -> tuple[bytes, str] | None:
+    """The bytes (at most limit + 1, so the caller can tell "too large") and file name of
+    a file part, or None when the field is missing or a plain text field."""
+    part = form.get(name)
+    if not isinstance(part, FileField):
+        return None
+    return part.file.read(limit + 1), part.filename or ""
+
+
 async def form_data(request: web.Request) -> dict[str, str]:
     """Text fields of a submitted form (file parts are read by upload handlers)."""
     data = await read_form(request)

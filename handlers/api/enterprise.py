@@ -17,7 +17,7 @@ from core.enterprise import seals as S
 from core.errors import InvalidInput, PayloadTooLarge
 from handlers.api.registry import ApiRoutes, parse, reply
 from handlers.keys import DEPS
-from handlers.util import bounded_int, read_form, request_meta, require_session
+from handlers.util import bounded_int, read_form, request_meta, require_session, uploaded_file
 
 api = ApiRoutes("enterprise")
 
@@ -263,10 +263,11 @@ async def _multipart(request: web.Request, file_field: str) -> tuple[dict[str, s
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge() from None
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    upload = form.get(file_field)
-    if upload is None or isinstance(upload, str):
+    # Bounded by the request size; each service checks its own, lower, limit.
+    upload = uploaded_file(form, file_field, request.app[DEPS].config.server.max_body_bytes)
+    if upload is None:
         raise InvalidInput("请选择要上传的文件", code="empty_upload", field=file_field)
-    return fields, upload.file.read()
+    return fields, upload[0]
 
 
 def _flag(value: str | None) -> bool:
