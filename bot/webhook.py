@@ -22,6 +22,8 @@ from core.context import Deps
 from core.wechat_inbox import Inbox
 from core.wechat_notify import queue_custom_text
 from core.wechat_protocol import (
+    MAX_FIELD_CHARS,
+    MAX_MESSAGE_BYTES,
     BadSignature,
     ProtocolError,
     WechatSettings,
@@ -85,7 +87,10 @@ class Webhook:
             body = await self._read_body(request)
             self._check_url_signature(request)
             safe = q.get("encrypt_type", "raw").lower() == "aes"
-            fields = parse_xml(body, self.max_bytes)
+            # Safe mode: the envelope's Encrypt field may fill the body; the limits on a
+            # message's fields apply to the decrypted message.
+            fields = parse_xml(body, self.max_bytes,
+                               max_field_chars=self.max_bytes if safe else MAX_FIELD_CHARS)
             if safe:
                 cipher = fields.get("Encrypt", "")
                 check_signature(
@@ -93,7 +98,7 @@ class Webhook:
                     self.settings.token, q.get("msg_signature"),
                 )
                 plain = decrypt_any(cipher, self.settings.aes_keys, self.settings.app_id)
-                fields = parse_xml(plain.encode(), self.max_bytes)
+                fields = parse_xml(plain.encode(), MAX_MESSAGE_BYTES)
             msg = Inbound.from_fields(fields)
         except ProtocolError as exc:
             log.info("wechat request refused", extra={"reason": exc.reason, "status": exc.status})

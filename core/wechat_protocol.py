@@ -32,7 +32,12 @@ DEV_APP_ID = "wxlaborsigndev0001"
 # 43 characters of base64 (32 bytes once "=" is appended), derived from a public string.
 DEV_AES_KEY = base64.b64encode(hashlib.sha256(b"laborsign-dev").digest()).decode()[:43]
 
+# A decrypted message: WeChat's text messages hold at most 2,048 characters (up to ~8 KB
+# of UTF-8), plus a few hundred bytes of XML. The ciphertext around it is bounded only by
+# the webhook's body limit ([wechat] max_body_bytes): base64 of AES of a 2,000-character
+# Chinese text is already ~8,500 characters, so field caps apply after decryption.
 MAX_FIELD_CHARS = 4096
+MAX_MESSAGE_BYTES = 16 * 1024
 _NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _FORBIDDEN = re.compile(rb"<!\s*(DOCTYPE|ENTITY|ELEMENT|ATTLIST|NOTATION)", re.IGNORECASE)
 
@@ -167,8 +172,13 @@ def guard_xml(body: bytes, max_bytes: int) -> None:
         raise ProtocolError("DTDs and entities are not accepted")
 
 
-def parse_xml(body: bytes | str, max_bytes: int = 65536) -> dict[str, str]:
+def parse_xml(
+    body: bytes | str, max_bytes: int = 65536, *, max_field_chars: int = MAX_FIELD_CHARS
+) -> dict[str, str]:
     """A flat <xml><Field>value</Field>…</xml> document as a dict of strings.
+
+    `max_field_chars` bounds each field: a message's own fields stay within WeChat's
+    limits; a safe-mode envelope's Encrypt field is bounded by the body size instead.
 
     Parsed by the C ElementTree parser (expat) after `guard_xml`; text is stripped as
     WeChat's own SDKs do. Elements with children or attributes, and repeated names, are
@@ -197,7 +207,7 @@ def parse_xml(body: bytes | str, max_bytes: int = 65536) -> dict[str, str]:
         if name in fields:
             repeated.add(name)
         value = (child.text or "").strip()
-        if len(value) > MAX_FIELD_CHARS:
+        if len(value) > max_field_chars:
             raise ProtocolError(f"field {name} too long")
         fields[name] = value
     for name in repeated:

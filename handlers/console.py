@@ -29,7 +29,7 @@ from core.enterprise import seals as S
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
 from handlers.keys import DEPS, current_session
 from handlers.render import provider_page, render
-from handlers.util import request_meta
+from handlers.util import bounded_int, read_form, request_meta, uploaded_file
 
 routes = web.RouteTableDef()
 Page = Callable[..., Awaitable[web.Response]]
@@ -75,7 +75,7 @@ def _notice(request: web.Request) -> str | None:
 
 async def _form(request: web.Request) -> MultiDictProxy[Any]:
     try:
-        return await request.post()
+        return await read_form(request)
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge() from None
 
@@ -85,12 +85,13 @@ def _text(form: MultiDictProxy[Any], key: str) -> str:
     return value if isinstance(value, str) else ""
 
 
+# More than any upload the console takes (letters 15 MB); each service checks its own limit.
+MAX_UPLOAD = 20 * 1024 * 1024
+
+
 def _file(form: MultiDictProxy[Any], key: str) -> bytes | None:
-    value = form.get(key)
-    if value is None or isinstance(value, str):
-        return None
-    data = value.file.read()
-    return data or None
+    upload = uploaded_file(form, key, MAX_UPLOAD)
+    return (upload[0] or None) if upload else None
 
 
 def _ent(request: web.Request) -> str:
@@ -742,9 +743,9 @@ async def _employees_page(request: web.Request, error: DomainError | None = None
     tab = request.query.get("tab", "active")
     tab = tab if tab in TABS else "active"
     try:
-        offset = max(0, int(request.query.get("offset", "0")))
-    except ValueError:
-        offset = 0
+        offset = bounded_int(request.query.get("offset"), "offset", default=0)
+    except InvalidInput:
+        offset = 0  # a page link edited by hand: show the first page
     ctx = await _ctx(request, "employees")
     page = await E.list_employees(deps, uid, ent, statuses=[tab],
                                   q=request.query.get("q", "")[:40],

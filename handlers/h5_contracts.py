@@ -3,6 +3,8 @@ seal page for an authorised member, and the HR console's minimal send page."""
 
 from __future__ import annotations
 
+import math
+import re
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import quote
@@ -16,7 +18,7 @@ from core.errors import DomainError, InvalidInput, PayloadTooLarge
 from handlers.console import console_context
 from handlers.keys import DEPS, current_session
 from handlers.render import render
-from handlers.util import form_data, request_meta
+from handlers.util import bounded_int, form_data, read_form, request_meta, uploaded_file
 
 routes = web.RouteTableDef()
 
@@ -96,11 +98,11 @@ async def view_page(request: web.Request) -> web.Response:
 async def page_image(request: web.Request) -> web.Response:
     user_id = _login_first(request)
     try:
-        width = int(request.query.get("w", pages.DEFAULT_WIDTH))
-    except ValueError:
+        width = bounded_int(request.query.get("w"), "w", default=pages.DEFAULT_WIDTH)
+    except InvalidInput:
         width = pages.DEFAULT_WIDTH
-    png = await pages.contract_page(request.app[DEPS], user_id, _cid(request),
-                                    int(request.match_info["page"]), width)
+    page = bounded_int(request.match_info["page"], "page", maximum=10_000)
+    png = await pages.contract_page(request.app[DEPS], user_id, _cid(request), page, width)
     return web.Response(body=png, content_type="image/png",
                         headers={"Cache-Control": "private, max-age=86400"})
 
@@ -229,12 +231,12 @@ async def _pdf_upload(request: web.Request, limit: int) -> tuple[dict[str, str],
     if request.content_length and request.content_length > limit + 64 * 1024:
         raise PayloadTooLarge(f"PDF 文件不能超过 {limit // (1024 * 1024)} MB",
                               code="pdf_too_large")
-    post = await request.post()
+    post = await read_form(request)
     fields = {k: v for k, v in post.items() if isinstance(v, str)}
-    part = post.get("file")
-    if part is None or isinstance(part, str):
+    upload = uploaded_file(post, "file", limit)
+    if upload is None:
         return fields, b"", ""
-    return fields, part.file.read(limit + 1), part.filename or "contract.pdf"
+    return fields, upload[0], upload[1] or "contract.pdf"
 
 
 async def _new_context(request: web.Request, user_id: str, ent_id: str) -> dict[str, Any]:
@@ -284,7 +286,9 @@ def parse_boxes(value: str) -> tuple[Box, ...]:
             continue
         try:
             page, x1, y1, x2, y2 = (float(v) for v in part.split(","))
-            # int() of "nan"/"inf" raises too; those must be a 400, not a 500.
+            # NaN, infinities and absurd pages must be a 400, never reach the service.
+            if not all(math.isfinite(v) and abs(v) <= 100_000 for v in (page, x1, y1, x2, y2)):
+                raise ValueError(part)
             page_index = int(page) - 1
         except (ValueError, OverflowError):
             raise InvalidInput("签署位置格式应为：页码,x1,y1,x2,y2", code="invalid_box",
@@ -305,8 +309,9 @@ def parse_signers(form: dict[str, str]) -> list[SignerSpec]:
         if party == "person" and not (name or phone or boxes):
             continue  # an empty optional row
         try:
-            order = int(form.get(f"order_{i}") or (2 if party == "enterprise" else 1))
-        except ValueError:
+            order = bounded_int(form.get(f"order_{i}"), "order",
+                                default=2 if party == "enterprise" else 1, maximum=100)
+        except InvalidInput:
             raise InvalidInput("签署顺序须为数字", code="invalid_order", field="order") from None
         specs.append(SignerSpec(party, boxes, name=name, phone=phone,
                                 seal_id=form.get(f"seal_{i}") or None, order=order))
@@ -339,15 +344,14 @@ async def send_submit(request: web.Request) -> web.Response:
     try:
         deadline = None
         if form.get("deadline_days"):
-            try:
-                days = int(form["deadline_days"])
-            except ValueError:
-                raise InvalidInput("截止天数须为数字", code="invalid_deadline") from None
-            try:
-                deadline = deps.clock.now() + timedelta(days=days)
-            except OverflowError:  # absurd day counts; the service bounds sane ones
+            text = form["deadline_days"].strip()
+            if not re.fullmatch(r"[+-]?[0-9]{1,30}", text):
+                raise InvalidInput("截止天数须为数字", code="invalid_deadline")
+            days = int(text)
+            if abs(days) > 3650:  # the service bounds sane ones; this keeps timedelta sane
                 raise InvalidInput("截止时间须在现在之后一年以内", code="invalid_deadline",
-                                   field="deadline") from None
+                                   field="deadline")
+            deadline = deps.clock.now() + timedelta(days=days)
         await send.send_draft(deps, user_id, _cid(request), parse_signers(form),
                               deadline=deadline, meta=request_meta(request))
     except DomainError as exc:

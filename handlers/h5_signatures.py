@@ -13,7 +13,7 @@ from core.signing.seals import MAX_SIGNATURE_BYTES as MAX_UPLOAD_BYTES
 from core.validators import safe_next
 from handlers.keys import DEPS, current_session
 from handlers.render import render
-from handlers.util import form_data, request_meta
+from handlers.util import form_data, read_form, request_meta, uploaded_file
 
 routes = web.RouteTableDef()
 
@@ -28,11 +28,11 @@ def _login_first(request: web.Request) -> str:
 async def _uploaded_png(request: web.Request) -> bytes:
     if request.content_length and request.content_length > MAX_UPLOAD_BYTES + 4096:
         raise PayloadTooLarge("签名图片过大")
-    data = await request.post()
-    part = data.get("signature")
-    if part is None or isinstance(part, str):
+    data = await read_form(request)
+    upload = uploaded_file(data, "signature", MAX_UPLOAD_BYTES)
+    if upload is None:
         raise InvalidInput("没有收到签名图片", code="signature_missing")
-    return part.file.read(MAX_UPLOAD_BYTES + 1)
+    return upload[0]
 
 
 @routes.get("/me/signatures")

@@ -9,7 +9,7 @@ from core.errors import DomainError, InvalidInput, PayloadTooLarge
 from handlers.h5_contracts import local_time
 from handlers.keys import DEPS, current_session
 from handlers.render import render
-from handlers.util import request_meta
+from handlers.util import read_form, request_meta, uploaded_file
 
 routes = web.RouteTableDef()
 
@@ -21,12 +21,11 @@ async def read_upload(request: web.Request) -> bytes:
         raise PayloadTooLarge(f"文件不能超过 {limit // (1024 * 1024)} MB", code="pdf_too_large")
     if not request.content_type.startswith("multipart/"):
         raise InvalidInput("请以 multipart/form-data 上传文件", code="upload_expected")
-    post = await request.post()
-    part = post.get("file")
-    if part is None or isinstance(part, str):
+    post = await read_form(request)
+    upload = uploaded_file(post, "file", limit)
+    if upload is None:
         raise InvalidInput("请选择要验证的 PDF 文件", code="empty_upload", field="file")
-    data: bytes = part.file.read(limit + 1)
-    return data
+    return upload[0]
 
 
 async def verify_request(request: web.Request) -> verification.VerificationResult:

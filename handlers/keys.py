@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import jinja2
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from core.context import Deps
 from core.outbox import OutboxWorker
@@ -16,6 +17,8 @@ OUTBOX = web.AppKey("outbox", OutboxWorker)
 # Per-request values (set by middlewares).
 SESSION_KEY = web.RequestKey("ls_session", CurrentSession)
 CSRF_COOKIE_KEY = web.RequestKey("ls_csrf_seed", str)
+# The submitted form, read once (handlers.util.read_form) by the CSRF check or a handler.
+FORM_KEY = web.RequestKey("ls_form", MultiDictProxy)
 
 
 def current_session(request: web.Request) -> CurrentSession | None:

@@ -13,7 +13,7 @@ from core.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge
 from core.sessions import load_session
 from handlers.csrf import CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, csrf_valid
 from handlers.keys import CSRF_COOKIE_KEY, DEPS, SESSION_KEY
-from handlers.util import is_loopback_client
+from handlers.util import is_loopback_client, read_form
 
 log = logging.getLogger("laborsign.http")
 
@@ -153,7 +153,9 @@ async def _check_csrf(request: web.Request) -> None:
         "application/x-www-form-urlencoded",
         "multipart/form-data",
     ):
-        supplied = (await request.post()).get(CSRF_FIELD)  # type: ignore[assignment]
+        # The one form reader: a malformed body is a 400 here too, and the handler
+        # gets the same parsed form without reading the body again.
+        supplied = (await read_form(request)).get(CSRF_FIELD)
     if not csrf_valid(request, supplied if isinstance(supplied, str) else None):
         raise DomainError("页面已过期，请刷新后重试", code="csrf_failed") from None
 

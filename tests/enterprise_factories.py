@@ -5,7 +5,11 @@ from __future__ import annotations
 import io
 import itertools
 import secrets
+import struct
+import zipfile
+import zlib
 from datetime import date, timedelta
+from typing import Any
 
 from openpyxl import Workbook
 from PIL import Image
@@ -86,6 +90,44 @@ def jpeg_bytes(size: tuple[int, int] = (60, 40)) -> bytes:
     return out.getvalue()
 
 
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(
+        ">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+
+def _png_with(kind: bytes, data: bytes) -> bytes:
+    good = io.BytesIO()
+    Image.new("RGB", (40, 30), "red").save(good, "PNG")
+    raw = good.getvalue()
+    return raw[:33] + _chunk(kind, data) + raw[33:]  # after the 8-byte magic and IHDR
+
+
+def _bomb_header() -> bytes:
+    ihdr = struct.pack(">IIBBBBB", 60_000, 60_000, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", ihdr) + _chunk(
+        b"IDAT", zlib.compress(b"\x00" * 1000)) + _chunk(b"IEND", b"")
+
+
+def garbage_images() -> dict[str, bytes]:
+    """Images that make Pillow raise: oversized text/ICC chunks, truncation, a bomb, …"""
+    big = zlib.compress(b"\x00" * (2 * 1024 * 1024 + 1))
+    good = io.BytesIO()
+    Image.new("RGB", (200, 100), "blue").save(good, "PNG")
+    jpeg = io.BytesIO()
+    Image.new("RGB", (200, 100), "blue").save(jpeg, "JPEG")
+    return {
+        "ztxt": _png_with(b"zTXt", b"Comment\x00\x00" + big),
+        "iccp": _png_with(b"iCCP", b"icc\x00\x00" + big),
+        "itxt": _png_with(b"iTXt", b"XML\x00\x01\x00\x00\x00" + big),
+        "truncated-png": good.getvalue()[: len(good.getvalue()) // 2],
+        "truncated-jpeg": jpeg.getvalue()[: len(jpeg.getvalue()) // 2],
+        "bomb": _bomb_header(),
+        "random": bytes(range(256)) * 8,
+        "pdf-ish": b"%PDF-1.7\n" + b"\x00" * 100,
+        "xlsx-ish": b"PK\x03\x04" + b"\x00" * 100,
+    }
+
+
 def enterprise_input(name: str = "测试科技有限公司", code: str | None = None,
                      rep_id: str | None = None) -> cert.EnterpriseInput:
     return cert.EnterpriseInput(
@@ -140,6 +182,79 @@ def xlsx_bytes(rows: list[list[object]], header: list[str] | None = None) -> byt
     out = io.BytesIO()
     wb.save(out)
     return out.getvalue()
+
+
+_NS = 'xmlns="http://schemas.openxmlformats.org/spreadsheetml/2006/main"'
+_REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
+_PARTS = {
+    "[Content_Types].xml": (
+        '<Types xmlns="http://schemas.openxmlformats.org/package/2006/content-types">'
+        '<Default Extension="rels" ContentType="application/vnd.openxmlformats-package.'
+        'relationships+xml"/><Default Extension="xml" ContentType="application/xml"/>'
+        '<Override PartName="/xl/workbook.xml" ContentType="application/vnd.openxmlformats-'
+        'officedocument.spreadsheetml.sheet.main+xml"/>'
+        '<Override PartName="/xl/worksheets/sheet1.xml" ContentType="application/vnd.'
+        'openxmlformats-officedocument.spreadsheetml.worksheet+xml"/>'
+        '<Override PartName="/xl/sharedStrings.xml" ContentType="application/vnd.'
+        'openxmlformats-officedocument.spreadsheetml.sharedStrings+xml"/></Types>'),
+    "_rels/.rels": (
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f'<Relationship Id="rId1" Type="{_REL}/officeDocument" Target="xl/workbook.xml"/>'
+        '</Relationships>'),
+    "xl/workbook.xml": (
+        f'<workbook {_NS} xmlns:r="{_REL}"><sheets>'
+        '<sheet name="员工信息" sheetId="1" r:id="rId1"/></sheets></workbook>'),
+    "xl/_rels/workbook.xml.rels": (
+        '<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">'
+        f'<Relationship Id="rId1" Type="{_REL}/worksheet" Target="worksheets/sheet1.xml"/>'
+        f'<Relationship Id="rId2" Type="{_REL}/sharedStrings" Target="sharedStrings.xml"/>'
+        '</Relationships>'),
+}
+_HEADER = ["姓名*", "手机号*", "身份证号", "部门", "岗位", "入职日期"]
+
+
+def hostile_xlsx(
+    out: Any, *, empty_rows: int = 0, shared_strings: int = 0, declare_count: bool = False,
+    dimension: str | None = None, data_rows: int = 0,
+) -> None:
+    """An .xlsx written part by part as Excel would, padded the way an attacker would:
+    `empty_rows` `<row/>` elements after the header (and `data_rows` real ones), and
+    `shared_strings` extra entries in the string table (declared in its count or not).
+    Streamed into `out` (a path or a binary file), so millions of elements cost no memory.
+    """
+    with zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as zf:
+        for name, text in _PARTS.items():
+            zf.writestr(name, text)
+        deflate = zipfile.ZipInfo("xl/sharedStrings.xml")
+        deflate.compress_type = zipfile.ZIP_DEFLATED
+        with zf.open(deflate, "w", force_zip64=True) as fh:
+            total = len(_HEADER) + shared_strings
+            counts = f' count="{total}" uniqueCount="{total}"' if declare_count else ""
+            fh.write(f"<sst {_NS}{counts}>".encode())
+            fh.write("".join(f"<si><t>{h}</t></si>" for h in _HEADER).encode())
+            block = b"".join(b"<si><t>s%d</t></si>" % i for i in range(10_000))
+            for _ in range(shared_strings // 10_000):
+                fh.write(block)
+            fh.write(block[:block.index(b"<si><t>s%d<" % (shared_strings % 10_000))]
+                     if shared_strings % 10_000 else b"")
+            fh.write(b"</sst>")
+        sheet = zipfile.ZipInfo("xl/worksheets/sheet1.xml")
+        sheet.compress_type = zipfile.ZIP_DEFLATED
+        with zf.open(sheet, "w", force_zip64=True) as fh:
+            fh.write(f"<worksheet {_NS}>".encode())
+            if dimension:
+                fh.write(f'<dimension ref="{dimension}"/>'.encode())
+            fh.write(b'<sheetData><row r="1">'
+                     + b"".join(b'<c t="s"><v>%d</v></c>' % i for i in range(len(_HEADER)))
+                     + b"</row>")
+            for i in range(data_rows):
+                fh.write(f'<row><c t="inlineStr"><is><t>员工{i}</t></is></c>'
+                         f'<c><v>137{i:08d}</v></c></row>'.encode())
+            block = b"<row/>" * 100_000
+            for _ in range(empty_rows // 100_000):
+                fh.write(block)
+            fh.write(b"<row/>" * (empty_rows % 100_000))
+            fh.write(b"</sheetData></worksheet>")
 
 
 async def session_token(deps: Deps, user_id: str) -> str:

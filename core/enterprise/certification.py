@@ -1002,9 +1002,13 @@ async def start_deposit(
 
 
 def parse_amount(value: str) -> int:
+    text = (value or "").strip()
     try:
-        amount = Decimal((value or "").strip())
+        # Bounded before Decimal sees it; NaN and Infinity parse but cannot be compared.
+        amount = Decimal(text) if len(text) <= 20 else Decimal("NaN")
     except InvalidOperation:
+        amount = Decimal("NaN")
+    if not amount.is_finite():
         raise InvalidInput("请输入收到的金额，如 0.37", code="invalid_amount",
                            field="amount") from None
     if amount <= 0 or amount >= 1 or amount != amount.quantize(Decimal("0.01")):

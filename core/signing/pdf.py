@@ -21,7 +21,7 @@ from typing import Any
 import aiohttp
 from asn1crypto import crl as asn1_crl
 from asn1crypto import x509 as asn1_x509
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 from pyhanko.pdf_utils import generic, images, layout
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.sign import fields, signers
@@ -34,6 +34,7 @@ from pyhanko_certvalidator import ValidationContext
 from pyhanko_certvalidator.errors import PathValidationError, RevokedError
 
 from core.errors import Conflict, InvalidInput, NotFound, ProviderUnavailable
+from core.images import IMAGE_ERRORS
 from core.signing.pdfinput import (
     DEFAULT_MAX_BYTES,
     PARSE_ERRORS,
@@ -205,7 +206,7 @@ def load_stamp_image(png: bytes) -> Image.Image:
         if max(img.size) > MAX_STAMP_SIDE:
             raise InvalidInput("签名图片尺寸过大", code="stamp_too_large")
         img.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError) as exc:
+    except IMAGE_ERRORS as exc:
         raise InvalidInput("签名图片无法读取", code="stamp_invalid") from exc
     return img.convert("RGBA")
 

@@ -12,9 +12,10 @@ from datetime import date
 from functools import lru_cache
 from pathlib import Path
 
-from PIL import Image, ImageDraw, ImageFont, UnidentifiedImageError
+from PIL import Image, ImageDraw, ImageFont
 
 from core.errors import InvalidInput, ProviderUnavailable
+from core.images import IMAGE_ERRORS
 
 SEAL_RED = (225, 20, 25, 255)
 INK = (20, 20, 30)
@@ -218,7 +219,7 @@ def normalize_signature(data: bytes) -> bytes:
         if max(img.size) > MAX_SIGNATURE_SIDE or img.width * img.height > 8_000_000:
             raise InvalidInput("签名图片尺寸过大", code="signature_too_large")
         img.load()
-    except (UnidentifiedImageError, OSError, Image.DecompressionBombError, SyntaxError) as exc:
+    except IMAGE_ERRORS as exc:
         raise InvalidInput("签名图片无法读取", code="signature_invalid") from exc
     rgba = img.convert("RGBA")
     alpha = rgba.getchannel("A")
@@ -277,7 +278,7 @@ def with_signing_date(
     canvas = Image.new("RGBA", (width, height), (0, 0, 0, 0))
     try:
         stamp = Image.open(io.BytesIO(png)).convert("RGBA")
-    except (UnidentifiedImageError, OSError) as exc:
+    except IMAGE_ERRORS as exc:
         raise InvalidInput("签名图片无法读取", code="stamp_invalid") from exc
     room = (width, height - line)
     if room[1] > 0:

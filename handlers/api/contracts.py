@@ -17,7 +17,7 @@ from core.contracts.send import Box, SignerSpec
 from core.errors import InvalidInput, PayloadTooLarge
 from handlers.api.registry import ApiRoutes, parse, reply
 from handlers.keys import DEPS
-from handlers.util import request_meta, require_session
+from handlers.util import read_form, request_meta, require_session, uploaded_file
 
 api = ApiRoutes(tag="contracts")
 
@@ -176,12 +176,12 @@ async def _create_form(request: web.Request) -> tuple[dict[str, str], bytes, str
                               code="pdf_too_large")
     if not request.content_type.startswith("multipart/"):
         raise InvalidInput("请以 multipart/form-data 上传", code="upload_expected")
-    post = await request.post()
+    post = await read_form(request)
     fields = {k: v for k, v in post.items() if isinstance(v, str)}
-    part = post.get("file")
-    if part is None or isinstance(part, str):
+    upload = uploaded_file(post, "file", limit)
+    if upload is None:
         raise InvalidInput("请上传 PDF 文件（字段 file）", code="empty_upload", field="file")
-    return fields, part.file.read(limit + 1), part.filename or "contract.pdf"
+    return fields, upload[0], upload[1] or "contract.pdf"
 
 
 @api.route("POST", "/contracts", summary="Upload a PDF, place boxes, pick signers and send",

@@ -17,7 +17,7 @@ from core.enterprise import seals as S
 from core.errors import InvalidInput, PayloadTooLarge
 from handlers.api.registry import ApiRoutes, parse, reply
 from handlers.keys import DEPS
-from handlers.util import request_meta, require_session
+from handlers.util import bounded_int, read_form, request_meta, require_session, uploaded_file
 
 api = ApiRoutes("enterprise")
 
@@ -259,14 +259,15 @@ async def _multipart(request: web.Request, file_field: str) -> tuple[dict[str, s
     if not request.content_type.startswith("multipart/form-data"):
         raise InvalidInput("请以 multipart/form-data 上传", code="multipart_required")
     try:
-        form = await request.post()
+        form = await read_form(request)
     except web.HTTPRequestEntityTooLarge:
         raise PayloadTooLarge() from None
     fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    upload = form.get(file_field)
-    if upload is None or isinstance(upload, str):
+    # Bounded by the request size; each service checks its own, lower, limit.
+    upload = uploaded_file(form, file_field, request.app[DEPS].config.server.max_body_bytes)
+    if upload is None:
         raise InvalidInput("请选择要上传的文件", code="empty_upload", field=file_field)
-    return fields, upload.file.read()
+    return fields, upload[0]
 
 
 def _flag(value: str | None) -> bool:
@@ -456,10 +457,7 @@ async def list_employees(request: web.Request) -> web.Response:
     status = request.query.get("status", "active")
     if status not in E.STATUS_LABELS:
         raise InvalidInput("未知的员工状态", code="invalid_status", field="status")
-    try:
-        offset = max(0, int(request.query.get("offset", "0")))
-    except ValueError:
-        raise InvalidInput("offset 须为整数", code="invalid_offset", field="offset") from None
+    offset = bounded_int(request.query.get("offset"), "offset", default=0)
     page = await E.list_employees(request.app[DEPS], session.user_id,
                                   request.match_info["enterprise_id"], statuses=[status],
                                   q=request.query.get("q", "")[:40], offset=offset)

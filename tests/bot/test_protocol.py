@@ -120,6 +120,23 @@ async def test_safe_mode_reply_is_encrypted_and_signed(wx: FakeWechat, config: C
     assert "「合同」" in answer.content and "Content" not in answer.body
 
 
+async def test_long_chinese_text_in_safe_mode_gets_a_normal_reply(wx: FakeWechat) -> None:
+    # ~2,000 characters (6 KB of UTF-8): the encrypted field is ~8,500 base64 characters.
+    text = "您好，我想请教一下关于上个月加班时长的计算"[:20] * 100
+    assert len(text) == 2000
+    answer = await wx.post(wx.message("o_long", MsgType="text", Content=text, MsgId=8),
+                           encrypted=True)
+    assert answer.status == 200 and "「合同」" in answer.content  # the help text
+
+
+async def test_oversized_decrypted_message_is_refused(wx: FakeWechat) -> None:
+    # Within the body limit once encrypted, but a field longer than WeChat ever sends.
+    text = "合" * 5000
+    answer = await wx.post(wx.message("o_huge", MsgType="text", Content=text, MsgId=9),
+                           encrypted=True)
+    assert answer.status == 400
+
+
 async def _client_with(aiohttp_client, config: Config, clock: FrozenClock, **wechat: object):
     cfg = config.replace(wechat=wechat)
     deps = build_deps(cfg, clock=clock)

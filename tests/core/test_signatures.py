@@ -198,3 +198,17 @@ async def test_long_or_latin_names_get_a_rectangular_seal(deps) -> None:
                         fallback_font_path=cfg.font_path)
         image = Image.open(io.BytesIO(png))
         assert image.width > 1.5 * image.height and is_red_seal(png)
+
+
+@pytest.mark.parametrize("kind", ["ztxt", "iccp", "itxt", "truncated-png", "truncated-jpeg",
+                                  "bomb", "random"])
+def test_hostile_signature_images_are_a_clear_refusal(kind: str) -> None:
+    from core.signing.pdf import load_stamp_image
+    from core.signing.seals import normalize_signature
+    from tests.enterprise_factories import garbage_images
+
+    image = garbage_images()[kind]
+    with pytest.raises(InvalidInput):
+        normalize_signature(image)
+    with pytest.raises(InvalidInput):
+        load_stamp_image(image)

@@ -27,7 +27,7 @@ from openpyxl import load_workbook
 from PIL import Image, ImageDraw
 
 from tests.e2e.conftest import DESKTOP, PHONE
-from tests.enterprise_factories import credit_code, id_number, make_user
+from tests.enterprise_factories import credit_code, hostile_xlsx, id_number, make_user
 
 ENTERPRISE = "杭州示例劳务科技有限公司"
 CREDIT_CODE = credit_code("91330106MA2B3C4D5")
@@ -411,6 +411,17 @@ async def test_certify_and_onboard_employees_by_excel_import_on_a_desktop(
     await phone.goto(f"{url}/console/e/{ent_id}/employees")
     await shot(phone, "phone-roster")
     await phone_ctx.close()
+
+    # A small file padded with 100,000 empty rows is refused at once, in Chinese.
+    padded = io.BytesIO()
+    hostile_xlsx(padded, empty_rows=100_000)
+    await hr.goto(f"{url}/console/e/{ent_id}/employees/import")
+    await hr.set_input_files("input[name=file]", files=[{
+        "name": "员工导入-空行.xlsx", "buffer": padded.getvalue(),
+        "mimeType": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"}])
+    await hr.click("form[enctype] button[type=submit]")
+    await hr.get_by_text("每次最多导入 10000 行（空行也计入）").wait_for()
+    await shot(hr, "hr-import-padded-refused")
 
     await hr.goto(f"{url}/console/e/{ent_id}/employees")
     assert "共 3 人" in await body_text(hr)

@@ -355,3 +355,11 @@ async def test_duplicate_credit_code_leaves_no_licence_file(deps) -> None:
     with pytest.raises(Conflict):
         await cert.submit_enterprise(deps, other, enterprise_input(code=code), png_bytes(), META)
     assert _stored(deps, "licence") == before
+
+
+@pytest.mark.parametrize("amount", ["NaN", "sNaN", "Infinity", "-inf", "1e999999999", "9" * 4400,
+                                    "0.3x", ""])
+def test_deposit_amount_garbage_is_invalid_input(amount: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        cert.parse_amount(amount)
+    assert err.value.code == "invalid_amount"

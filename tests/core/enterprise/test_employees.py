@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import re
+from datetime import date
 
 import pytest
 
@@ -11,10 +13,11 @@ from core.enterprise import departments as DP
 from core.enterprise import employee_import as I
 from core.enterprise import employees as E
 from core.enterprise.employees import EMPLOYEE_SM, EmployeeStatus
-from core.errors import Conflict, IllegalTransition, NotFound, UnsupportedMedia
+from core.errors import Conflict, DomainError, IllegalTransition, NotFound, UnsupportedMedia
 from tests.enterprise_factories import (
     META,
     certified_enterprise,
+    hostile_xlsx,
     id_number,
     new_phone,
     xlsx_bytes,
@@ -121,6 +124,41 @@ async def test_import_bad_rows_imports_nothing(deps) -> None:
         (3, "手机号"), (4, "手机号"), (5, "身份证号"), (5, "部门"), (5, "入职日期")}
     page = await E.list_employees(deps, admin, ent, statuses=["pending_review", "active"])
     assert page.total == 0
+
+
+async def test_import_reads_numbers_and_dates_as_excel_stores_them(deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    phone = new_phone()
+    data = xlsx_bytes([["员工一", int(phone), None, None, None, date(2026, 12, 1)]])
+    report = await I.import_employees(deps, admin, ent, data, META)
+    assert report.ok and report.imported == 1
+    page = await E.list_employees(deps, admin, ent, statuses=["pending_review"])
+    assert [e.phone for e in page.items] == [phone]
+
+
+def _hostile(**padding: object) -> bytes:
+    out = io.BytesIO()
+    hostile_xlsx(out, **padding)  # type: ignore[arg-type]
+    return out.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("padding", "code"),
+    [
+        ({"empty_rows": 100_000}, "too_many_rows"),  # streamed: stops at the row bound
+        ({"empty_rows": 2_000_000}, "upload_too_large"),  # refused by its compression ratio
+        ({"dimension": "A1:F1048576", "data_rows": 2}, "too_many_rows"),
+        ({"shared_strings": 200_000}, "upload_too_large"),  # streamed: stops at the bound
+        ({"shared_strings": 200_000, "declare_count": True}, "upload_too_large"),
+    ],
+    ids=["empty-rows", "inflated-sheet", "dimension", "strings", "declared-strings"],
+)
+async def test_import_refuses_padded_files_before_the_work(deps, padding, code) -> None:
+    ent, admin = await certified_enterprise(deps)
+    with pytest.raises(DomainError) as err:
+        await I.import_employees(deps, admin, ent, _hostile(**padding), META)
+    assert err.value.code == code
+    assert code != "too_many_rows" or "每次最多导入 10000 行" in err.value.message
 
 
 async def test_import_refuses_non_excel(deps) -> None:
