@@ -45,7 +45,8 @@ class IdentityVerifier(Protocol):
     # Which document types (core.validators.ID_TYPES keys) each method can check:
     # {"face": frozenset({"id_card", …}), "carrier3": …, "bank4": …}. Pages offer only
     # these, and the service refuses any other combination before calling the provider.
-    id_types: Mapping[str, frozenset[str]]
+    @property
+    def id_types(self) -> Mapping[str, frozenset[str]]: ...
 
     async def carrier3(self, name: str, id_number: str, phone: str) -> IdentityResult: ...
 

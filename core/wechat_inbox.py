@@ -173,13 +173,13 @@ class Inbox:
                 return InboundTurn(False, row.reply)
             if row.received_at < deps.clock.now() - STALE_CLAIM:
                 async with deps.db.transaction() as tx:
-                    taken = await tx.session.execute(
+                    taken = await tx.changed(
                         update(INBOUND)
                         .where(INBOUND.c.dedupe_key == key,
                                INBOUND.c.received_at == row.received_at)
                         .values(received_at=deps.clock.now())
                     )
-                if taken.rowcount:
+                if taken:
                     result: InboundTurn = await self._submit(
                         _Claim(key, openid, change, owned=True))
                     return result

@@ -21,15 +21,26 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
-from sqlalchemy import JSON, Connection, Dialect, bindparam, delete, select, update
+from sqlalchemy import (
+    JSON,
+    BindParameter,
+    Connection,
+    Dialect,
+    Table,
+    bindparam,
+    delete,
+    select,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from storage.models import User, WechatBinding, WechatConversation, WechatInbound
 
-INBOUND = WechatInbound.__table__
-CONVERSATIONS = WechatConversation.__table__
+# The tables themselves (Core statements; the mapped classes' __table__ is typed loosely).
+INBOUND = cast(Table, WechatInbound.__table__)
+CONVERSATIONS = cast(Table, WechatConversation.__table__)
 
 # (openid, flow, step, data) and (openid, user id, identity state, real name)
 ConversationRow = tuple[str, str | None, str | None, dict[str, Any]]
@@ -140,7 +151,7 @@ class _Statements:
 def _statements(dialect: str) -> _Statements:
     insert = postgresql.insert if dialect == "postgresql" else sqlite.insert
     conv = insert(CONVERSATIONS)
-    openids = bindparam("openids", expanding=True)
+    openids: BindParameter[str] = bindparam("openids", expanding=True)
     return _Statements(
         claim=insert(INBOUND).on_conflict_do_nothing(index_elements=["dedupe_key"])
         .returning(INBOUND.c.dedupe_key),

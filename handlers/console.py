@@ -115,7 +115,11 @@ def _deps(request: web.Request) -> Any:
 
 
 @routes.get("/console")
-async def home(request: web.Request, error: DomainError | None = None) -> web.Response:
+async def home(request: web.Request) -> web.Response:
+    return await _home(request)
+
+
+async def _home(request: web.Request, error: DomainError | None = None) -> web.Response:
     uid = _uid(request)
     deps = _deps(request)
     mine, joined = await C.my_enterprises(deps, uid)
@@ -358,7 +362,7 @@ async def join_revoke(request: web.Request) -> web.Response:
     try:
         await M.revoke_join(_deps(request), uid, request.match_info["id"], request_meta(request))
     except DomainError as err:
-        return await _refused(request, home, err)
+        return await _refused(request, _home, err)
     raise _go("/console", "join_revoked")
 
 

@@ -15,7 +15,8 @@ TEMPLATES = web.AppKey("templates", jinja2.Environment)
 OUTBOX = web.AppKey("outbox", OutboxWorker)
 
 # Per-request values (set by middlewares).
-SESSION_KEY = web.RequestKey("ls_session", CurrentSession)
+# None: no session (anonymous), set so later code can tell "checked" from "not yet".
+SESSION_KEY: web.RequestKey[CurrentSession | None] = web.RequestKey("ls_session")
 CSRF_COOKIE_KEY = web.RequestKey("ls_csrf_seed", str)
 # The submitted form, read once (handlers.util.read_form) by the CSRF check or a handler.
 FORM_KEY = web.RequestKey("ls_form", MultiDictProxy)

@@ -48,7 +48,7 @@ def setup_logging(level: str = "INFO") -> None:
     # The JSON lines never show the caller, thread or process: don't collect them for
     # every record (the logging HOWTO's "Optimization" section; the request line is
     # written for every request).
-    logging._srcfile = None  # type: ignore[attr-defined]
+    logging._srcfile = None
     logging.logThreads = False
     logging.logProcesses = False
     logging.logMultiprocessing = False

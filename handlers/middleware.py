@@ -58,8 +58,9 @@ def error_response(request: web.Request, err: DomainError) -> web.StreamResponse
 
 
 def _validation_error(exc: ValidationError) -> InvalidInput:
-    first = exc.errors()[0] if exc.errors() else {}
-    field = ".".join(str(part) for part in first.get("loc", ()) if part != "body") or None
+    errors = exc.errors()
+    loc = errors[0]["loc"] if errors else ()
+    field = ".".join(str(part) for part in loc if part != "body") or None
     return InvalidInput(f"请求参数不正确：{field}" if field else None, field=field)
 
 
@@ -91,9 +92,9 @@ async def error_middleware(request: web.Request, handler: Handler) -> web.Stream
         response = error_response(request, _http_error(exc))
     except Exception:
         log.exception("unhandled error", extra={"path": request.path})
-        err = DomainError(code="internal_error")
-        err.status = 500
-        response = error_response(request, err)
+        internal = DomainError(code="internal_error")
+        internal.status = 500
+        response = error_response(request, internal)
     ms = (time.perf_counter() - started) * 1000
     # The webhook's routine deliveries are not logged: each message is already recorded
     # in wechat_inbound, and a line per message cost about a tenth of the webhook's time

@@ -55,7 +55,7 @@ def render(
 ) -> web.Response:
     env = request.app[TEMPLATES]
     deps = request.app[DEPS]
-    values = {
+    values: dict[str, Any] = {
         "request": request,
         "session": current_session(request),
         "csrf_token": csrf_token_for(request),

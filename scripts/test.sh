@@ -15,6 +15,8 @@ echo "== ruff"
 ruff check .
 echo "== import contracts"
 lint-imports
+echo "== types (mypy)"
+mypy
 if $fast; then
   echo "== fast tests on SQLite (no browser, no interop)"
   LABORSIGN_TEST_DATABASE_URL="" pytest -q -p no:cacheprovider -m "not e2e and not interop" "$@"

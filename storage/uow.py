@@ -234,19 +234,19 @@ class Database:
         the run_writes connection has automatic checkpoints off; the others keep
         SQLite's default, so the log stays bounded even without this loop.
         """
-        if self._twin is None:
+        if self._twin is None or self._twin.url.database is None:
             return
         path, loop = self._twin.url.database, asyncio.get_running_loop()
         thread = ThreadPoolExecutor(1, thread_name_prefix="sqlite-checkpoint")
         conn: sqlite3.Connection | None = None
         try:
-            conn = await loop.run_in_executor(
+            conn = opened = await loop.run_in_executor(
                 thread, lambda: sqlite3.connect(path, timeout=1, check_same_thread=False))
             while True:
                 await asyncio.sleep(every)
                 try:
                     await loop.run_in_executor(
-                        thread, conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+                        thread, opened.execute, "PRAGMA wal_checkpoint(PASSIVE)")
                 except sqlite3.Error:
                     log.warning("WAL checkpoint failed", exc_info=True)
         except sqlite3.Error:  # no connection: SQLite's own checkpoints still bound the log

@@ -19,7 +19,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import select
+from sqlalchemy import delete, select, update
 
 from core import outbox, sms_codes
 from core.clock import LOCAL_ZONE
@@ -560,7 +560,7 @@ async def _commit(
             await turns.advance_order(tx, deps, contract, signers, snap.enterprise_name)
         # The recovery job has nothing left to do.
         await tx.session.execute(
-            OutboxMessage.__table__.update()
+            update(OutboxMessage)
             .where(OutboxMessage.dedupe_key == f"contract-sign:{signer.id}",
                    OutboxMessage.status == "queued")
             .values(status="sent", sent_at=now)
@@ -616,7 +616,7 @@ async def _back_to_pending(deps: Deps, signer_id: str, why: str) -> None:
         signer.state, signer.signed_by = SignerState.PENDING, None
         contract = await common.load_contract(tx, signer.contract_id)
         await tx.session.execute(
-            IntentConfirmation.__table__.delete().where(
+            delete(IntentConfirmation).where(
                 IntentConfirmation.signer_id == signer.id
             )
         )

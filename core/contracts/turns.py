@@ -18,7 +18,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from core import outbox
 from core.context import Deps
@@ -173,7 +173,7 @@ async def withdraw_auto_sign(deps: Deps, signer_id: str) -> bool:
             return False
         SIGNER.ensure(signer.state, SignerState.PENDING)
         signer.state, signer.signed_by = SignerState.PENDING, None
-        await tx.session.execute(IntentConfirmation.__table__.delete().where(
+        await tx.session.execute(delete(IntentConfirmation).where(
             IntentConfirmation.signer_id == signer.id))
         await common.log(tx, deps, "contract.auto_sign_withdrawn", contract, actor_id=None,
                          data={"signer_id": signer.id, "seal_id": signer.seal_id})

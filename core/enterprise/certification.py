@@ -99,7 +99,7 @@ ATTEMPT_STATE_LABELS = {
     "failed": "未通过", "expired": "已过期", "cancelled": "已取消",
 }
 
-_DONE = frozenset()
+_DONE: frozenset[AttemptState] = frozenset()
 ATTEMPT_SM = StateMachine(
     "certification_attempt",
     {
@@ -1210,10 +1210,9 @@ async def cancel_attempts_on_expiry(deps: Deps) -> int:
     """Mark every overdue pending attempt expired (for a periodic job); returns the count."""
     now = deps.clock.now()
     async with deps.db.transaction() as tx:
-        result = await tx.session.execute(
+        return await tx.changed(
             update(CertificationAttempt)
             .where(CertificationAttempt.state == AttemptState.PENDING,
                    CertificationAttempt.expires_at <= now)
             .values(state=AttemptState.EXPIRED, completed_at=now)
         )
-        return int(result.rowcount or 0)

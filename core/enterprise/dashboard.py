@@ -153,7 +153,8 @@ async def dashboard(deps: Deps, user_id: str, enterprise_id: str) -> Dashboard:
         todos = await contract_todos(tx, deps, actor, ent.state == "certified")
     return Dashboard(ent.name, ent.state, months=months, chart_svg=chart_svg(months),
                      can_review=actor.can(R.EMPLOYEES_REVIEW),
-                     can_join_review=actor.can(R.JOIN_REVIEW), **todos, **board)
+                     can_join_review=actor.can(R.JOIN_REVIEW), to_seal=todos["to_seal"],
+                     due_soon=todos["due_soon"], rejected=todos["rejected"], **board)
 
 
 async def contract_todos(tx: Tx, deps: Deps, actor: R.Actor,

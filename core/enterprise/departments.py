@@ -54,7 +54,7 @@ async def all_departments(tx: Tx, enterprise_id: str) -> list[Department]:
     )
 
 
-def flatten(depts: list[Department], counts: dict[str, int] | None = None
+def flatten(depts: list[Department], counts: dict[str | None, int] | None = None
             ) -> list[DepartmentNode]:
     """Depth-first order with depth and full path, for indented lists and selects."""
     children: dict[str | None, list[Department]] = {}

@@ -115,9 +115,9 @@ def parse_rows(
         dates, date1904 = book.date_styles()
         rows = book.rows(sheet, book.shared_strings(), dates, date1904)
         header: list[Any] | None = None
-        for _, values in rows:
-            if any(v is not None and str(v).strip() for v in values):
-                header = values
+        for _, cells in rows:
+            if any(v is not None and str(v).strip() for v in cells):
+                header = cells
                 break
         if header is None:
             raise InvalidInput("Excel 中没有数据", code="empty_import")

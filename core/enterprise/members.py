@@ -496,19 +496,20 @@ async def add_member(
                                      display_name=name)
             text = f"您已被添加为“{ent.name}”的成员，登录后即可进入企业控制台。"
         else:
-            m = (
+            found = (
                 await tx.session.execute(
                     select(Member).where(Member.enterprise_id == enterprise_id,
                                          Member.phone == phone).with_for_update()
                 )
             ).scalar_one_or_none()
-            if m is not None and m.status != MemberStatus.REMOVED:
+            if found is not None and found.status != MemberStatus.REMOVED:
                 raise Conflict("该手机号已在成员列表中", code="already_member", field="phone")
-            if m is None:
+            if found is None:
                 m = Member(enterprise_id=enterprise_id, phone=phone, created_at=now,
                            source="invite", status=MemberStatus.INACTIVE)
                 tx.session.add(m)
             else:
+                m = found
                 MEMBER_SM.ensure(m.status, MemberStatus.INACTIVE)
                 m.status, m.removed_at, m.user_id = MemberStatus.INACTIVE, None, None
             m.display_name, m.role_ids, m.business_type_ids = name, roles, bts

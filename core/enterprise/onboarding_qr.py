@@ -102,7 +102,7 @@ def _poster(deps: Deps, ent_id: str, ent_name: str, scene: WechatScene) -> Poste
     )
 
 
-def _scenes_of(enterprise_id: str, now: datetime) -> Select[tuple[WechatScene]]:
+def _scenes_of(enterprise_id: str, now: datetime) -> Select[WechatScene]:
     return (
         select(WechatScene)
         .where(

@@ -43,7 +43,7 @@ def kek_from_config(config: Config) -> bytes:
     return derive_key(root, "signing-kek")
 
 
-def generate_private_key(algorithm: str) -> PrivateKeyTypes:
+def generate_private_key(algorithm: str) -> ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey:
     if algorithm == "ecdsa-p256":
         return ec.generate_private_key(ec.SECP256R1())
     if algorithm == "rsa-2048":

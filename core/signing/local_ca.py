@@ -181,7 +181,7 @@ class LocalCertificateAuthority:
             .sign(root_key, hashes.SHA256())
         )
         self._store_pair("root", root, root_key)
-        root_pair = _Pair(root, root_key)  # type: ignore[arg-type]
+        root_pair = _Pair(root, root_key)
 
         ca_key = generate_private_key(self.key_algorithm)
         issuing = (
@@ -190,10 +190,10 @@ class LocalCertificateAuthority:
             .add_extension(_ca_key_usage(), critical=True)
             .add_extension(_cdp(self.root_crl_url), critical=False)
             .add_extension(_aia(self.root_cert_url), critical=False)
-            .sign(root_key, hashes.SHA256())  # type: ignore[arg-type]
+            .sign(root_key, hashes.SHA256())
         )
         self._store_pair("ca", issuing, ca_key)
-        issuing_pair = _Pair(issuing, ca_key)  # type: ignore[arg-type]
+        issuing_pair = _Pair(issuing, ca_key)
 
         tsa_key = generate_private_key(self.key_algorithm)
         tsa = (
@@ -205,7 +205,7 @@ class LocalCertificateAuthority:
             )
             .add_extension(_cdp(self.crl_url), critical=False)
             .add_extension(_aia(self.issuing_cert_url), critical=False)
-            .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+            .sign(ca_key, hashes.SHA256())
         )
         # The TSA pair is written last: its presence marks a complete CA.
         self._store_pair("tsa", tsa, tsa_key)
@@ -228,7 +228,7 @@ class LocalCertificateAuthority:
             )
             .add_extension(
                 x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                    issuer.key.public_key()  # type: ignore[arg-type]
+                    issuer.key.public_key()
                 ),
                 critical=False,
             )
@@ -296,7 +296,7 @@ def _build_crl(issuer: _Pair, revoked: list[RevokedEntry]) -> bytes:
         .add_extension(x509.CRLNumber(int(now.timestamp())), critical=False)
         .add_extension(
             x509.AuthorityKeyIdentifier.from_issuer_public_key(
-                issuer.key.public_key()  # type: ignore[arg-type]
+                issuer.key.public_key()
             ),
             critical=False,
         )

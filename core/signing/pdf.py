@@ -283,6 +283,10 @@ def stamp_style(png: bytes) -> StaticStampStyle:
     )
 
 
+# A field's /Rect may be missing, malformed or of the wrong type in a hostile file.
+BOX_ERRORS: tuple[type[BaseException], ...] = (*PARSE_ERRORS, TypeError, ValueError, IndexError)
+
+
 @lru_cache(maxsize=8)
 def timestamper_for(
     spec: TimeStamperSpec, validation: ValidationMaterial | None
@@ -320,7 +324,7 @@ def _field_size(field_ref: Any) -> tuple[float, float] | None:
         if rect is None:
             return None
         x1, y1, x2, y2 = (float(v) for v in rect)
-    except (*PARSE_ERRORS, TypeError, ValueError, IndexError):
+    except BOX_ERRORS:
         return None
     return abs(x2 - x1), abs(y2 - y1)
 

@@ -84,9 +84,13 @@ class TimeStamperSpec(Protocol):
     """A picklable description of a TSA that builds pyHanko's client in the worker."""
 
     # Bytes of signature container to set aside for the token (it embeds the TSA chain).
-    token_reserve: int
+    @property
+    def token_reserve(self) -> int: ...
 
     def build(self) -> PyHankoTimeStamper: ...
+
+    # Specs are cache keys (one pyHanko client per TSA in a worker process).
+    def __hash__(self) -> int: ...
 
 
 @dataclass(frozen=True)

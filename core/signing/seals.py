@@ -59,7 +59,7 @@ def _clean_name(name: str, *, limit: int = MAX_NAME_CHARS) -> str:
 def _glyph(char: str, font: ImageFont.FreeTypeFont, color: tuple[int, ...]) -> Image.Image:
     """One character on its own transparent tile, cropped to its ink box."""
     left, top, right, bottom = font.getbbox(char)
-    tile = Image.new("RGBA", (right - left + 4, bottom - top + 4), (0, 0, 0, 0))
+    tile = Image.new("RGBA", (int(right - left) + 4, int(bottom - top) + 4), (0, 0, 0, 0))
     ImageDraw.Draw(tile).text((2 - left, 2 - top), char, font=font, fill=color)
     return tile
 
@@ -110,7 +110,7 @@ def round_seal(
         t = 0.5 if len(name) == 1 else i / (len(name) - 1)
         angle = -math.pi / 2 - span / 2 + t * span  # 0 rad = pointing right
         tile = _glyph(char, font, SEAL_RED)
-        tile = tile.rotate(-math.degrees(angle + math.pi / 2), resample=Image.BICUBIC,
+        tile = tile.rotate(-math.degrees(angle + math.pi / 2), resample=Image.Resampling.BICUBIC,
                            expand=True)
         x = c + radius * math.cos(angle) - tile.width / 2
         y = c + radius * math.sin(angle) - tile.height / 2
@@ -122,7 +122,7 @@ def round_seal(
         left, top, right, _ = label_font.getbbox(label)
         draw.text((c - (right - left) / 2 - left, c + big * 0.22 - top), label,
                   font=label_font, fill=SEAL_RED)
-    return _png(img.resize((size, size), Image.LANCZOS))
+    return _png(img.resize((size, size), Image.Resampling.LANCZOS))
 
 
 def _square_seal(chars: list[str], *, font_path: str, font_index: int, size: int) -> bytes:
@@ -144,11 +144,11 @@ def _square_seal(chars: list[str], *, font_path: str, font_index: int, size: int
         row = i % rows
         tile = _glyph(char, font, SEAL_RED)
         # Stretch each glyph to fill its cell, as seal engravers do.
-        tile = tile.resize((int(cell_w * 0.92), int(cell_h * 0.92)), Image.LANCZOS)
+        tile = tile.resize((int(cell_w * 0.92), int(cell_h * 0.92)), Image.Resampling.LANCZOS)
         x = 1.5 * border + col * cell_w + (cell_w - tile.width) / 2
         y = 1.5 * border + row * cell_h + (cell_h - tile.height) / 2
         img.alpha_composite(tile, (int(x), int(y)))
-    return _png(img.resize((size, size), Image.LANCZOS))
+    return _png(img.resize((size, size), Image.Resampling.LANCZOS))
 
 
 def legal_rep_seal(name: str, *, font_path: str, font_index: int = 2, size: int = 240) -> bytes:
@@ -184,7 +184,7 @@ def _oblong_seal(text: str, *, font_path: str, font_index: int, height: int) -> 
                    outline=SEAL_RED, width=int(border))
     draw.text(((big_w - text_w) / 2 - left, (big_h - (bottom - top)) / 2 - top), text,
               font=font, fill=SEAL_RED)
-    return _png(img.resize((big_w // scale, height), Image.LANCZOS))
+    return _png(img.resize((big_w // scale, height), Image.Resampling.LANCZOS))
 
 
 def name_seal(name: str, *, font_path: str, font_index: int = 2, size: int = 240,
@@ -238,7 +238,7 @@ def normalize_signature(data: bytes) -> bytes:
     mask = ink.crop(box)
     out = Image.new("RGBA", mask.size, (*INK, 0))
     out.putalpha(mask)
-    out.thumbnail(SIGNATURE_BOX, Image.LANCZOS)
+    out.thumbnail(SIGNATURE_BOX, Image.Resampling.LANCZOS)
     return _png(out)
 
 
@@ -284,7 +284,7 @@ def with_signing_date(
     if room[1] > 0:
         fit = min(room[0] / stamp.width, room[1] / stamp.height)
         shown = stamp.resize((max(int(stamp.width * fit), 1), max(int(stamp.height * fit), 1)),
-                             Image.LANCZOS)
+                             Image.Resampling.LANCZOS)
         canvas.alpha_composite(shown, ((room[0] - shown.width) // 2,
                                        (room[1] - shown.height) // 2))
     ImageDraw.Draw(canvas).text((int(scale), height - line / 2), date_text, font=font,
