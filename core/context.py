@@ -6,12 +6,22 @@ Built once by the composition root (handlers/app.py) and by the test fixtures.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
 
 from core.clock import Clock
 from core.config import Config
-from core.ports import IdentityVerifier, SmsSender
+from core.ports import IdentityVerifier, Notifier, SmsSender, WechatApi
 from storage.uow import Database
+
+if TYPE_CHECKING:  # types only: these modules themselves take Deps
+    from core.crypto import FieldCipher
+    from core.enterprise.members import HandoverProvider
+    from core.enterprise.payment import PaymentGateway
+    from core.files import FileStore
+    from core.outbox import Wakeups
+    from core.signing.pdf import ValidationMaterial
+    from core.signing.ports import TimeStamperSpec
+    from core.signing.service import SigningEngine
 
 
 @dataclass(frozen=True)
@@ -24,12 +34,35 @@ class RequestMeta:
 
 @dataclass
 class Deps:
+    """Every port, typed, built in one place: handlers/app.py `build_deps` (the web
+    server, the CLI and the tests all go through it)."""
+
     config: Config
     db: Database
     clock: Clock
     sms: SmsSender
     identity: IdentityVerifier
-    # Adapters added by later features (CA, TSA, notifier, payment...) by name.
-    extra: dict[str, Any] = field(default_factory=dict)
-    # Set by the outbox worker so services can wake it after commit.
-    outbox_wakeup: Any = None
+    signing: SigningEngine
+    wechat_api: WechatApi
+    files: FileStore
+    field_cipher: FieldCipher
+    # None: WeChat template messages (core/wechat_notify.py), with SMS as the fallback.
+    notifier: Notifier | None = None
+    # None: micro-deposit certification is not offered.
+    payment: PaymentGateway | None = None
+    # None: the TSA named by the config ([signing] tsa_url, or this server's /tsa).
+    timestamper: TimeStamperSpec | None = None
+    # What members hold besides seal grants, offered for hand-over before removal.
+    handover: tuple[HandoverProvider, ...] = ()
+    # Set by the job runner so services can wake it after commit.
+    outbox_wakeup: Wakeups | None = None
+    caches: ProcessCaches = field(default_factory=lambda: ProcessCaches())
+
+
+@dataclass
+class ProcessCaches:
+    """What a process keeps between requests."""
+
+    # Our CA chain and CRLs to embed in signatures, and when they were built
+    # (time.monotonic()); core/contracts/engine.py rebuilds them once a minute.
+    validation: tuple[float, ValidationMaterial] | None = None

@@ -14,7 +14,6 @@ from typing import Protocol
 
 from PIL import Image
 
-from core.config import resolve_path
 from core.context import Deps
 from core.errors import PayloadTooLarge, UnsupportedMedia
 
@@ -36,14 +35,7 @@ class FileStore(Protocol):
 
 
 def file_store(deps: Deps) -> FileStore:
-    """The configured store (deps.extra["files"]), or the local one under [storage] file_dir."""
-    store = deps.extra.get("files")
-    if store is None:
-        from storage.files import LocalFileStore
-
-        store = LocalFileStore(resolve_path(deps.config.storage.file_dir))
-        deps.extra["files"] = store
-    return store
+    return deps.files
 
 
 @dataclass(frozen=True)

@@ -49,7 +49,7 @@ OPENID_COOKIE_TTL = 1800
 DEV_CODE_PURPOSE = "wx_dev_code"
 
 def api(deps: Deps) -> WechatApi:
-    return deps.extra["wechat_api"]
+    return deps.wechat_api
 
 
 def link(deps: Deps, name: str, **query: str) -> str:

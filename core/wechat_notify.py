@@ -116,7 +116,7 @@ class WechatTemplateNotifier:
 
 
 def notifier(deps: Deps) -> Notifier:
-    return deps.extra.get("notifier") or WechatTemplateNotifier(deps)
+    return deps.notifier or WechatTemplateNotifier(deps)
 
 
 async def deliver_notification(deps: Deps, msg: OutboxMessage) -> None:

@@ -11,17 +11,16 @@ from aiohttp import web
 from bot.webhook import install as install_wechat
 from core import housekeeping, periodic
 from core.clock import Clock, SystemClock
-from core.config import Config, ensure_secrets
+from core.config import Config, ensure_secrets, resolve_path
 from core.context import Deps
 from core.contracts import handover as contract_handover
 from core.contracts.signing import SIGN_JOB_KIND, deliver_sign_job
+from core.crypto import FieldCipher
 from core.enterprise import pki
-from core.enterprise.members import register_handover_provider
 from core.enterprise.payment import PaymentGateway
 from core.outbox import Deliverer, OutboxWorker
 from core.periodic import PeriodicTask
 from core.ports import IdentityVerifier, SmsSender, WechatApi
-from core.signing.service import ENGINE_KEY as SIGNING_ENGINE
 from core.signing.service import (
     PERSON_CERT_KIND,
     SigningEngine,
@@ -59,6 +58,7 @@ from handlers.keys import DEPS, OUTBOX, TEMPLATES
 from handlers.middleware import browser_middleware, error_middleware
 from handlers.render import H5_DIR, build_environment
 from storage.db import create_engine
+from storage.files import LocalFileStore
 from storage.uow import Database
 
 
@@ -122,8 +122,7 @@ def build_payment(config: Config, db: Database, clock: Clock) -> PaymentGateway:
 
 
 def build_deps(config: Config, clock: Clock | None = None) -> Deps:
-    # What members hold besides seal grants, for the hand-over before removal
-    register_handover_provider(contract_handover.PROVIDER)
+    """Every port, built here and nowhere else (the web server, the CLI, the tests)."""
     config = ensure_secrets(config)
     clock = clock or SystemClock()
     db = Database(
@@ -137,11 +136,13 @@ def build_deps(config: Config, clock: Clock | None = None) -> Deps:
         clock=clock,
         sms=build_sms(config, db, clock),
         identity=build_identity(config),
-        extra={
-            SIGNING_ENGINE: build_signing(config),
-            "wechat_api": build_wechat_api(config, db, clock),
-            "payment": build_payment(config, db, clock),
-        },
+        signing=build_signing(config),
+        wechat_api=build_wechat_api(config, db, clock),
+        files=LocalFileStore(resolve_path(config.storage.file_dir)),
+        field_cipher=FieldCipher.from_config(config),
+        payment=build_payment(config, db, clock),
+        # What members hold besides seal grants, for the hand-over before removal.
+        handover=(contract_handover.PROVIDER,),
     )
 
 

@@ -217,7 +217,7 @@ async def _demo_tsa(deps: Deps) -> web.AppRunner:
     await site.start()
     if not deps.config.signing.tsa_url:
         port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        deps.extra["timestamper"] = HttpTimeStamperSpec(f"http://127.0.0.1:{port}/tsa")
+        deps.timestamper = HttpTimeStamperSpec(f"http://127.0.0.1:{port}/tsa")
     return runner
 
 

@@ -47,7 +47,7 @@ async def start_tsa(deps: Deps, aiohttp_server) -> str:  # type: ignore[no-untyp
     app.add_routes(tsa_routes.routes)
     server = await aiohttp_server(app)
     url = str(server.make_url("/tsa"))
-    deps.extra["timestamper"] = HttpTimeStamperSpec(url)
+    deps.timestamper = HttpTimeStamperSpec(url)
     return url
 
 

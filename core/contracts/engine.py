@@ -11,7 +11,6 @@ import io
 import json
 import time
 from dataclasses import dataclass
-from typing import Any
 
 from core.context import Deps, RequestMeta
 from core.enterprise import pki
@@ -162,10 +161,9 @@ def render_page(data: bytes, page: int, width: int) -> bytes:
 
 
 def timestamper(deps: Deps) -> TimeStamperSpec | None:
-    """deps.extra["timestamper"] when wired (tests, the demo), else the configured TSA."""
-    if "timestamper" in deps.extra:
-        found: Any = deps.extra["timestamper"]
-        return found
+    """The wired TSA (tests, the demo), else the one the config names."""
+    if deps.timestamper is not None:
+        return deps.timestamper
     return timestamper_from_config(deps.config)
 
 
@@ -178,13 +176,12 @@ async def validation(deps: Deps) -> ValidationMaterial:
     Building the CRLs signs them each time; a minute-old CRL is still current (they live a
     day), and a certificate revoked meanwhile is refused earlier, when the grant is made.
     """
-    cached = deps.extra.get("_contract_validation")
+    cached = deps.caches.validation
     now = time.monotonic()
     if cached is not None and now - cached[0] < VALIDATION_CACHE_SECONDS:
-        material: ValidationMaterial = cached[1]
-        return material
+        return cached[1]
     material = await service.validation_material(deps)
-    deps.extra["_contract_validation"] = (now, material)
+    deps.caches.validation = (now, material)
     return material
 
 

@@ -195,7 +195,7 @@ async def _transfer_admin(
             await sms_codes.consume(tx, deps, check)
             old_member = await R.active_member(tx, user_id, enterprise_id)
             assert old_member is not None
-            available = {i.key for i in await _items(tx, enterprise_id, old_member)}
+            available = {i.key for i in await _items(tx, deps, enterprise_id, old_member)}
             chosen = [k for k in dict.fromkeys(handover_keys) if k in available]
             await transfer_items(tx, deps, user_id, enterprise_id, old_member,
                                  {k: target.id for k in chosen}, meta)

@@ -18,11 +18,7 @@ _log = logging.getLogger(__name__)
 
 
 def cipher(deps: Deps) -> FieldCipher:
-    cached = deps.extra.get("_field_cipher")
-    if cached is None:
-        cached = FieldCipher.from_config(deps.config)
-        deps.extra["_field_cipher"] = cached
-    return cached
+    return deps.field_cipher
 
 
 async def log(

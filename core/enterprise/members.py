@@ -164,12 +164,6 @@ class HandoverProvider:
     transfer: Callable[[Tx, Deps, str, str, Member, Member, str], Awaitable[None]]
 
 
-HANDOVER_PROVIDERS: list[HandoverProvider] = []
-
-
-def register_handover_provider(provider: HandoverProvider) -> None:
-    if all(p.kind != provider.kind for p in HANDOVER_PROVIDERS):
-        HANDOVER_PROVIDERS.append(provider)
 
 
 # ---------------------------------------------------------------- helpers
@@ -579,9 +573,10 @@ async def _seal_grant_items(tx: Tx, enterprise_id: str, member: Member) -> list[
     return [HandoverItem(f"seal:{sid}", "seal", f"印章授权：{name}") for sid, name in rows]
 
 
-async def _items(tx: Tx, enterprise_id: str, member: Member) -> list[HandoverItem]:
+async def _items(tx: Tx, deps: Deps, enterprise_id: str, member: Member
+                 ) -> list[HandoverItem]:
     items = await _seal_grant_items(tx, enterprise_id, member)
-    for provider in HANDOVER_PROVIDERS:
+    for provider in deps.handover:
         items += await provider.list_items(tx, enterprise_id, member)
     return items
 
@@ -591,14 +586,14 @@ async def handover_items(deps: Deps, user_id: str, enterprise_id: str,
     async with deps.db.transaction() as tx:
         await R.require_permission(tx, user_id, enterprise_id, R.MEMBERS_MANAGE)
         m = await _member(tx, enterprise_id, member_id)
-        return await _items(tx, enterprise_id, m)
+        return await _items(tx, deps, enterprise_id, m)
 
 
 async def transfer_items(tx: Tx, deps: Deps, actor_id: str, enterprise_id: str,
                          source: Member, assignments: dict[str, str],
                          meta: RequestMeta | None) -> int:
     """Move each assigned item from `source` to its target member (in the caller's tx)."""
-    items = {i.key: i for i in await _items(tx, enterprise_id, source)}
+    items = {i.key: i for i in await _items(tx, deps, enterprise_id, source)}
     now = deps.clock.now()
     moved = 0
     for key, target_id in assignments.items():
@@ -620,7 +615,7 @@ async def transfer_items(tx: Tx, deps: Deps, actor_id: str, enterprise_id: str,
             ).scalar_one()
             grant.revoked_at = now
         else:
-            provider = next(p for p in HANDOVER_PROVIDERS if p.kind == item.kind)
+            provider = next(p for p in deps.handover if p.kind == item.kind)
             await provider.transfer(tx, deps, enterprise_id, key, source, target, actor_id)
         await log(tx, deps, "member.handover", actor_id=actor_id, enterprise_id=enterprise_id,
                   subject_type="member", subject_id=source.id,
@@ -645,7 +640,7 @@ async def remove_member(
         if m.user_id == user_id:
             raise PermissionDenied("不能移除自己", code="self_remove")
         MEMBER_SM.ensure(m.status, MemberStatus.REMOVED)
-        items = await _items(tx, enterprise_id, m)
+        items = await _items(tx, deps, enterprise_id, m)
         missing = [i.label for i in items if i.key not in assignments]
         if missing:
             raise Conflict("请先为以下项目选择接手人：" + "、".join(missing[:5]),

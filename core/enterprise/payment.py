@@ -37,7 +37,7 @@ class PaymentGateway(Protocol):
 
 
 def payment_gateway(deps: Deps) -> PaymentGateway:
-    gateway = deps.extra.get("payment")
+    gateway = deps.payment
     if gateway is None:
         raise ProviderUnavailable("对公打款服务未配置", code="payment_unavailable")
     return gateway

@@ -42,7 +42,6 @@ from core.signing.verify import TrustAnchors
 from storage.models import Certificate, OutboxMessage, SigningGrant, User, new_id
 from storage.uow import Tx
 
-ENGINE_KEY = "signing"
 REVOCATION_REASONS = (
     "unspecified",
     "key_compromise",
@@ -81,13 +80,7 @@ def build_engine(config: Config, key_store: KeyStore | None = None) -> SigningEn
 
 
 def engine(deps: Deps) -> SigningEngine:
-    """The engine from deps.extra; a database-key engine is built on first use if absent."""
-    found = deps.extra.get(ENGINE_KEY)
-    if found is None:
-        if deps.config.signing.key_store != "db":
-            raise RuntimeError("key_store is not 'db' but no signing engine was wired")
-        found = deps.extra[ENGINE_KEY] = build_engine(deps.config)
-    return found
+    return deps.signing
 
 
 @dataclass(frozen=True)

@@ -119,7 +119,7 @@ async def test_stable_token_request_carries_app_credentials(http_deps, fake) -> 
 async def test_invalid_token_is_refreshed_and_the_call_retried_once(http_deps, fake) -> None:
     server, _ = fake
     server.invalid.add("token-1")
-    api = http_deps.extra["wechat_api"]
+    api = http_deps.wechat_api
     msgid = await with_token(
         http_deps, lambda t: api.send_template(t, "o1", "TPL", "http://x", {"first": "a"})
     )
@@ -129,7 +129,7 @@ async def test_invalid_token_is_refreshed_and_the_call_retried_once(http_deps, f
 async def test_every_call_has_a_timeout(http_deps, fake) -> None:
     server, _ = fake
     server.slow = 2.0
-    api = http_deps.extra["wechat_api"]
+    api = http_deps.wechat_api
     with pytest.raises(WechatApiError) as caught:
         await api.send_custom_text("t", "o1", "hi")
     assert caught.value.errcode == -1

@@ -19,7 +19,7 @@ from tests.factories import get_user, last_code, login_as
 
 @pytest.fixture
 async def api_flow(client, deps):
-    deps.extra["timestamper"] = HttpTimeStamperSpec(str(client.make_url("/tsa")))
+    deps.timestamper = HttpTimeStamperSpec(str(client.make_url("/tsa")))
     return await parties(deps)
 
 

@@ -34,7 +34,7 @@ def csrf_of(html: str) -> str:
 
 @pytest.fixture
 async def app_flow(client, deps):
-    deps.extra["timestamper"] = HttpTimeStamperSpec(str(client.make_url("/tsa")))
+    deps.timestamper = HttpTimeStamperSpec(str(client.make_url("/tsa")))
     return await parties(deps)
 
 

@@ -24,7 +24,7 @@ pytestmark = pytest.mark.interop
 
 
 async def _flow_contract(client, deps, outbox, *, enterprise_first: bool) -> tuple[bytes, str]:
-    deps.extra["timestamper"] = HttpTimeStamperSpec(str(client.make_url("/tsa")))
+    deps.timestamper = HttpTimeStamperSpec(str(client.make_url("/tsa")))
     p = await parties(deps)
     signers = ([company(p.seal_id, order=1), person(p.employee_phone, order=2)]
                if enterprise_first else
