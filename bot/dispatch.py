@@ -19,14 +19,15 @@ from bot.scenes import SCENE_HANDLERS
 from core import wechat_menu as menu
 from core.context import Deps
 from core.errors import DomainError
-from core.wechat import standing_of
 from core.wechat_inbox import Change, UserBrief
 from core.wechat_scenes import scan_scene
+from core.wechat_standing import standing_of
 
 # Keyword groups in priority order; a message matches a group when it equals or contains
 # one of its words (after removing spaces and punctuation).
 KEYWORDS: list[tuple[str, tuple[str, ...]]] = [
     ("handoff", ("人工", "客服", "转人工", "真人", "投诉")),
+    ("login", ("登录", "登陆", "登入", "登錄", "login")),
     ("signature", ("签名", "手写", "签字")),
     ("identity", ("实名", "认证", "人脸", "身份")),
     ("to_sign", ("待签", "签合同", "签署", "签约", "签一下")),
@@ -45,7 +46,7 @@ MENU_ACTIONS = {
 }
 _RENDER = {
     "to_sign": replies.to_sign, "my_contracts": replies.my_contracts,
-    "identity": replies.identity, "signature": replies.signature,
+    "identity": replies.identity, "signature": replies.signature, "login": replies.login,
 }
 
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from core.context import Deps
-from core.wechat import Standing, oauth_link
+from core.wechat import oauth_link
+from core.wechat_standing import Standing
 
 
 def a(href: str, label: str) -> str:
@@ -23,13 +24,34 @@ def help_text() -> str:
         "「合同」查看待签署的合同\n"
         "「实名」进行实名认证\n"
         "「签名」设置手写签名\n"
+        "「登录」登录或绑定账号\n"
         "「人工」联系客服\n"
         "也可以使用下方菜单。"
     )
 
 
+# Said wherever the bot offers the log-in / register links: what happens after them
+# (handlers/wechat.py binds this WeChat at once when the page was opened from here).
+AUTO_BIND = "完成后本微信将自动绑定您的账号，以后从公众号打开页面无需再次登录。"
+
+
 def not_bound(deps: Deps) -> str:
-    return f"您还没有绑定账号。请先{login_links(deps)}，完成后本微信将自动关联您的账号。"
+    return f"您还没有绑定账号。请先{login_links(deps)}，{AUTO_BIND}"
+
+
+def pc_login_hint(deps: Deps) -> str:
+    base = deps.config.server.base_url.rstrip("/")
+    return f"在电脑上使用：浏览器打开 {base}/login ，选择「扫码登录」，用微信扫描二维码并确认即可。"
+
+
+def login(deps: Deps, s: Standing) -> str:
+    """The 登录 keyword: how to log in here (a link that binds) and on a PC."""
+    if s.state == "unbound":
+        return f"请{login_links(deps)}，{AUTO_BIND}\n{pc_login_hint(deps)}"
+    home = a(oauth_link(deps, "/"), "进入我的首页")
+    return (
+        f"您的账号已绑定本微信，从公众号打开的页面会自动登录：{home}\n{pc_login_hint(deps)}"
+    )
 
 
 def greeting(deps: Deps, s: Standing) -> str:
@@ -37,7 +59,7 @@ def greeting(deps: Deps, s: Standing) -> str:
     if s.state == "unbound":
         return (
             f"{head}\n在这里可以完成实名认证、手写签名，并在手机上签署劳动合同。\n"
-            f"首次使用请{login_links(deps)}，完成后本微信将自动关联您的账号。"
+            f"首次使用请{login_links(deps)}，{AUTO_BIND}"
         )
     if s.state == "unverified":
         return (

@@ -67,6 +67,8 @@ class Profile:
     email: str | None
     status: str
     identity_state: str
+    # The full name is for the person's own pages; anything shown to others is masked.
+    real_name: str | None
     real_name_masked: str | None
     id_number_masked: str | None
     verified_at: datetime | None
@@ -98,6 +100,7 @@ def _profile(user: User) -> Profile:
         email=user.email,
         status=user.status,
         identity_state=user.identity_state,
+        real_name=user.real_name,
         real_name_masked=mask_name(user.real_name) if user.real_name else None,
         id_number_masked=user.id_number_masked,
         verified_at=user.verified_at,

@@ -1,7 +1,10 @@
-"""Append-only audit log with a hash chain, written in the caller's transaction.
+"""Append-only audit log with hash chains, written in the caller's transaction.
 
-Each entry's hash covers its content and the previous entry's hash, so removing or
-editing any row breaks every hash after it. `verify_chain` walks the chain.
+Every enterprise has a chain of its own and the platform has one ("" in storage), so an
+append locks only its own chain's head: HR work in one enterprise never waits for
+another's. Each entry's hash covers its content, its chain and position, and the
+previous entry's hash in that chain, so removing or editing any row breaks every hash
+after it in its chain. `verify_chain` walks every chain.
 """
 
 from __future__ import annotations
@@ -18,21 +21,52 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.context import RequestMeta
-from storage.models import AuditEntry, AuditHead
+from storage.models import AuditChain, AuditEntry
 from storage.uow import Database, Tx
 
 GENESIS = "0" * 64
+PLATFORM = ""  # the chain of events that belong to no enterprise
 
 
-def entry_hash(prev_hash: str, seq: int, at: datetime, fields: dict[str, Any]) -> str:
+def entry_hash(prev_hash: str, seq: int, at: datetime, fields: dict[str, Any],
+               chain: str = PLATFORM) -> str:
+    content = {"prev": prev_hash, "seq": seq, "at": at.isoformat(), **fields}
+    # The platform chain continues the single chain that came before per-enterprise
+    # chains, whose entries were hashed without a chain name; they still verify.
+    if chain != PLATFORM:
+        content["chain"] = chain
     canonical = json.dumps(
-        {"prev": prev_hash, "seq": seq, "at": at.isoformat(), **fields},
-        sort_keys=True,
-        ensure_ascii=False,
-        separators=(",", ":"),
-        default=str,
+        content, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str,
     )
     return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _fields(entry: AuditEntry) -> dict[str, Any]:
+    return {
+        "actor_id": entry.actor_id,
+        "tenant_id": entry.tenant_id,
+        "action": entry.action,
+        "subject_type": entry.subject_type,
+        "subject_id": entry.subject_id,
+        "data": entry.data,
+        "ip": entry.ip,
+    }
+
+
+async def _lock_head(tx: Tx, chain: str) -> AuditChain:
+    session = tx.session
+    query = select(AuditChain).where(AuditChain.chain == chain).with_for_update()
+    head = (await session.execute(query)).scalar_one_or_none()
+    if head is None:
+        # The first append to a chain: FOR UPDATE locks nothing when the row is missing,
+        # so concurrent writers would each start their own chain. Create the head
+        # idempotently, then lock it like every later append does.
+        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
+        await session.execute(
+            insert(AuditChain).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing()
+        )
+        head = (await session.execute(query)).scalar_one()
+    return head
 
 
 async def record(
@@ -47,39 +81,19 @@ async def record(
     data: dict[str, Any] | None = None,
     meta: RequestMeta | None = None,
 ) -> AuditEntry:
-    """Append one entry. Locks the chain head so concurrent writers queue, not fork."""
-    session = tx.session
-    head = (
-        await session.execute(select(AuditHead).where(AuditHead.id == 1).with_for_update())
-    ).scalar_one_or_none()
-    if head is None:
-        # The first appends on an empty chain: FOR UPDATE locks nothing when the row is
-        # missing, so concurrent writers would each start their own chain. Create the
-        # head idempotently, then lock it like every later append does.
-        insert = pg_insert if session.bind.dialect.name == "postgresql" else sqlite_insert
-        await session.execute(
-            insert(AuditHead).values(id=1, seq=0, hash=GENESIS).on_conflict_do_nothing()
-        )
-        head = (
-            await session.execute(
-                select(AuditHead).where(AuditHead.id == 1).with_for_update()
-            )
-        ).scalar_one()
-    fields = {
-        "actor_id": actor_id,
-        "tenant_id": tenant_id,
-        "action": action,
-        "subject_type": subject_type,
-        "subject_id": subject_id,
-        "data": data or {},
-        "ip": meta.ip if meta else None,
-    }
-    seq = head.seq + 1
-    digest = entry_hash(head.hash, seq, at, fields)
-    entry = AuditEntry(seq=seq, at=at, prev_hash=head.hash, hash=digest, **fields)
-    session.add(entry)
-    head.seq, head.hash = seq, digest
-    await session.flush()
+    """Append one entry to its enterprise's chain (or the platform's). Locks that chain's
+    head so concurrent writers to the same chain queue instead of forking it."""
+    chain = tenant_id or PLATFORM
+    head = await _lock_head(tx, chain)
+    entry = AuditEntry(
+        chain=chain, chain_seq=head.seq + 1, at=at, prev_hash=head.hash, hash="",
+        actor_id=actor_id, tenant_id=tenant_id, action=action, subject_type=subject_type,
+        subject_id=subject_id, data=data or {}, ip=meta.ip if meta else None,
+    )
+    entry.hash = entry_hash(head.hash, entry.chain_seq, at, _fields(entry), chain)
+    tx.session.add(entry)
+    head.seq, head.hash = entry.chain_seq, entry.hash
+    await tx.session.flush()
     return entry
 
 
@@ -87,46 +101,58 @@ async def record(
 class ChainReport:
     entries: int
     ok: bool
-    first_bad_seq: int | None = None
+    first_bad_seq: int | None = None  # position in the broken chain
     reason: str | None = None
+    chain: str | None = None  # the broken chain: an enterprise id, or "" (platform)
+    chains: int = 0
 
 
-async def _iter_entries(db: Database, batch: int = 1000) -> AsyncIterator[AuditEntry]:
+async def _iter_chain(db: Database, chain: str, batch: int = 1000
+                      ) -> AsyncIterator[AuditEntry]:
     last = 0
     while True:
         async with db.sessions() as session:
-            rows = (
-                await session.execute(
-                    select(AuditEntry).where(AuditEntry.seq > last).order_by(AuditEntry.seq)
-                    .limit(batch)
-                )
-            ).scalars().all()
+            rows = (await session.execute(
+                select(AuditEntry).where(AuditEntry.chain == chain, AuditEntry.chain_seq > last)
+                .order_by(AuditEntry.chain_seq).limit(batch)
+            )).scalars().all()
         if not rows:
             return
         for row in rows:
             yield row
-        last = rows[-1].seq
+        last = rows[-1].chain_seq
+
+
+async def _verify_one(db: Database, chain: str, head: AuditChain | None
+                      ) -> tuple[int, str | None, int | None]:
+    """(entries checked, what is wrong or None, the first bad position)."""
+    prev, expected, count = GENESIS, 1, 0
+    async for row in _iter_chain(db, chain):
+        if row.chain_seq != expected:
+            return count, "missing entry", expected
+        if row.prev_hash != prev or entry_hash(
+                prev, row.chain_seq, row.at, _fields(row), chain) != row.hash:
+            return count, "hash mismatch", row.chain_seq
+        prev, expected, count = row.hash, expected + 1, count + 1
+    if head is None:
+        if count:
+            return count, "the chain's head was removed", count + 1
+    elif head.seq != count or head.hash != prev:
+        return count, "entries after the last one were removed", count + 1
+    return count, None, None
 
 
 async def verify_chain(db: Database) -> ChainReport:
-    prev, expected_seq, count = GENESIS, 1, 0
-    async for row in _iter_entries(db):
-        if row.seq != expected_seq:
-            return ChainReport(count, False, expected_seq, "missing entry")
-        fields = {
-            "actor_id": row.actor_id,
-            "tenant_id": row.tenant_id,
-            "action": row.action,
-            "subject_type": row.subject_type,
-            "subject_id": row.subject_id,
-            "data": row.data,
-            "ip": row.ip,
-        }
-        if row.prev_hash != prev or entry_hash(prev, row.seq, row.at, fields) != row.hash:
-            return ChainReport(count, False, row.seq, "hash mismatch")
-        prev, expected_seq, count = row.hash, expected_seq + 1, count + 1
+    """Walk every chain; report the first broken one (platform first, then enterprises
+    in id order) or the total of entries checked."""
     async with db.sessions() as session:
-        head = await session.get(AuditHead, 1)
-    if head is not None and (head.seq != count or head.hash != prev):
-        return ChainReport(count, False, count + 1, "entries after the last one were removed")
-    return ChainReport(count, True)
+        heads = {h.chain: h for h in (await session.execute(select(AuditChain))).scalars()}
+        chains = set(heads) | set(
+            (await session.execute(select(AuditEntry.chain).distinct())).scalars())
+    total = 0
+    for chain in sorted(chains):
+        count, reason, bad = await _verify_one(db, chain, heads.get(chain))
+        total += count
+        if reason is not None:
+            return ChainReport(total, False, bad, reason, chain, len(chains))
+    return ChainReport(total, True, chains=len(chains))

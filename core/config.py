@@ -33,6 +33,8 @@ class ServerConfig:
     max_body_bytes: int = 20 * 1024 * 1024
     workers: int = 1
     trusted_proxies: str = ""
+    # Dev mode on a non-loopback host: refused by `laborsign serve` unless this is set.
+    allow_dev_on_network: bool = False
     var_dir: str = "var"
     # "uvloop" (falls back to asyncio where it is not installed) or "asyncio"
     event_loop: str = "uvloop"
@@ -86,6 +88,8 @@ class IdentityConfig:
     region: str = "ap-guangzhou"
     endpoint: str = "https://faceid.tencentcloudapi.com"
     face_rule_id: str = ""
+    # Where the dev provider's liveness page is served (provider "dev"); empty: base_url.
+    dev_url: str = ""
 
 
 @dataclass(frozen=True)
@@ -101,7 +105,9 @@ class AgreementsConfig:
 class OutboxConfig:
     poll_interval_seconds: float = 1.0
     max_attempts: int = 8
-    batch_size: int = 20
+    # Web processes run jobs and periodic tasks too (the embedded default). Off when
+    # `laborsign worker` processes do that work.
+    run_in_web: bool = True
 
 
 @dataclass(frozen=True)
@@ -110,6 +116,26 @@ class CpuConfig:
     pool_workers: int = 0
     # How much lower their CPU priority is than the server's (os.nice); 0: the same.
     pool_nice: int = 10
+
+
+@dataclass(frozen=True)
+class VerifyConfig:
+    """Bounds on the public verification of uploaded PDFs (docs/security.md)."""
+
+    # Largest file, in bytes (the request body limit [server] max_body_bytes applies too).
+    max_bytes: int = 20 * 1024 * 1024
+    # Revisions (%%EOF markers / xref sections) and signatures per file.
+    max_revisions: int = 32
+    max_signatures: int = 20
+    # Work on one file stops after this long; a worker still busy a little later is killed.
+    time_budget_seconds: float = 15.0
+    # Processes of the verification pool, apart from the pool that signs and renders.
+    workers: int = 1
+    # How long a verification may wait for a free worker before "busy" is answered.
+    queue_wait_seconds: float = 10.0
+    # Verifications per client IP (per user once logged in).
+    per_ip_per_minute: int = 6
+    per_ip_hourly: int = 60
 
 
 @dataclass(frozen=True)
@@ -127,6 +153,9 @@ class SigningConfig:
     max_upload_bytes: int = 10 * 1024 * 1024
     # The font collection index of the Simplified Chinese face (Noto CJK: 2 = SC).
     font_index: int = 2
+    # The pre-made personal name seal (预制人名章): an engraved-looking Song face (same
+    # collection index); font_path is used when this file is missing.
+    name_seal_font_path: str = "/usr/share/fonts/opentype/noto/NotoSerifCJK-Bold.ttc"
     cert_validity_days: int = 1095
     grant_ttl_seconds: int = 300
     # Where new signer keys live: db (wrapped with the KEK) | pkcs11 (token below).
@@ -172,6 +201,7 @@ class Config:
     outbox: OutboxConfig = field(default_factory=OutboxConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
     cpu: CpuConfig = field(default_factory=CpuConfig)
+    verify: VerifyConfig = field(default_factory=VerifyConfig)
     signing: SigningConfig = field(default_factory=SigningConfig)
     wechat: WechatConfig = field(default_factory=WechatConfig)
 

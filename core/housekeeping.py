@@ -1,5 +1,6 @@
-"""Periodic work: contracts past their deadline expire; short-lived rows (rate-limit
-events, captchas, old SMS codes) are removed.
+"""Periodic work (run once across all processes by core/periodic.py): contracts past
+their deadline expire; short-lived rows (rate-limit events, captchas, old SMS codes) are
+removed.
 
 Evidence is not touched: intent confirmations, audit rows and verification records
 are kept (the law asks for at least two years after a contract ends).
@@ -7,7 +8,6 @@ are kept (the law asks for at least two years after a contract ends).
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import timedelta
 
@@ -16,6 +16,7 @@ from sqlalchemy import delete
 from core import ratelimit
 from core.context import Deps
 from core.contracts.ending import expire_due
+from core.periodic import PeriodicTask
 from storage.models import CaptchaChallenge, SmsCode
 
 log = logging.getLogger(__name__)
@@ -25,10 +26,10 @@ CAPTCHA_KEEP = timedelta(days=1)
 SMS_CODES_KEEP = timedelta(days=30)
 
 
-async def sweep(deps: Deps) -> dict[str, int]:
+async def prune(deps: Deps) -> dict[str, int]:
     now = deps.clock.now()
     async with deps.db.transaction() as tx:
-        removed = {
+        return {
             "rate_events": await ratelimit.prune(tx, now - RATE_EVENTS_KEEP),
             "captchas": (
                 await tx.session.execute(
@@ -41,20 +42,22 @@ async def sweep(deps: Deps) -> dict[str, int]:
                 )
             ).rowcount or 0,
         }
+
+
+async def expire_contracts(deps: Deps) -> int:
     # In batches so one sweep never holds the write lock for long.
     expired = 0
     while (batch := await expire_due(deps)) > 0:
         expired += batch
-    removed["contracts_expired"] = expired
-    return removed
+    return expired
 
 
-async def run_forever(deps: Deps, every_seconds: float = 300) -> None:
-    while True:
-        try:
-            removed = await sweep(deps)
-            if any(removed.values()):
-                log.info("housekeeping", extra=removed)
-        except Exception:
-            log.exception("housekeeping failed")
-        await asyncio.sleep(every_seconds)
+async def sweep(deps: Deps) -> dict[str, int]:
+    """Everything at once (the demo command and tests)."""
+    return {**await prune(deps), "contracts_expired": await expire_contracts(deps)}
+
+
+TASKS = (
+    PeriodicTask("contracts.expire", timedelta(minutes=1), expire_contracts),
+    PeriodicTask("housekeeping.prune", timedelta(minutes=5), prune),
+)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -108,6 +108,8 @@ class VerificationView:
 class IdentityStatus:
     state: str
     state_label: str
+    # The full name is for the person's own pages only; logs and audit keep the mask.
+    real_name: str | None
     real_name_masked: str | None
     id_type: str | None
     id_type_label: str | None
@@ -170,6 +172,7 @@ async def identity_status(deps: Deps, user_id: str) -> IdentityStatus:
     return IdentityStatus(
         state=state.value,
         state_label=STATE_LABELS[state],
+        real_name=user.real_name,
         real_name_masked=mask_name(user.real_name) if user.real_name else None,
         id_type=user.id_type,
         id_type_label=ID_TYPES.get(user.id_type) if user.id_type else None,
@@ -191,7 +194,7 @@ class _Checked:
     name: str
     id_type: str
     id_number: str
-    email: str
+    email: str | None
     phone: str
     bank_card: str | None
 
@@ -204,8 +207,46 @@ def normalize_bank_card(value: str | None) -> str:
     return card
 
 
+@dataclass(frozen=True)
+class IdTypeOption:
+    value: str
+    label: str
+    # The methods (keys of METHODS) that can check this type, in METHODS order.
+    methods: tuple[str, ...]
+
+
+def id_type_options(supported: Mapping[str, frozenset[str]]) -> list[IdTypeOption]:
+    """The document types the provider can check (the form offers only these)."""
+    options = []
+    for value, label in ID_TYPES.items():
+        methods = tuple(m for m in METHODS if value in supported.get(m, frozenset()))
+        if methods:
+            options.append(IdTypeOption(value, label, methods))
+    return options
+
+
+def offered_id_types(deps: Deps) -> list[IdTypeOption]:
+    return id_type_options(deps.identity.id_types)
+
+
+def _check_id_type(supported: Mapping[str, frozenset[str]], method: str, id_type: str) -> None:
+    if id_type not in ID_TYPES:
+        raise InvalidInput("不支持的证件类型", code="invalid_id_type", field="id_type")
+    options = {o.value: o for o in id_type_options(supported)}
+    label = ID_TYPES[id_type]
+    if id_type not in options:
+        accepted = "、".join(o.label for o in options.values())
+        raise InvalidInput(f"{label}暂不支持在线实名认证，目前支持：{accepted}",
+                           code="id_type_unsupported", field="id_type")
+    if method not in options[id_type].methods:
+        allowed = "、".join(METHODS[m] for m in options[id_type].methods)
+        raise InvalidInput(f"{label}仅支持{allowed}认证，请更换认证方式",
+                           code="id_type_unsupported", field="method")
+
+
 def _validate(
     *,
+    supported: Mapping[str, frozenset[str]],
     method: str,
     name: str,
     id_type: str,
@@ -218,14 +259,10 @@ def _validate(
     if method not in METHODS:
         raise InvalidInput("请选择认证方式", code="invalid_method", field="method")
     checked_name = check_person_name(name)
+    _check_id_type(supported, method, id_type)
     number = normalize_id_number(id_type, id_number)
-    if id_type != "id_card":
-        # Carrier, bank and face checks all compare against the mainland ID register.
-        raise InvalidInput("在线实名认证目前仅支持居民身份证", code="id_type_unsupported",
-                           field="id_type")
+    # Optional: where signed contracts may be sent; checked only when given.
     checked_email = normalize_email(email)
-    if checked_email is None:
-        raise InvalidInput("请输入邮箱", code="invalid_email", field="email")
     checked_phone = normalize_phone(phone)
     card = normalize_bank_card(bank_card) if method == "bank4" else None
     accepted = set(notices_accepted)
@@ -282,8 +319,9 @@ async def start_verification(
 ) -> StartOutcome:
     """Check the input, write a pending verification, ask the provider, record the answer."""
     checked = _validate(
-        method=method, name=name, id_type=id_type, id_number=id_number, email=email,
-        phone=phone, bank_card=bank_card, notices_accepted=notices_accepted,
+        supported=deps.identity.id_types, method=method, name=name, id_type=id_type,
+        id_number=id_number, email=email, phone=phone, bank_card=bank_card,
+        notices_accepted=notices_accepted,
     )
     cipher = FieldCipher.from_config(deps.config)
     id_hash = cipher.lookup_hash(checked.id_number)

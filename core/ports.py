@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -41,6 +42,10 @@ class FaceSession:
 
 class IdentityVerifier(Protocol):
     name: str
+    # Which document types (core.validators.ID_TYPES keys) each method can check:
+    # {"face": frozenset({"id_card", …}), "carrier3": …, "bank4": …}. Pages offer only
+    # these, and the service refuses any other combination before calling the provider.
+    id_types: Mapping[str, frozenset[str]]
 
     async def carrier3(self, name: str, id_number: str, phone: str) -> IdentityResult: ...
 

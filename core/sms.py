@@ -36,9 +36,10 @@ async def queue_sms(
     if sensitive:
         # The worker replaces the params once delivered: no codes linger in the table.
         payload["sensitive"] = ["params"]
+    # A person is waiting for a code: it has a queue of its own, ahead of everything.
     await outbox.enqueue(
         tx, SMS_KIND, payload, now=deps.clock.now(), dedupe_key=dedupe_key,
-        wakeup=deps.outbox_wakeup,
+        queue="codes" if template == "code" else None, wakeup=deps.outbox_wakeup,
     )
 
 

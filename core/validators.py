@@ -78,36 +78,84 @@ def id_card_check_char(first17: str) -> str:
     return _ID_CHECK[sum(int(d) * w for d, w in zip(first17, _ID_WEIGHTS, strict=True)) % 11]
 
 
-def normalize_id_card(value: str, field: str = "id_number") -> str:
-    """A mainland resident ID number: format, birth date and check digit."""
-    number = (value or "").strip().upper()
+def _gb11643(number: str, what: str, field: str) -> str:
+    """An 18-character number in the GB 11643 layout: birth date at 7-14, check character."""
     if not re.fullmatch(r"\d{17}[\dX]", number):
-        raise InvalidInput("身份证号应为 18 位", code="invalid_id_number", field=field)
+        raise InvalidInput(f"{what}应为 18 位", code="invalid_id_number", field=field)
     try:
         birth = date(int(number[6:10]), int(number[10:12]), int(number[12:14]))
     except ValueError:
-        raise InvalidInput("身份证号中的出生日期无效", code="invalid_id_number",
+        raise InvalidInput(f"{what}中的出生日期无效", code="invalid_id_number",
                            field=field) from None
     if birth.year < 1900 or birth > date.today():
-        raise InvalidInput("身份证号中的出生日期无效", code="invalid_id_number", field=field)
+        raise InvalidInput(f"{what}中的出生日期无效", code="invalid_id_number", field=field)
     if id_card_check_char(number[:17]) != number[17]:
-        raise InvalidInput("身份证号校验位不正确，请核对", code="invalid_id_number", field=field)
+        raise InvalidInput(f"{what}校验位不正确，请核对", code="invalid_id_number", field=field)
     return number
 
 
+def normalize_id_card(value: str, field: str = "id_number") -> str:
+    """A mainland resident ID number: format, birth date and check digit."""
+    return _gb11643((value or "").strip().upper(), "身份证号", field)
+
+
+# Residence permits of Hong Kong, Macao and Taiwan residents: 810000 / 820000 / 830000.
+HMT_PERMIT_PREFIXES = ("81", "82", "83")
+
+
+def normalize_hmt_residence_permit(value: str, field: str = "id_number") -> str:
+    """港澳台居民居住证: the resident ID layout with region 81 (HK), 82 (Macao), 83 (Taiwan)."""
+    number = _gb11643((value or "").strip().upper(), "居住证号码", field)
+    if not number.startswith(HMT_PERMIT_PREFIXES):
+        raise InvalidInput("港澳台居民居住证号码应以 81、82 或 83 开头", code="invalid_id_number",
+                           field=field)
+    return number
+
+
+def normalize_foreign_permanent_id(value: str, field: str = "id_number") -> str:
+    """外国人永久居留身份证: the 2017 card (18 characters in the GB 11643 layout, first
+    digit 9) or the older card (3-letter nationality code and 12 digits)."""
+    number = (value or "").strip().upper()
+    if re.fullmatch(r"[A-Z]{3}\d{12}", number):
+        return number
+    if len(number) == 18:
+        number = _gb11643(number, "永久居留身份证号码", field)
+        if number.startswith("9"):
+            return number
+    raise InvalidInput("永久居留身份证号码应为 18 位（以 9 开头）或 15 位（3 个字母加 12 位数字）",
+                       code="invalid_id_number", field=field)
+
+
+# Every document type a record may carry (labels for pages). Which of them a real-name
+# check accepts depends on the identity provider (IdentityVerifier.id_types).
 ID_TYPES = {
     "id_card": "居民身份证",
+    "hmt_residence": "港澳台居民居住证",
+    "foreign_permanent": "外国人永久居留身份证",
     "hk_mo_permit": "港澳居民来往内地通行证",
     "tw_permit": "台湾居民来往大陆通行证",
     "passport": "护照",
+}
+_ID_NORMALIZERS = {
+    "id_card": normalize_id_card,
+    "hmt_residence": normalize_hmt_residence_permit,
+    "foreign_permanent": normalize_foreign_permanent_id,
 }
 
 
 def normalize_id_number(id_type: str, value: str, field: str = "id_number") -> str:
     if id_type not in ID_TYPES:
         raise InvalidInput("不支持的证件类型", code="invalid_id_type", field="id_type")
-    if id_type == "id_card":
-        return normalize_id_card(value, field)
+    normalizer = _ID_NORMALIZERS.get(id_type)
+    if normalizer is not None:
+        number = normalizer(value, field)
+        if id_type == "id_card" and number.startswith(HMT_PERMIT_PREFIXES):
+            raise InvalidInput("这是港澳台居民居住证号码，请在证件类型中选择“港澳台居民居住证”",
+                               code="invalid_id_number", field=field)
+        if id_type == "id_card" and number.startswith("9"):
+            raise InvalidInput("这是外国人永久居留身份证号码，请在证件类型中选择对应证件",
+                               code="invalid_id_number", field=field)
+        return number
     number = (value or "").strip().upper()
     if not re.fullmatch(r"[A-Z0-9]{6,20}", number):
         raise InvalidInput("证件号码格式不正确", code="invalid_id_number", field=field)

@@ -1,9 +1,7 @@
 """WeChat accounts: who an openid is, binding and unbinding, WeChat login, OAuth state.
 
-Pages the bot links to are listed in LINKS; features that do not exist yet (contract
-lists, handwritten signatures) own those paths and fill them in when they land. The
-number of contracts waiting for a user comes from a provider the signing feature
-registers with `register_contracts_waiting`; until then it is 0.
+Pages the bot links to are listed in LINKS. Where a follower stands (bound, verified,
+contracts waiting) is `core.wechat_standing`.
 """
 
 from __future__ import annotations
@@ -14,7 +12,6 @@ import hashlib
 import hmac
 import json
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -24,12 +21,10 @@ from sqlalchemy import delete, select
 from core import audit
 from core.config import Config
 from core.context import Deps, RequestMeta
-from core.crypto import mask_name
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.ports import WechatApi
 from core.sessions import IssuedSession, start_session
 from core.validators import safe_next
-from core.wechat_inbox import UserBrief
 from storage.models import User, WechatBinding
 
 # H5 paths the bot links to (relative to [server] base_url).
@@ -52,19 +47,6 @@ OAUTH_STATE_TTL = 600
 OPENID_COOKIE_TTL = 1800
 # Dev OAuth codes (console WeChat client): a signed openid.
 DEV_CODE_PURPOSE = "wx_dev_code"
-
-ContractsWaiting = Callable[[Deps, str], Awaitable[int]]
-_contracts_waiting: list[ContractsWaiting] = []
-
-
-def register_contracts_waiting(provider: ContractsWaiting) -> None:
-    """The signing feature calls this once at import: (deps, user_id) -> contracts to sign."""
-    _contracts_waiting[:] = [provider]
-
-
-async def contracts_waiting(deps: Deps, user_id: str) -> int:
-    return await _contracts_waiting[0](deps, user_id) if _contracts_waiting else 0
-
 
 def api(deps: Deps) -> WechatApi:
     return deps.extra["wechat_api"]
@@ -127,48 +109,6 @@ def unsign_value(config: Config, purpose: str, token: str | None, now_ts: int) -
     return data.get("v")
 
 
-# -- who is this openid -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class Standing:
-    openid: str
-    user_id: str | None
-    verified: bool
-    display_name: str | None
-    contracts_waiting: int
-
-    @property
-    def state(self) -> str:
-        """unbound | unverified | verified"""
-        if self.user_id is None:
-            return "unbound"
-        return "verified" if self.verified else "unverified"
-
-
-async def standing(deps: Deps, openid: str) -> Standing:
-    async with deps.db.sessions() as session:
-        row = (
-            await session.execute(
-                select(User.id, User.identity_state, User.real_name)
-                .join(WechatBinding, WechatBinding.user_id == User.id)
-                .where(WechatBinding.openid == openid, User.status == "active")
-            )
-        ).first()
-    brief = UserBrief(row.id, row.identity_state, row.real_name) if row else None
-    return await standing_of(deps, openid, brief)
-
-
-async def standing_of(deps: Deps, openid: str, user: UserBrief | None) -> Standing:
-    """Standing from the account the webhook's inbox already read with the claim."""
-    if user is None:
-        return Standing(openid, None, False, None, 0)
-    verified = user.identity_state == "verified"
-    name = mask_name(user.real_name) if verified and user.real_name else None
-    waiting = await contracts_waiting(deps, user.user_id)
-    return Standing(openid, user.user_id, verified, name, waiting)
-
-
 async def openid_for_user(deps: Deps, user_id: str) -> str | None:
     async with deps.db.sessions() as session:
         return (
@@ -221,6 +161,16 @@ async def bind_openid(deps: Deps, user_id: str, openid: str, meta: RequestMeta) 
             meta=meta,
         )
     return True
+
+
+async def auto_bind(deps: Deps, user_id: str, openid: str, meta: RequestMeta) -> bool:
+    """Bind right after the person logged in or registered from a page the official
+    account opened (the openid comes from our own OAuth round, kept in a signed cookie):
+    no extra confirmation. Only when the account has no WeChat yet: replacing another
+    WeChat needs the person's confirmation (False: nothing changed)."""
+    if await openid_for_user(deps, user_id) is not None:
+        return False
+    return await bind_openid(deps, user_id, openid, meta)
 
 
 async def unbind_wechat(deps: Deps, user_id: str, meta: RequestMeta) -> None:

@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator
 from aiohttp import web
 
 from bot.webhook import install as install_wechat
-from core import housekeeping
+from core import housekeeping, periodic
 from core.clock import Clock, SystemClock
 from core.config import Config, ensure_secrets
 from core.context import Deps
@@ -19,6 +19,7 @@ from core.enterprise import pki
 from core.enterprise.members import register_handover_provider
 from core.enterprise.payment import PaymentGateway
 from core.outbox import Deliverer, OutboxWorker
+from core.periodic import PeriodicTask
 from core.ports import IdentityVerifier, SmsSender, WechatApi
 from core.signing.service import ENGINE_KEY as SIGNING_ENGINE
 from core.signing.service import (
@@ -76,7 +77,7 @@ def build_identity(config: Config) -> IdentityVerifier:
     if config.identity.provider == "dev":
         from core.adapters.identity_dev import DevIdentityVerifier
 
-        return DevIdentityVerifier(config.server.base_url)
+        return DevIdentityVerifier(config.identity.dev_url or config.server.base_url)
     if config.identity.provider == "tencent":
         from core.adapters.identity_tencent import TencentFaceIdVerifier
 
@@ -156,21 +157,31 @@ def deliverers() -> dict[str, Deliverer]:
     }
 
 
-async def _outbox_ctx(app: web.Application) -> AsyncIterator[None]:
-    worker = app[OUTBOX]
-    task = asyncio.create_task(worker.run_forever(), name="outbox")
-    yield
-    worker.stop()
-    with contextlib.suppress(asyncio.CancelledError, TimeoutError):
-        await asyncio.wait_for(task, timeout=5)
+# Work that runs once across all processes, in whichever process runs jobs.
+PERIODIC_TASKS: tuple[PeriodicTask, ...] = housekeeping.TASKS
 
 
-async def _housekeeping_ctx(app: web.Application) -> AsyncIterator[None]:
-    task = asyncio.create_task(housekeeping.run_forever(app[DEPS]), name="housekeeping")
-    yield
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+@contextlib.asynccontextmanager
+async def running_jobs(deps: Deps, worker: OutboxWorker) -> AsyncIterator[None]:
+    """The job runners and the periodic scheduler, for a web process or `laborsign
+    worker`."""
+    jobs = asyncio.create_task(worker.run_forever(), name="jobs")
+    scheduler = asyncio.create_task(periodic.run_forever(deps, PERIODIC_TASKS),
+                                    name="periodic")
+    try:
+        yield
+    finally:
+        worker.stop()
+        scheduler.cancel()
+        with contextlib.suppress(asyncio.CancelledError, TimeoutError):
+            await asyncio.wait_for(jobs, timeout=5)
+        with contextlib.suppress(asyncio.CancelledError):
+            await scheduler
+
+
+async def _jobs_ctx(app: web.Application) -> AsyncIterator[None]:
+    async with running_jobs(app[DEPS], app[OUTBOX]):
+        yield
 
 
 async def _checkpoint_ctx(app: web.Application) -> AsyncIterator[None]:
@@ -197,7 +208,7 @@ def init_app(
     app[DEPS] = deps
     app[TEMPLATES] = build_environment()
     worker = OutboxWorker(deps, deliverers())
-    deps.outbox_wakeup = worker.wakeup
+    deps.outbox_wakeup = worker.wakeups
     app[OUTBOX] = worker
 
     app.add_routes(health.routes)
@@ -223,8 +234,8 @@ def init_app(
     app.router.add_static("/static", H5_DIR / "static", name="static", append_version=True)
 
     if run_workers:
-        app.cleanup_ctx.append(_outbox_ctx)
-        app.cleanup_ctx.append(_housekeeping_ctx)
+        if deps.config.outbox.run_in_web:
+            app.cleanup_ctx.append(_jobs_ctx)
         app.cleanup_ctx.append(_checkpoint_ctx)
     app.cleanup_ctx.append(_dispose_ctx)
     return app

@@ -72,6 +72,27 @@ def _event_loop(kind: str) -> asyncio.AbstractEventLoop:
     return asyncio.new_event_loop()
 
 
+def _dev_exposure(config: Config, allowed_by_flag: bool) -> str | None:
+    """Why serving must not start: dev mode (codes and captcha answers on /dev/) on a
+    network address, unless explicitly allowed. None when it may start."""
+    from handlers.util import is_loopback_address
+
+    server = config.server
+    if not server.dev_mode or is_loopback_address(server.host):
+        return None
+    if allowed_by_flag or server.allow_dev_on_network:
+        log.warning("dev mode on a network address", extra={"host": server.host})
+        print(f"warning: dev mode on {server.host}: dev pages still answer loopback "
+              "clients only, but this is not a production setup", file=sys.stderr)
+        return None
+    return (
+        f"refused: dev mode is on and --host {server.host} is not a loopback address.\n"
+        "Dev mode serves every SMS code and captcha answer on /dev/. Bind to 127.0.0.1, "
+        "turn dev mode off ([server] dev_mode = false), or, on a network you trust, pass "
+        "--allow-dev-on-network (or set [server] allow_dev_on_network = true)."
+    )
+
+
 @command("serve")
 def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     if args.host:
@@ -79,6 +100,10 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     if args.port is not None:
         config = config.replace(server={"port": args.port})
     workers = args.workers or config.server.workers
+    refusal = _dev_exposure(config, args.allow_dev_on_network)
+    if refusal:
+        print(refusal, file=sys.stderr)
+        return 2
     config = ensure_secrets(config)
     if not args.no_migrate:
         migrations.upgrade(config.database.url)
@@ -94,6 +119,38 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
         proc.start()
     for proc in procs:
         proc.join()
+    return 0
+
+
+@command("worker")
+def cmd_worker(config: Config, args: argparse.Namespace) -> int:
+    """Run jobs and periodic tasks without serving pages (set [outbox] run_in_web =
+    false on the web processes then). Stops on SIGTERM or Ctrl+C."""
+    import signal
+
+    from core.outbox import OutboxWorker
+    from handlers.app import build_deps, deliverers, running_jobs
+
+    setup_logging()
+    cpu.configure(workers=config.cpu.pool_workers, nice=config.cpu.pool_nice)
+    config = ensure_secrets(config)
+
+    async def run() -> None:
+        deps = build_deps(config)
+        worker = OutboxWorker(deps, deliverers())
+        deps.outbox_wakeup = worker.wakeups
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        try:
+            async with running_jobs(deps, worker):
+                log.info("worker running")
+                await stop.wait()
+        finally:
+            await deps.db.dispose()
+
+    asyncio.run(run())
     return 0
 
 
@@ -160,9 +217,11 @@ def cmd_audit_verify(config: Config, args: argparse.Namespace) -> int:
         finally:
             await deps.db.dispose()
         if report.ok:
-            print(f"audit chain intact: {report.entries} entries")
+            print(f"audit chain intact: {report.entries} entries in {report.chains} chains")
             return 0
-        print(f"audit chain BROKEN at entry {report.first_bad_seq}: {report.reason}")
+        chain = f"enterprise {report.chain}" if report.chain else "platform"
+        print(f"audit chain BROKEN at entry {report.first_bad_seq} of the {chain} chain: "
+              f"{report.reason}")
         return 1
 
     return asyncio.run(run())
@@ -225,11 +284,14 @@ def parser() -> argparse.ArgumentParser:
     s.add_argument("--port", type=int)
     s.add_argument("--workers", type=int, help="worker processes (PostgreSQL for >1)")
     s.add_argument("--no-migrate", action="store_true")
+    s.add_argument("--allow-dev-on-network", action="store_true",
+                   help="serve a non-loopback host even in dev mode")
+    sub.add_parser("worker", help="run jobs and periodic tasks beside the web processes")
     m = sub.add_parser("migrate", help="upgrade (or downgrade) the database schema")
     m.add_argument("--revision", default="head")
     m.add_argument("--downgrade", metavar="REV")
     sub.add_parser("demo", help="seed demo users (and later: enterprise, signed sample)")
-    sub.add_parser("audit-verify", help="check the audit log's hash chain")
+    sub.add_parser("audit-verify", help="check the audit log's hash chains")
     w = sub.add_parser("wechat", help="WeChat official account tasks")
     w.add_argument("wechat_action", choices=["menu"], help="menu: push [wechat] menu_json")
     o = sub.add_parser("operator", help="platform operators (review letters and appeals)")

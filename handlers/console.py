@@ -15,6 +15,7 @@ from urllib.parse import quote
 from aiohttp import web
 from multidict import MultiDictProxy
 
+from core.contracts import access as contract_access
 from core.enterprise import admin_change as A
 from core.enterprise import certification as C
 from core.enterprise import dashboard as D
@@ -22,11 +23,12 @@ from core.enterprise import departments as DP
 from core.enterprise import employee_import as I
 from core.enterprise import employees as E
 from core.enterprise import members as M
+from core.enterprise import proofs as P
 from core.enterprise import roles as R
 from core.enterprise import seals as S
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
 from handlers.keys import DEPS, current_session
-from handlers.render import render
+from handlers.render import provider_page, render
 from handlers.util import bounded_int, read_form, request_meta, uploaded_file
 
 routes = web.RouteTableDef()
@@ -45,6 +47,8 @@ NOTICES = {
     "joined": "申请已提交，请等待企业管理员审核",
     "join_revoked": "已撤销加入申请",
     "added": "已添加",
+    "added_collecting": "已添加，信息采集链接已通过短信发送给员工，填写后进入“待审核”",
+    "added_pending_review": "已添加，请在“待审核”中核对后通过",
     "removed": "已移除",
     "approved": "已通过",
     "rejected": "已驳回",
@@ -98,6 +102,8 @@ async def _refused(request: web.Request, page: Page, err: DomainError,
                    **kw: Any) -> web.Response:
     response = await page(request, error=err, **kw)
     response.set_status(err.status)
+    if err.retry_after is not None:
+        response.headers["Retry-After"] = str(err.retry_after)
     return response
 
 
@@ -231,7 +237,7 @@ async def method_start(request: web.Request) -> web.Response:
         elif method == "face":
             back = deps.config.server.base_url.rstrip("/") + "/console/attempt/{attempt}/face"
             _, url = await C.start_face(deps, uid, ent, back, meta, purpose=purpose)
-            raise web.HTTPSeeOther(url)
+            return provider_page(request, url)
         elif method == "letter":
             attempt = await C.start_letter(deps, uid, ent, meta, purpose=purpose)
             raise _go(f"/console/attempt/{attempt.id}")
@@ -257,6 +263,7 @@ async def _attempt_page(request: web.Request, error: DomainError | None = None
         "back": (f"/console/appeal/{attempt.enterprise_id}" if attempt.purpose == "appeal"
                  else f"/console/certify/{attempt.enterprise_id}"),
         "max_tries": C.DEPOSIT_MAX_TRIES,
+        "deposit_rule": P.DEPOSIT,
     })
 
 
@@ -387,12 +394,16 @@ async def appeal_page(request: web.Request) -> web.Response:
 # ================================================================ enterprise console
 
 
-async def _ctx(request: web.Request, section: str) -> dict[str, Any]:
+async def console_context(request: web.Request, ent_id: str, section: str) -> dict[str, Any]:
     """What every page of one enterprise's console shows: name, nav, my permissions."""
-    access = await M.my_access(_deps(request), _uid(request), _ent(request))
-    return {"ent_id": _ent(request), "ent_name": access.enterprise_name,
+    access = await M.my_access(_deps(request), _uid(request), ent_id)
+    return {"ent_id": ent_id, "ent_name": access.enterprise_name,
             "ent_state": access.enterprise_state, "section": section,
             "notice": _notice(request), "access": access}
+
+
+async def _ctx(request: web.Request, section: str) -> dict[str, Any]:
+    return await console_context(request, _ent(request), section)
 
 
 @routes.get("/console/e/{ent}")
@@ -402,17 +413,32 @@ async def dashboard(request: web.Request, error: DomainError | None = None) -> w
     return render(request, "console/dashboard.html", {**ctx, "board": board, "error": error})
 
 
+# ---------------------------------------------------------------- contracts
+
+
+@routes.get("/console/e/{ent}/contracts")
+async def contracts_page(request: web.Request) -> web.Response:
+    uid = _uid(request)
+    ctx = await _ctx(request, "contracts")
+    tab = request.query.get("tab", "all")
+    tab = tab if tab in contract_access.ENTERPRISE_TABS else "all"
+    items = await contract_access.enterprise_contracts(_deps(request), uid, _ent(request), tab)
+    return render(request, "console/contracts.html", {
+        **ctx, "items": items, "tab": tab, "tabs": contract_access.ENTERPRISE_TABS})
+
+
 # ---------------------------------------------------------------- members & joins & roles
 
 
-async def _members_page(request: web.Request, error: DomainError | None = None
-                        ) -> web.Response:
+async def _members_page(request: web.Request, error: DomainError | None = None,
+                        form: dict[str, Any] | None = None) -> web.Response:
     uid, deps, ent = _uid(request), _deps(request), _ent(request)
     ctx = await _ctx(request, "members")
     return render(request, "console/members.html", {
         **ctx, "members": await M.list_members(deps, uid, ent),
         "roles": await M.list_roles(deps, uid, ent),
         "btypes": await M.list_business_types(deps, uid, ent), "error": error,
+        "form": form or {},
     })
 
 
@@ -431,7 +457,10 @@ async def member_add(request: web.Request) -> web.Response:
                            business_type_ids=form.getall("business_type_ids", []),
                            meta=request_meta(request))
     except DomainError as err:
-        return await _refused(request, _members_page, err)
+        kept = {"phone": _text(form, "phone")[:20], "name": _text(form, "name")[:40],
+                "role_ids": form.getall("role_ids", []),
+                "business_type_ids": form.getall("business_type_ids", [])}
+        return await _refused(request, _members_page, err, form=kept)
     raise _go(f"/console/e/{_ent(request)}/members", "added")
 
 
@@ -560,11 +589,13 @@ async def role_save(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- seals
 
 
-async def _seals_page(request: web.Request, error: DomainError | None = None) -> web.Response:
+async def _seals_page(request: web.Request, error: DomainError | None = None,
+                      form: dict[str, str] | None = None) -> web.Response:
     uid, deps, ent = _uid(request), _deps(request), _ent(request)
     ctx = await _ctx(request, "seals")
     return render(request, "console/seals.html", {
         **ctx, "seals": await S.list_seals(deps, uid, ent), "kinds": S.KINDS, "error": error,
+        "form": form or {},
     })
 
 
@@ -582,7 +613,8 @@ async def seal_create(request: web.Request) -> web.Response:
                                    kind=_text(form, "kind"), image=_file(form, "image"),
                                    meta=request_meta(request))
     except DomainError as err:
-        return await _refused(request, _seals_page, err)
+        return await _refused(request, _seals_page, err,
+                              form={k: _text(form, k)[:40] for k in ("name", "kind")})
     raise _go(f"/console/e/{_ent(request)}/seals/{seal.id}", "added")
 
 
@@ -595,8 +627,25 @@ async def _seal_page(request: web.Request, error: DomainError | None = None) -> 
     return render(request, "console/seal.html", {
         **ctx, "s": seal, "members": members,
         "names": {m.id: m.display_name for m in members},
-        "usage": await S.usage_log(deps, uid, ent, sid), "error": error,
+        "usage": [_usage_entry(u, {m.id: m.display_name for m in members},
+                               {m.user_id: m.display_name for m in members if m.user_id})
+                  for u in await S.usage_log(deps, uid, ent, sid)],
+        "error": error,
     })
+
+
+def _usage_entry(u: S.UsageView, members: dict[str, str], users: dict[str, str]
+                 ) -> dict[str, Any]:
+    """One row of a seal's usage log in words: who, what, on which contract or member."""
+    data = {**u.data}
+    if isinstance(data.get("member_id"), str):
+        data["member"] = members.get(data["member_id"], "")
+    label = USAGE_ACTIONS.get(u.action) or AUDIT_ACTIONS.get(u.action, "其他操作")
+    details = [f"{AUDIT_DETAILS[k]}：{_DETAIL_VALUES.get(str(v), v)}" for k, v in data.items()
+               if k in AUDIT_DETAILS and isinstance(v, str | int) and v != ""]
+    actor = users.get(u.actor_id or "") or ("其他用户" if u.actor_id else "系统")
+    return {"at": u.at, "label": label, "actor": actor, "details": "；".join(details),
+            "contract_id": u.contract_id}
 
 
 @routes.get("/console/e/{ent}/seals/{sid}")
@@ -682,12 +731,14 @@ async def admin_action(request: web.Request) -> web.Response:
 
 # ---------------------------------------------------------------- employees
 
+# The fields of the 办理入职 form (console/employees.html).
+ADD_FORM = ("name", "phone", "department", "position", "start_date")
 TABS = {"active": "在职", "pending_review": "待审核", "collecting": "采集中",
         "rejected": "已驳回", "resigned": "已离职"}
 
 
-async def _employees_page(request: web.Request, error: DomainError | None = None
-                          ) -> web.Response:
+async def _employees_page(request: web.Request, error: DomainError | None = None,
+                          form: dict[str, str] | None = None) -> web.Response:
     uid, deps, ent = _uid(request), _deps(request), _ent(request)
     tab = request.query.get("tab", "active")
     tab = tab if tab in TABS else "active"
@@ -704,7 +755,8 @@ async def _employees_page(request: web.Request, error: DomainError | None = None
         **ctx, "page": page, "tab": tab, "tabs": TABS, "q": request.query.get("q", "")[:40],
         "depts": await DP.department_tree(deps, uid, ent),
         "fields": await E.onboarding_fields(deps, uid, ent), "labels": E.FIELDS,
-        "error": error,
+        "error": error, "form": form or {"send_link": "1"},
+        "new_id": request.query.get("new", "")[:32],
     })
 
 
@@ -726,11 +778,16 @@ async def employee_add(request: web.Request) -> web.Response:
             await E.approve_employees(_deps(request), uid, _ent(request), form.getall("ids", []),
                                       request_meta(request))
             raise _go(f"/console/e/{_ent(request)}/employees", "approved")
-        await E.onboard_employee(_deps(request), uid, _ent(request), _values(form),
-                                 request_meta(request), send_link=_text(form, "send_link") == "1")
+        added = await E.onboard_employee(_deps(request), uid, _ent(request), _values(form),
+                                         request_meta(request),
+                                         send_link=_text(form, "send_link") == "1")
     except DomainError as err:
-        return await _refused(request, _employees_page, err)
-    raise _go(f"/console/e/{_ent(request)}/employees", "added")
+        # Everything typed stays in the form (the add form never holds ID or card numbers).
+        kept = {k: _text(form, k)[:100] for k in (*ADD_FORM, "send_link")}
+        return await _refused(request, _employees_page, err, form=kept)
+    # Land on the tab the new person is on, with their row marked.
+    raise web.HTTPSeeOther(f"/console/e/{_ent(request)}/employees?tab={added.status}"
+                           f"&new={added.id}&ok=added_{added.status}")
 
 
 async def _employee_page(request: web.Request, error: DomainError | None = None
@@ -826,12 +883,13 @@ async def import_upload(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- departments
 
 
-async def _departments_page(request: web.Request, error: DomainError | None = None
-                            ) -> web.Response:
+async def _departments_page(request: web.Request, error: DomainError | None = None,
+                            form: dict[str, str] | None = None) -> web.Response:
     uid, deps, ent = _uid(request), _deps(request), _ent(request)
     ctx = await _ctx(request, "departments")
     return render(request, "console/departments.html", {
-        **ctx, "tree": await DP.department_tree(deps, uid, ent), "error": error})
+        **ctx, "tree": await DP.department_tree(deps, uid, ent), "error": error,
+        "form": form or {}})
 
 
 @routes.get("/console/e/{ent}/departments")
@@ -859,7 +917,9 @@ async def department_action(request: web.Request) -> web.Response:
         else:
             raise InvalidInput("未知操作", code="invalid_action")
     except DomainError as err:
-        return await _refused(request, _departments_page, err)
+        kept = ({k: _text(form, k)[:40] for k in ("name", "parent_id")} if action == "add"
+                else None)
+        return await _refused(request, _departments_page, err, form=kept)
     raise _go(f"/console/e/{ent}/departments", "saved")
 
 
@@ -945,14 +1005,25 @@ AUDIT_ACTIONS = {
     "contract.sign_failed": "签署失败", "contract.completed": "合同签署完成",
     "contract.rejected": "拒签合同", "contract.revoked": "撤回合同",
     "contract.expired": "合同已过期", "sign": "签署",
+    "contract.auto_sign": "自动盖章",
+    "contract.auto_sign_withdrawn": "自动盖章已取消，改为人工盖章",
     "certificate.issued": "签发数字证书", "certificate.revoked": "吊销数字证书",
     "signing.granted": "授权签署", "signing.key_unlocked": "启用签署密钥",
+    "security.proof_refused": "验证受限（次数已达上限）",
+    "security.proof_exhausted": "验证错误次数过多",
+    "security.proof_alert": "安全告警：多次验证失败",
 }
+# A seal's uses (storage/models/enterprise.py SealUsage.action).
+USAGE_ACTIONS = {"sign": "盖章", "auto_sign": "自动盖章"}
 # Details worth showing, by data key; ids and internal values stay out of the page.
 AUDIT_DETAILS = {"name": "名称", "reason": "原因", "count": "人数", "credit_code": "信用代码",
                  "method": "方式", "kind": "类型", "phone": "手机号", "account": "账号",
-                 "bank": "开户行", "resign_date": "离职日期", "handed_over": "转交事项"}
-_DETAIL_VALUES = {**C.METHODS, **S.KINDS, "transfer": "主动转让", "appeal": "申诉"}
+                 "bank": "开户行", "resign_date": "离职日期", "handed_over": "转交事项",
+                 "seal": "印章", "authorized_by_name": "自动签署授权人", "title": "合同",
+                 "member": "成员"}
+_DETAIL_VALUES = {**C.METHODS, **S.KINDS, "transfer": "主动转让", "appeal": "申诉",
+                  **{k: r.label for k, r in P.RULES.items() if k not in C.METHODS},
+                  **P.ALERT_REASONS}
 
 
 def _audit_entry(row: D.AuditRow) -> dict[str, Any]:

@@ -14,6 +14,7 @@ from aiohttp import web
 
 from core import accounts, captcha, wechat
 from core.contracts import access as contracts_access
+from core.enterprise import certification as enterprise_certification
 from core.errors import DomainError, RateLimited
 from core.sessions import CurrentSession
 from core.validators import safe_next
@@ -86,7 +87,11 @@ async def home(request: web.Request) -> web.Response:
     # The contracts waiting for this person (the "待签合同" section of account/home.html).
     contracts = await contracts_access.list_contracts(
         request.app[DEPS], session.user_id, "to_sign")
-    return render(request, "account/home.html", {"profile": profile, "contracts": contracts})
+    # The enterprises whose console this person may open (the 企业控制台 entry).
+    _, enterprises = await enterprise_certification.my_enterprises(
+        request.app[DEPS], session.user_id)
+    return render(request, "account/home.html", {"profile": profile, "contracts": contracts,
+                                                 "enterprises": enterprises})
 
 
 # ------------------------------------------------------------------ agreements

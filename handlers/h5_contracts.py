@@ -15,6 +15,7 @@ from core.contracts import access, ending, pages, send, signing
 from core.contracts.access import ContractView
 from core.contracts.send import Box, SignerSpec
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
+from handlers.console import console_context
 from handlers.keys import DEPS, current_session
 from handlers.render import render
 from handlers.util import bounded_int, form_data, read_form, request_meta, uploaded_file
@@ -141,10 +142,11 @@ async def sign_page(request: web.Request) -> web.Response:
             raise web.HTTPFound("/identity")
         if not view.has_signature:
             next_path = quote(f"/contracts/{view.id}/sign", safe="")
-            raise web.HTTPFound(f"/me/signatures/new?next={next_path}")
+            # 我的签名: the pre-made name seal or a new drawing, then back here.
+            raise web.HTTPFound(f"/me/signatures?next={next_path}")
     return render(request, "contracts/sign.html",
                   {"c": view, "pages": page_layout(view, mine_only=True), "step": "start",
-                   "signer_id": signer_id, "phone_masked": None})
+                   "signer_id": signer_id})
 
 
 @routes.get("/contracts/{id}/stamp.png")
@@ -162,21 +164,21 @@ async def sign_code(request: web.Request) -> web.Response:
     form = await form_data(request)
     signer_id = form.get("signer_id") or None
     error: DomainError | None = None
-    phone_masked = None
+    notice = None
     try:
         sent = await signing.request_sign(request.app[DEPS], user_id, _cid(request),
                                           request_meta(request), signer_id)
-        phone_masked, signer_id = sent.phone_masked, sent.signer_id
+        notice, signer_id = f"验证码已发送至 {sent.phone_masked}", sent.signer_id
     except signing.SignatureRequired:
         next_path = quote(f"/contracts/{_cid(request)}/sign", safe="")
-        raise web.HTTPSeeOther(f"/me/signatures/new?next={next_path}") from None
+        raise web.HTTPSeeOther(f"/me/signatures?next={next_path}") from None
     except DomainError as exc:
         error = exc
     view = await access.view_contract(request.app[DEPS], user_id, _cid(request))
     return render(request, "contracts/sign.html",
                   {"c": view, "pages": page_layout(view, mine_only=True),
                    "step": "code" if error is None else "start", "error": error,
-                   "signer_id": signer_id, "phone_masked": phone_masked},
+                   "notice": notice, "signer_id": signer_id},
                   status=200 if error is None else error.status)
 
 
@@ -192,7 +194,7 @@ async def sign_confirm(request: web.Request) -> web.Response:
         view = await access.view_contract(request.app[DEPS], user_id, _cid(request))
         return render(request, "contracts/sign.html",
                       {"c": view, "pages": page_layout(view, mine_only=True), "step": "code",
-                       "error": exc, "signer_id": signer_id, "phone_masked": None},
+                       "error": exc, "signer_id": signer_id},
                       status=exc.status)
     raise web.HTTPSeeOther(f"/contracts/{_cid(request)}/done")
 
@@ -237,26 +239,40 @@ async def _pdf_upload(request: web.Request, limit: int) -> tuple[dict[str, str],
     return fields, upload[0], upload[1] or "contract.pdf"
 
 
+async def _new_context(request: web.Request, user_id: str, ent_id: str) -> dict[str, Any]:
+    """The upload page: inside the chosen enterprise's console, or a picker when the
+    user may send for several enterprises and none is chosen."""
+    enterprises = await access.sendable_enterprises(request.app[DEPS], user_id)
+    chosen = next((e for e in enterprises if e.id == ent_id), None)
+    if chosen is None and len(enterprises) == 1:
+        chosen = enterprises[0]
+    if chosen is None:
+        return {"enterprises": enterprises, "ent_id": None}
+    return {"enterprises": [chosen],
+            **await console_context(request, chosen.id, "new")}
+
+
 @routes.get("/console/contracts/new")
 async def new_page(request: web.Request) -> web.Response:
     user_id = _login_first(request)
-    enterprises = await access.sendable_enterprises(request.app[DEPS], user_id)
-    return render(request, "contracts/console_new.html", {"enterprises": enterprises})
+    ctx = await _new_context(request, user_id, request.query.get("ent", ""))
+    return render(request, "contracts/console_new.html", ctx)
 
 
 @routes.post("/console/contracts/new")
 async def new_submit(request: web.Request) -> web.Response:
     user_id = _login_first(request)
     deps = request.app[DEPS]
-    enterprises = await access.sendable_enterprises(deps, user_id)
+    form: dict[str, str] = {}
     try:
         form, data, filename = await _pdf_upload(request, deps.config.signing.max_upload_bytes)
         contract_id = await send.create_draft(
             deps, user_id, form.get("enterprise_id", ""), title=form.get("title", ""),
             filename=filename, pdf=data, meta=request_meta(request))
     except DomainError as exc:
+        ctx = await _new_context(request, user_id, form.get("enterprise_id", ""))
         return render(request, "contracts/console_new.html",
-                      {"enterprises": enterprises, "error": exc, "form": {}},
+                      {**ctx, "error": exc, "form": {"title": form.get("title", "")[:100]}},
                       status=exc.status)
     raise web.HTTPSeeOther(f"/console/contracts/{contract_id}/edit")
 
@@ -307,7 +323,8 @@ async def _edit_context(request: web.Request, user_id: str) -> dict[str, Any]:
     view = await access.draft_for_sender(deps, user_id, _cid(request))
     seals = await access.enterprise_seals(deps, user_id, view.enterprise_id)
     return {"c": view, "pages": page_layout(view), "seals": seals,
-            "sizes": [[round(w, 2), round(h, 2)] for w, h in view.page_sizes]}
+            "sizes": [[round(w, 2), round(h, 2)] for w, h in view.page_sizes],
+            **await console_context(request, view.enterprise_id, "new")}
 
 
 @routes.get("/console/contracts/{id}/edit")

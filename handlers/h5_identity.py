@@ -1,7 +1,8 @@
 """Employee H5 pages for the real-name check (PRODUCT A3).
 
 /identity shows the form or where the person stands; the form posts back to /identity.
-Face: POST → 302 to the provider's liveness page → /identity/face/return?ref=… → status.
+Face: POST → a page that navigates to the provider's liveness page (another origin: not a
+redirect, which CSP form-action 'self' would stop) → /identity/face/return?ref=… → status.
 Refusals re-render the form with the Chinese message; the ID number and bank card are
 never echoed back into a page.
 /identity?next=/path remembers a same-site page (cookie, across the provider's face page)
@@ -20,7 +21,7 @@ from core.errors import DomainError
 from core.sessions import CurrentSession
 from core.validators import ID_TYPES, safe_next
 from handlers.keys import DEPS, current_session
-from handlers.render import render
+from handlers.render import provider_page, render
 from handlers.util import form_data, request_meta
 
 routes = web.RouteTableDef()
@@ -61,12 +62,16 @@ def _with_retry_after(response: web.Response, err: DomainError) -> web.Response:
     return response
 
 
-def _form_context(status: identity.IdentityStatus, form: dict[str, str]) -> dict[str, Any]:
+def _form_context(
+    request: web.Request, status: identity.IdentityStatus, form: dict[str, str]
+) -> dict[str, Any]:
     return {
         "status": status,
         "form": form,
         "methods": identity.METHODS,
-        "id_types": ID_TYPES,
+        # Only the types this provider can check; the others are named as unsupported.
+        "id_types": identity.offered_id_types(request.app[DEPS]),
+        "all_id_types": ID_TYPES,
     }
 
 
@@ -88,7 +93,7 @@ async def identity_page(request: web.Request) -> web.Response:
         request.query.get("retry") == "1" and status.can_start
     )
     if wants_form:
-        context = {**_form_context(status, _defaults(status)), "return_to": return_to}
+        context = {**_form_context(request, status, _defaults(status)), "return_to": return_to}
         response = render(request, "identity/form.html", context)
     else:
         response = render(request, "identity/status.html",
@@ -125,13 +130,13 @@ async def identity_submit(request: web.Request) -> web.Response:
     except DomainError as err:
         status = await identity.identity_status(deps, session.user_id)
         form = {k: data.get(k, "")[:200] for k in KEEP}
-        context = {**_form_context(status, form), "error": err,
+        context = {**_form_context(request, status, form), "error": err,
                    "return_to": _return_to(request)}
         return _with_retry_after(
             render(request, "identity/form.html", context, status=err.status), err
         )
     if outcome.redirect_url:
-        raise web.HTTPFound(outcome.redirect_url)
+        return provider_page(request, outcome.redirect_url)
     raise web.HTTPSeeOther("/identity")
 
 

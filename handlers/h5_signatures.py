@@ -13,7 +13,7 @@ from core.signing.seals import MAX_SIGNATURE_BYTES as MAX_UPLOAD_BYTES
 from core.validators import safe_next
 from handlers.keys import DEPS, current_session
 from handlers.render import render
-from handlers.util import read_form, request_meta, uploaded_file
+from handlers.util import form_data, read_form, request_meta, uploaded_file
 
 routes = web.RouteTableDef()
 
@@ -39,8 +39,12 @@ async def _uploaded_png(request: web.Request) -> bytes:
 async def list_page(request: web.Request) -> web.Response:
     user_id = _login_first(request)
     items = await signatures.list_signatures(request.app[DEPS], user_id)
-    notice = "签名已保存" if request.query.get("added") else None
-    return render(request, "signatures/list.html", {"items": items, "notice": notice})
+    notice = {"added": "签名已保存", "default": "已设为默认签名"}.get(
+        request.query.get("done", "added" if request.query.get("added") else ""))
+    # ?next=: sent here to choose a signature before signing; back there once chosen.
+    next_path = safe_next(request.query.get("next"), "")
+    return render(request, "signatures/list.html",
+                  {"items": items, "notice": notice, "next": next_path})
 
 
 @routes.get("/me/signatures/{id}.png")
@@ -111,10 +115,11 @@ async def pad_by_qr_submit(request: web.Request) -> web.Response:
 @routes.post("/me/signatures/{id}/default")
 async def make_default(request: web.Request) -> web.Response:
     user_id = _login_first(request)
+    data = await form_data(request)
     await signatures.set_default(
         request.app[DEPS], user_id, request.match_info["id"], request_meta(request)
     )
-    raise web.HTTPSeeOther("/me/signatures")
+    raise web.HTTPSeeOther(safe_next(data.get("next"), "/me/signatures?done=default"))
 
 
 @routes.post("/me/signatures/{id}/delete")

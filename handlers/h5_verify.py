@@ -7,9 +7,9 @@ from aiohttp import web
 from core.contracts import verification
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
 from handlers.h5_contracts import local_time
-from handlers.keys import DEPS
+from handlers.keys import DEPS, current_session
 from handlers.render import render
-from handlers.util import read_form, uploaded_file
+from handlers.util import read_form, request_meta, uploaded_file
 
 routes = web.RouteTableDef()
 
@@ -28,6 +28,16 @@ async def read_upload(request: web.Request) -> bytes:
     return upload[0]
 
 
+async def verify_request(request: web.Request) -> verification.VerificationResult:
+    """Read the upload and verify it as this caller (counted against its rate limit)."""
+    data = await read_upload(request)
+    session = current_session(request)
+    return await verification.verify_upload(
+        request.app[DEPS], data, meta=request_meta(request),
+        user_id=session.user_id if session else None,
+    )
+
+
 @routes.get("/verify")
 async def verify_page(request: web.Request) -> web.Response:
     return render(request, "verify/verify.html", {"result": None, "when": local_time})
@@ -36,8 +46,7 @@ async def verify_page(request: web.Request) -> web.Response:
 @routes.post("/verify")
 async def verify_submit(request: web.Request) -> web.Response:
     try:
-        data = await read_upload(request)
-        result = await verification.verify_upload(request.app[DEPS], data)
+        result = await verify_request(request)
     except DomainError as exc:
         return render(request, "verify/verify.html",
                       {"result": None, "when": local_time, "error": exc}, status=exc.status)

@@ -13,7 +13,7 @@ from core.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge
 from core.sessions import load_session
 from handlers.csrf import CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, csrf_valid
 from handlers.keys import CSRF_COOKIE_KEY, DEPS, SESSION_KEY
-from handlers.util import read_form
+from handlers.util import is_loopback_client, read_form
 
 log = logging.getLogger("laborsign.http")
 
@@ -27,6 +27,9 @@ CSRF_EXEMPT_PATHS = frozenset({"/wechat", "/api/v1/verify"})
 # Endpoints called by other servers, not browsers: no session, CSRF or page headers.
 MACHINE_PATHS = frozenset({"/wechat"})
 CSRF_EXEMPT_PREFIXES = ("/tsa",)
+# Dev pages and APIs (mounted in dev mode only) hand out SMS codes and captcha answers:
+# they answer browsers on this machine only, and look absent to everyone else.
+DEV_PREFIX = "/dev/"
 # Requests slower than this are always logged.
 SLOW_REQUEST_MS = 1000.0
 
@@ -121,6 +124,13 @@ def bearer_token(request: web.Request) -> str | None:
     return None
 
 
+def _is_dev_path(request: web.Request) -> bool:
+    # The matched route too, in case a path spelling reaches a dev route another way.
+    resource = request.match_info.route.resource
+    canonical = resource.canonical if resource is not None else ""
+    return request.path.startswith(DEV_PREFIX) or canonical.startswith(DEV_PREFIX)
+
+
 def _csrf_required(request: web.Request) -> bool:
     if request.method not in UNSAFE or request.path in CSRF_EXEMPT_PATHS:
         return False
@@ -170,6 +180,8 @@ async def browser_middleware(request: web.Request, handler: Handler) -> web.Stre
     """
     if request.path in MACHINE_PATHS:
         return await handler(request)
+    if _is_dev_path(request) and not is_loopback_client(request):
+        raise NotFound()
     token = bearer_token(request) or request.cookies.get(SESSION_COOKIE)
     request[SESSION_KEY] = await load_session(request.app[DEPS], token) if token else None
     await _check_csrf(request)

@@ -1,4 +1,5 @@
-"""Platform operator console under /operator: letters, appeals, credit-code checks, lookup."""
+"""Platform operator console under /operator: proof alerts, letters, appeals, credit-code
+checks, lookup."""
 
 from __future__ import annotations
 
@@ -6,6 +7,8 @@ from aiohttp import web
 
 from core.enterprise import admin_change as A
 from core.enterprise import certification as C
+from core.enterprise import operators as O
+from core.enterprise import proofs
 from core.enterprise.operators import is_operator
 from core.enterprise.payment import dev_transfers
 from core.errors import DomainError, NotFound
@@ -34,6 +37,7 @@ async def _page(request: web.Request, error: DomainError | None = None) -> web.R
         "code_checks": await C.operator_search(deps, uid, only_code_check=True),
         "found": await C.operator_search(deps, uid, q) if q else [],
         "changes": await A.admin_changes(deps, uid, 20), "q": q,
+        "alerts": await proofs.recent_alerts(deps, uid),
         "methods": C.METHODS, "error": error, "notice": _notice(request),
     })
 
@@ -83,6 +87,35 @@ async def override(request: web.Request) -> web.Response:
         response.set_status(err.status)
         return response
     raise _go("/operator", "saved")
+
+
+async def _jobs_page(request: web.Request, error: DomainError | None = None) -> web.Response:
+    uid = _uid(request)
+    queues, dead = await O.job_overview(request.app[DEPS], uid)
+    return render(request, "operator/jobs.html", {
+        "queues": queues, "dead": dead, "error": error, "notice": _notice(request)})
+
+
+@routes.get("/operator/jobs")
+async def jobs(request: web.Request) -> web.Response:
+    return await _jobs_page(request)
+
+
+@routes.post("/operator/jobs/{id}")
+async def job_action(request: web.Request) -> web.Response:
+    uid = _uid(request)
+    form = await _form(request)
+    deps, job_id, meta = request.app[DEPS], request.match_info["id"], request_meta(request)
+    try:
+        if _text(form, "action") == "discard":
+            await O.discard_job(deps, uid, job_id, meta)
+        else:
+            await O.retry_job(deps, uid, job_id, meta)
+    except DomainError as err:
+        response = await _jobs_page(request, error=err)
+        response.set_status(err.status)
+        return response
+    raise _go("/operator/jobs", "saved")
 
 
 @dev_routes.get("/dev/payments")

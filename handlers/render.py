@@ -5,11 +5,13 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import jinja2
 from aiohttp import web
 
 from core.clock import LOCAL_ZONE
+from core.errors import ProviderUnavailable
 from handlers.csrf import csrf_token_for
 from handlers.keys import DEPS, TEMPLATES, current_session
 
@@ -67,3 +69,17 @@ def render(
     values.update(context or {})
     html = env.get_template(template).render(**values)
     return web.Response(text=html, content_type="text/html", status=status)
+
+
+def provider_page(request: web.Request, url: str) -> web.Response:
+    """Send the browser to an outside provider's page (the face check) after a form post.
+
+    Not a redirect: the pages' CSP (form-action 'self') applies to a form's redirects, and
+    the provider lives on another origin. The page navigates by script (h5/static/
+    provider-go.js), with a link as the fallback.
+    """
+    if urlsplit(url).scheme not in ("http", "https"):
+        raise ProviderUnavailable("身份核验服务返回的地址无效，请稍后重试")
+    response = render(request, "provider_redirect.html", {"provider_url": url})
+    response.headers["Cache-Control"] = "no-store"
+    return response

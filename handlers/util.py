@@ -17,12 +17,19 @@ from core.errors import InvalidInput, PayloadTooLarge, Unauthenticated
 from core.sessions import CurrentSession
 from handlers.keys import DEPS, FORM_KEY, current_session
 
+# Headers a reverse proxy adds; their presence says the peer is not the browser.
+FORWARDING_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+
+
+def _trusted_proxies(request: web.Request) -> set[str]:
+    trusted = request.app[DEPS].config.server.trusted_proxies
+    return {p.strip() for p in trusted.split(",") if p.strip()}
+
 
 def client_ip(request: web.Request) -> str | None:
     peer = request.remote
-    trusted = request.app[DEPS].config.server.trusted_proxies
-    if peer and trusted:
-        proxies = {p.strip() for p in trusted.split(",") if p.strip()}
+    proxies = _trusted_proxies(request)
+    if peer and proxies:
         forwarded = request.headers.get("X-Forwarded-For")
         if peer in proxies and forwarded:
             candidate = forwarded.split(",")[-1].strip()
@@ -31,6 +38,36 @@ def client_ip(request: web.Request) -> str | None:
             except ValueError:
                 return peer
     return peer
+
+
+def is_loopback_address(value: str | None) -> bool:
+    """An IP address (IPv4-mapped IPv6 included) or "localhost" naming this machine."""
+    if not value:
+        return False
+    if value.strip().lower() == "localhost":
+        return True
+    try:
+        address = ipaddress.ip_address(value.strip().strip("[]"))
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        address = address.ipv4_mapped
+    return address.is_loopback
+
+
+def is_loopback_client(request: web.Request) -> bool:
+    """Whether the browser runs on this machine.
+
+    The client is the transport's peer, or the address a trusted proxy forwards. A
+    loopback peer that is not a trusted proxy but carries forwarding headers is a local
+    reverse proxy speaking for someone else: not loopback.
+    """
+    peer = request.remote
+    if peer not in _trusted_proxies(request) and any(
+        name in request.headers for name in FORWARDING_HEADERS
+    ):
+        return False
+    return is_loopback_address(client_ip(request))
 
 
 def request_meta(request: web.Request) -> RequestMeta:

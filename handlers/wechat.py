@@ -83,12 +83,33 @@ async def _bind_context(request: web.Request) -> dict[str, object]:
     }
 
 
+BOUND_NOTICE = "绑定成功！回到公众号即可查看待签署的合同"
+
+
 @routes.get("/wechat/bind")
 async def bind_page(request: web.Request) -> web.Response:
+    """Opened after log-in / register from the official account: binds at once when the
+    account has no WeChat yet (the openid is ours, from the signed OAuth cookie, so a
+    link from elsewhere cannot bind a stranger's WeChat); replacing a binding still asks."""
     context = await _bind_context(request)
     if request.query.get("done") == "unbound":
         context["notice"] = "已解除微信绑定"
-    return render(request, "wechat/bind.html", context)
+    session = current_session(request)
+    openid = context["pending_openid"]
+    if session is None or not isinstance(openid, str) or context["bound_openid"]:
+        return render(request, "wechat/bind.html", context)
+    try:
+        bound = await wechat.auto_bind(request.app[DEPS], session.user_id, openid,
+                                       request_meta(request))
+    except DomainError as err:
+        context["error"] = err
+        return render(request, "wechat/bind.html", context, status=err.status)
+    if bound:
+        context.update(bound_openid=openid, pending_openid=None, notice=BOUND_NOTICE)
+    response = render(request, "wechat/bind.html", context)
+    if bound:
+        response.del_cookie(wechat.OPENID_COOKIE, path="/")
+    return response
 
 
 @routes.post("/wechat/bind")
@@ -107,7 +128,7 @@ async def bind_submit(request: web.Request) -> web.StreamResponse:
         context["error"] = err
         return render(request, "wechat/bind.html", context, status=err.status)
     context = await _bind_context(request)
-    context["notice"] = "绑定成功！回到公众号即可查看待签署的合同"
+    context["notice"] = BOUND_NOTICE
     context["pending_openid"] = None
     response = render(request, "wechat/bind.html", context)
     response.del_cookie(wechat.OPENID_COOKIE, path="/")

@@ -8,7 +8,7 @@ MODE=${1:-run}
 
 packages="fonts-noto-cjk"
 if [ "$MODE" = test ]; then
-  packages="$packages chromium poppler-utils qpdf libnss3-tools softhsm2 postgresql openssl"
+  packages="$packages chromium poppler-utils qpdf libnss3-tools softhsm2 postgresql openssl faketime"
 fi
 
 missing=""
@@ -27,10 +27,12 @@ if [ -n "$missing" ]; then
   fi
 fi
 
+# A version manager's shim is found by `command -v` even where it cannot run that
+# version, so each candidate is run (quietly) to see that it works.
 PY=""
 for candidate in python3.13 python3.12 python3.11 python3; do
   if command -v "$candidate" >/dev/null 2>&1 &&
-     "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))'; then
+     "$candidate" -c 'import sys; sys.exit(sys.version_info < (3, 11))' 2>/dev/null; then
     PY=$candidate; break
   fi
 done
@@ -43,15 +45,28 @@ if [ ! -x .venv/bin/python ]; then
   fi
 fi
 
-# Reinstall only when the dependency list changed.
-stamp=.venv/.laborsign-$MODE-$(sha256sum pyproject.toml | cut -c1-16)
-if [ ! -f "$stamp" ]; then
-  .venv/bin/python -m pip install -q --upgrade pip
-  if [ "$MODE" = test ]; then
-    .venv/bin/python -m pip install -q -e ".[dev]"
-  else
-    .venv/bin/python -m pip install -q -e .
+# Exact versions from the lock file (scripts/lock.sh writes it), then the project itself
+# without resolving anything again. Reinstall only when the lock or pyproject changed.
+# pip's output is kept out of sight unless it fails.
+pip_quietly() {
+  local log
+  log=$(mktemp)
+  if ! .venv/bin/python -m pip --disable-pip-version-check -q "$@" >"$log" 2>&1; then
+    grep -v '^WARNING: Location' "$log" >&2
+    rm -f "$log"
+    echo "pip install $* failed" >&2
+    exit 1
   fi
+  rm -f "$log"
+}
+lock=requirements/run.txt
+[ "$MODE" = test ] && lock=requirements/test.txt
+stamp=.venv/.laborsign-$MODE-$(cat "$lock" pyproject.toml | sha256sum | cut -c1-16)
+if [ ! -f "$stamp" ]; then
+  echo "installing Python packages from $lock"
+  pip_quietly install --upgrade pip
+  pip_quietly install -r "$lock"
+  pip_quietly install --no-deps -e .
   rm -f .venv/.laborsign-"$MODE"-*
   touch "$stamp"
 fi

@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator, Awaitable, Callable
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import asynccontextmanager
+from contextvars import ContextVar
 from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine
@@ -24,6 +25,44 @@ AfterCommit = Callable[[], Awaitable[None] | None]
 # A write job for Database.run_writes: the work, run in its own transaction, and what to
 # do with its outcome (result, or the exception that rolled it back) on the event loop.
 WriteJob = tuple[Callable[[Connection], Any], Callable[[Any, BaseException | None], None]]
+
+
+# Set by the job runner for work that can wait (signing jobs, webhooks, bulk work): on
+# SQLite, whose file has one writer at a time, such a task's write transactions let
+# every waiting request and urgent job (a code SMS) go first.
+BACKGROUND_WRITES: ContextVar[bool] = ContextVar("background_writes", default=False)
+
+
+class WriteTurn:
+    """The process's turn to write to a SQLite file: a FIFO lock, except that background
+    writers (BACKGROUND_WRITES) step aside while anyone else is waiting."""
+
+    def __init__(self) -> None:
+        self._lock = asyncio.Lock()
+        self._urgent_waiting = 0
+        self._no_urgent = asyncio.Event()
+        self._no_urgent.set()
+
+    async def acquire(self) -> None:
+        if not BACKGROUND_WRITES.get():
+            self._urgent_waiting += 1
+            self._no_urgent.clear()
+            try:
+                await self._lock.acquire()
+            finally:
+                self._urgent_waiting -= 1
+                if not self._urgent_waiting:
+                    self._no_urgent.set()
+            return
+        while True:
+            await self._no_urgent.wait()
+            await self._lock.acquire()
+            if not self._urgent_waiting:
+                return
+            self._lock.release()  # someone urgent queued meanwhile: after them
+
+    def release(self) -> None:
+        self._lock.release()
 
 
 class Tx:
@@ -66,7 +105,7 @@ class Database:
         self._writes = async_sessionmaker(
             engine.execution_options(laborsign_write=True), expire_on_commit=False
         )
-        self._write_lock = asyncio.Lock() if engine.dialect.name == "sqlite" else None
+        self._write_lock = WriteTurn() if engine.dialect.name == "sqlite" else None
         # run_writes' synchronous SQLite connection and its one thread, made on first use
         self._twin = sqlite_sync_twin(engine) if engine.dialect.name == "sqlite" else None
         self._twin_thread: ThreadPoolExecutor | None = None

@@ -7,12 +7,15 @@ Documented inputs (README, "Dev identity provider"):
 - bank-card 4-factor: a card ending in 0000 fails (card does not match).
 - face: the dev liveness page (/dev/identity/face/<ref>, dev mode only) plays the
   provider's H5 page; the outcome follows the ID number rule above.
-Everything else passes.
+Everything else passes. It accepts every document type the form knows how to check
+(居民身份证, 港澳台居民居住证, 外国人永久居留身份证) with every method.
 """
 
 from __future__ import annotations
 
 import secrets
+from collections.abc import Mapping
+from typing import ClassVar
 from urllib.parse import quote
 
 from core.ports import FaceSession, IdentityResult
@@ -27,8 +30,14 @@ def _by_id_number(id_number: str) -> IdentityResult | None:
     return None
 
 
+_ALL_TYPES = frozenset({"id_card", "hmt_residence", "foreign_permanent"})
+
+
 class DevIdentityVerifier:
     name = "dev"
+    id_types: ClassVar[Mapping[str, frozenset[str]]] = {
+        "face": _ALL_TYPES, "carrier3": _ALL_TYPES, "bank4": _ALL_TYPES,
+    }
 
     def __init__(self, base_url: str) -> None:
         self.base_url = base_url.rstrip("/")

@@ -7,6 +7,13 @@
   `GetDetectInfoEnhanced` (BizToken, RuleId, InfoType=1: text only, no images or video,
   so no biometric data ever reaches us).
 
+Document types: the carrier and bank checks compare with registers keyed by the mainland
+resident ID number only (PhoneVerification takes an IdCard; BankCard4EVerification's
+CertType is fixed to 0, 身份证). The face check compares with the public-security photo
+register, which also holds the holders of 港澳台居民居住证 (same 18-digit layout). The
+foreign permanent residence card and the travel permits are not open to commercial
+checks (National Immigration Administration rules), so they are not offered.
+
 Result codes follow the FaceID API reference; anything that is not a decision about the
 person (provider busy, our account's quota, bad credentials) is either a retryable
 failure or ProviderUnavailable, never "verified".
@@ -14,7 +21,8 @@ failure or ProviderUnavailable, never "verified".
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 from core.adapters.tencent_cloud import TencentCloudError, call
 from core.config import IdentityConfig
@@ -56,6 +64,11 @@ _PERSON_ERRORS = ("InvalidParameter", "InvalidParameterValue")
 
 class TencentFaceIdVerifier:
     name = "tencent"
+    id_types: ClassVar[Mapping[str, frozenset[str]]] = {
+        "face": frozenset({"id_card", "hmt_residence"}),
+        "carrier3": frozenset({"id_card"}),
+        "bank4": frozenset({"id_card"}),
+    }
 
     def __init__(self, config: IdentityConfig, *, timeout_seconds: float = 10.0) -> None:
         self.config = config

@@ -8,7 +8,7 @@ import json
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import or_, select
+from sqlalchemy import ColumnElement, func, or_, select
 
 from core.context import Deps
 from core.contracts import common
@@ -30,6 +30,7 @@ from storage.models import (
     Enterprise,
     Member,
     SignatureField,
+    User,
 )
 
 TABS = {
@@ -107,6 +108,31 @@ class ContractView:
     can_download: bool
     identity_verified: bool
     has_signature: bool
+    # The viewer's own phone, masked: where the signing code goes.
+    my_phone_masked: str
+    # The enterprise's contract list in the HR console, for its members who may see it.
+    console_url: str | None = None
+
+
+def _to_sign(mine: ColumnElement[bool]) -> tuple[ColumnElement[bool], ...]:
+    """Contracts in progress where one of the viewer's signer rows is pending."""
+    todo = select(ContractSigner.contract_id).where(
+        mine, ContractSigner.state == SignerState.PENDING)
+    return (Contract.state == ContractState.IN_PROGRESS, Contract.id.in_(todo))
+
+
+async def count_to_sign(deps: Deps, user_id: str) -> int:
+    """How many contracts wait for this user (as a person or as a seal holder): the
+    待我签署 list's length, for the bot's greetings and menu replies."""
+    async with deps.db.transaction() as tx:
+        user = await tx.session.get(User, user_id)
+        if user is None:
+            return 0
+        seal_ids = await common.sealer_scope(tx, user_id)
+        mine = or_(common.person_condition(user), common.sealer_condition(seal_ids))
+        return (await tx.session.execute(
+            select(func.count()).select_from(Contract).where(*_to_sign(mine))
+        )).scalar_one()
 
 
 async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractItem]:
@@ -124,10 +150,7 @@ async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractIte
             party_ids = select(ContractSigner.contract_id).where(mine)
             query = query.where(Contract.id.in_(party_ids))
             if tab == "to_sign":
-                todo = select(ContractSigner.contract_id).where(
-                    mine, ContractSigner.state.in_([SignerState.PENDING]))
-                query = query.where(Contract.state == ContractState.IN_PROGRESS,
-                                    Contract.id.in_(todo))
+                query = query.where(*_to_sign(mine))
             elif tab == "waiting":
                 todo = select(ContractSigner.contract_id).where(
                     mine, ContractSigner.state == SignerState.PENDING)
@@ -150,6 +173,94 @@ async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractIte
     ]
 
 
+# The HR console's list of one enterprise's contracts.
+ENTERPRISE_TABS = {
+    "all": "全部",
+    "to_seal": "待我盖章",
+    "in_progress": "签署中",
+    "completed": "已完成",
+    "ended": "已作废",
+    "draft": "草稿",
+}
+
+
+@dataclass(frozen=True)
+class EnterpriseContractItem:
+    id: str
+    title: str
+    state: str
+    state_label: str
+    signers: str  # "张三 已签署、企业 待签署"
+    signed: int
+    total: int
+    initiator_name: str
+    created_at: datetime
+    sent_at: datetime | None
+    deadline: datetime | None
+    url: str
+
+
+async def enterprise_contracts(
+    deps: Deps, user_id: str, enterprise_id: str, tab: str = "all"
+) -> list[EnterpriseContractItem]:
+    """One enterprise's contracts for a member, newest first, by the rules of `involvement`:
+    with contracts.view every contract of the enterprise; otherwise those the member
+    started and those waiting for (or sealed with) a seal the member holds."""
+    if tab not in ENTERPRISE_TABS:
+        raise InvalidInput("列表类型无效", code="invalid_tab", field="tab")
+    async with deps.db.transaction() as tx:
+        actor = await roles.actor_for(tx, user_id, enterprise_id)  # NotFound for outsiders
+        seal_ids = await common.sealer_scope(tx, user_id)
+        query = select(Contract).where(Contract.enterprise_id == enterprise_id)
+        if not actor.can(roles.CONTRACTS_VIEW):
+            sealed = select(ContractSigner.contract_id).where(
+                ContractSigner.enterprise_id == enterprise_id,
+                common.sealer_condition(seal_ids))
+            query = query.where(or_(Contract.initiator_id == user_id,
+                                    Contract.id.in_(sealed)))
+        if tab == "to_seal":
+            todo = select(ContractSigner.contract_id).where(
+                ContractSigner.enterprise_id == enterprise_id,
+                common.sealer_condition(seal_ids),
+                ContractSigner.state == SignerState.PENDING)
+            query = query.where(Contract.state == ContractState.IN_PROGRESS,
+                                Contract.id.in_(todo))
+        elif tab == "ended":
+            query = query.where(Contract.state.in_(list(ENDED)))
+        elif tab != "all":
+            query = query.where(Contract.state == tab)
+        contracts = list((await tx.session.execute(
+            query.order_by(Contract.created_at.desc()).limit(LIST_LIMIT))).scalars())
+        ids = [c.id for c in contracts]
+        signers = list((await tx.session.execute(
+            select(ContractSigner).where(ContractSigner.contract_id.in_(ids or [""]))
+            .order_by(ContractSigner.sign_order, ContractSigner.created_at)
+        )).scalars())
+        names = dict((await tx.session.execute(
+            select(Member.user_id, Member.display_name).where(
+                Member.enterprise_id == enterprise_id,
+                Member.user_id.in_({c.initiator_id for c in contracts} or {""}))
+        )).all())
+    by_contract: dict[str, list[ContractSigner]] = {}
+    for s in signers:
+        by_contract.setdefault(s.contract_id, []).append(s)
+    may_edit = actor.can(roles.CONTRACTS_SEND)
+    out = []
+    for c in contracts:
+        rows = by_contract.get(c.id, [])
+        summary = "、".join(
+            f"{'企业' if s.party == 'enterprise' else s.name} "
+            f"{SIGNER_LABELS[SignerState(s.state)]}" for s in rows)
+        draft = c.state == ContractState.DRAFT
+        out.append(EnterpriseContractItem(
+            c.id, c.title, c.state, CONTRACT_LABELS[ContractState(c.state)], summary,
+            sum(1 for s in rows if s.state == SignerState.SIGNED), len(rows),
+            names.get(c.initiator_id) or "", c.created_at, c.sent_at, c.deadline,
+            f"/console/contracts/{c.id}/edit" if draft and may_edit else f"/contracts/{c.id}",
+        ))
+    return out
+
+
 async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractView:
     now = deps.clock.now()
     async with deps.db.transaction() as tx:
@@ -165,6 +276,9 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
             select(SignatureField).where(SignatureField.contract_id == contract.id)
             .order_by(SignatureField.page, SignatureField.field_name)
         )).scalars())
+        in_console = inv.viewer or (
+            contract.initiator_id == user.id
+            and await roles.active_member(tx, user.id, contract.enterprise_id) is not None)
         can_revoke = False
         if contract.state in (ContractState.DRAFT, ContractState.IN_PROGRESS):
             if contract.initiator_id == user.id:
@@ -209,6 +323,8 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
         can_sign=live and my_pending, can_reject=live and my_pending, can_revoke=can_revoke,
         can_download=contract.state != ContractState.DRAFT,
         identity_verified=user.identity_state == "verified", has_signature=has_sig,
+        my_phone_masked=mask_phone(user.phone),
+        console_url=f"/console/e/{contract.enterprise_id}/contracts" if in_console else None,
     )
 
 

@@ -10,7 +10,7 @@ from sqlalchemy import or_, select
 
 from core import audit
 from core.context import Deps, RequestMeta
-from core.contracts.states import ContractState, SignerState
+from core.contracts.states import ContractState
 from core.enterprise import roles
 from core.enterprise import seals as enterprise_seals
 from core.errors import NotFound
@@ -29,6 +29,8 @@ from storage.models import (
 from storage.uow import Tx
 
 FILE_AREA = "contracts"
+# The outbox job that applies a confirmed (or automatic) signature: core/contracts/signing.py.
+SIGN_JOB_KIND = "contract.sign"
 SIGNABLE_SEAL_KINDS = ("contract", "official", "legal_rep", "custom")
 
 
@@ -241,20 +243,6 @@ async def notify_turn(
             text=f"《{contract.title}》等待{enterprise_name}盖章，请点击链接处理：",
             link=link, dedupe_key=f"contract-turn:{signer.id}:{user.id}",
         )
-
-
-async def advance_order(
-    tx: Tx, deps: Deps, contract: Contract, signers: list[ContractSigner], enterprise_name: str
-) -> None:
-    """Open the next signing order once every signer of the current one has signed."""
-    open_orders = sorted({s.sign_order for s in signers if s.state != SignerState.SIGNED})
-    if not open_orders:
-        return
-    current = open_orders[0]
-    for s in signers:
-        if s.sign_order == current and s.state == SignerState.WAITING:
-            s.state = SignerState.PENDING
-            await notify_turn(tx, deps, contract, s, enterprise_name)
 
 
 def is_live(contract: Contract, now: datetime) -> bool:

@@ -26,13 +26,25 @@ from core.signing.pdf import (
     prepare_document,
     sign_document,
 )
-from core.signing.pdfinput import PARSE_ERRORS, PdfInvalid, media_box, open_pdf, page_count
+from core.signing.pdfinput import (
+    PARSE_ERRORS,
+    PdfInvalid,
+    live_form_fields,
+    media_box,
+    open_pdf,
+    page_count,
+)
 from core.signing.ports import SignerMaterial
 from core.signing.timestamping import timestamper_from_config
-from core.signing.verify import DocumentReport, TrustAnchors, verify_pdf
+from core.signing.verify import DocumentReport, TrustAnchors, VerifyLimits, verify_pdf
 
 # The signed file grows with every signature (stamp image, certificates, timestamp, CRLs).
 GROWTH_ALLOWANCE = 8 * 1024 * 1024
+
+
+class LiveFormFields(PdfInvalid):
+    code = "pdf_has_form_fields"
+    message = "PDF 中含有可填写的表单，签署后仍能被改写"
 
 
 @dataclass(frozen=True)
@@ -46,11 +58,19 @@ class PdfInfo:
 
 
 def inspect_pdf(data: bytes, max_bytes: int) -> PdfInfo:
-    """Check an upload the way the engine will read it; refuse already signed PDFs."""
+    """Check an upload the way the engine will read it; refuse already signed PDFs and
+    PDFs with fields that could still be filled in after signing."""
     reader = open_pdf(data, max_bytes=max_bytes)
     try:
         if reader.embedded_signatures:
             raise AlreadySigned("文件已包含数字签名，请上传未签名的 PDF")
+        fillable = live_form_fields(reader)
+        if fillable:
+            names = "、".join(fillable[:5]) + ("等" if len(fillable) > 5 else "")
+            raise LiveFormFields(
+                f"PDF 中含有可填写的表单（{names}），签署后仍能被改写。"
+                "请先把填好的内容固定下来（例如用“打印为 PDF”另存一份）后再上传"
+            )
         count = page_count(reader)
         sizes = []
         for ix in range(count):
@@ -218,5 +238,5 @@ class NotSignable(Conflict):
     message = "当前合同不能签署"
 
 
-def verify(data: bytes, anchors: TrustAnchors, max_bytes: int) -> DocumentReport:
-    return verify_pdf(data, anchors, max_bytes=max_bytes)
+def verify(data: bytes, anchors: TrustAnchors, limits: VerifyLimits) -> DocumentReport:
+    return verify_pdf(data, anchors, limits=limits)

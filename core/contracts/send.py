@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from core.context import Deps, RequestMeta
-from core.contracts import common
+from core.contracts import common, turns
 from core.contracts.engine import PdfInfo, inspect_pdf, prepare
 from core.contracts.states import CONTRACT, ContractState, SignerState
 from core.cpu import run_cpu
@@ -103,12 +103,20 @@ def _check_deadline(deps: Deps, deadline: datetime | None) -> datetime | None:
     return deadline
 
 
-def plan_fields(specs: list[SignerSpec], info: PdfInfo) -> _Plan:
-    """Validate signers and boxes against the pages; name one field per box."""
+def plan_fields(specs: list[SignerSpec], info: PdfInfo, max_boxes: int | None = None) -> _Plan:
+    """Validate signers and boxes against the pages; name one field per box.
+
+    `max_boxes` caps the boxes of all signers together: each box becomes one signature,
+    and a signed contract must stay within what verification accepts ([verify]
+    max_signatures).
+    """
     if not specs:
         raise InvalidInput("请至少添加一个签署方", code="no_signers", field="signers")
     if len(specs) > MAX_SIGNERS:
         raise InvalidInput(f"签署方不能超过 {MAX_SIGNERS} 个", code="too_many_signers")
+    if max_boxes is not None and sum(len(s.boxes) for s in specs) > max_boxes:
+        raise InvalidInput(f"签署位置合计不能超过 {max_boxes} 个", code="too_many_boxes",
+                           field="boxes")
     cleaned: list[SignerSpec] = []
     phones: set[str] = set()
     enterprises = 0
@@ -297,7 +305,7 @@ async def send_draft(
         if contract.state != ContractState.DRAFT:
             raise Conflict("合同已发出，不能再修改", code="contract_not_draft")
         doc = await common.load_document(tx, contract_id)
-        plan = plan_fields(signers, _info_of(doc))
+        plan = plan_fields(signers, _info_of(doc), deps.config.verify.max_signatures)
         await _check_seals(tx, contract.enterprise_id, plan)
         original_key = doc.file_key
     pdf = await asyncio.to_thread(common.store(deps).get, original_key)
@@ -335,7 +343,7 @@ async def create_and_send(
     async with deps.db.transaction() as tx:
         await _sender_enterprise(tx, user_id, enterprise_id)
     info = await check_pdf(deps, pdf)
-    plan = plan_fields(signers, info)
+    plan = plan_fields(signers, info, deps.config.verify.max_signatures)
     async with deps.db.transaction() as tx:
         await _check_seals(tx, enterprise_id, plan)
     prepared = await _prepared(deps, pdf, plan)
@@ -424,4 +432,4 @@ async def _send(
     )
     for signer in rows:
         if signer.state == SignerState.PENDING:
-            await common.notify_turn(tx, deps, contract, signer, ent.name)
+            await turns.open_turn(tx, deps, contract, signer, ent.name)

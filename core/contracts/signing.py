@@ -23,7 +23,7 @@ from sqlalchemy import select
 
 from core import outbox, sms_codes
 from core.context import Deps, RequestMeta
-from core.contracts import common, engine
+from core.contracts import common, engine, turns
 from core.contracts.states import CONTRACT, SIGNER, ContractState, SignerState
 from core.cpu import run_cpu
 from core.crypto import mask_phone, sha256_hex
@@ -54,7 +54,7 @@ log = logging.getLogger(__name__)
 SIGN_PURPOSE = "sign"
 sms_codes.add_purpose(SIGN_PURPOSE, "own_phone")
 
-SIGN_JOB_KIND = "contract.sign"
+SIGN_JOB_KIND = common.SIGN_JOB_KIND
 # The request signs at once; the job is the safety net, due only after this delay.
 RECOVERY_DELAY = timedelta(seconds=90)
 MAX_REBASES = 8
@@ -67,7 +67,7 @@ class IdentityRequired(Conflict):
 
 class SignatureRequired(Conflict):
     code = "signature_required"
-    message = "请先设置您的手写签名"
+    message = "请先设置签署使用的签名（手写签名或预制人名章）"
 
 
 @dataclass(frozen=True)
@@ -322,6 +322,8 @@ class _Snapshot:
     version: int
     certify_first: bool
     evidence_id: str
+    # Applied under the enterprise's auto-sign authorisation, not confirmed by a code.
+    auto: bool
 
 
 async def _snapshot(deps: Deps, signer_id: str) -> _Snapshot | None:
@@ -344,17 +346,18 @@ async def _snapshot(deps: Deps, signer_id: str) -> _Snapshot | None:
                 )
             ).scalars()
         )
-        evidence_id = (
+        evidence_id, code_id = (
             await tx.session.execute(
-                select(IntentConfirmation.id).where(IntentConfirmation.signer_id == signer.id)
+                select(IntentConfirmation.id, IntentConfirmation.sms_code_id)
+                .where(IntentConfirmation.signer_id == signer.id)
             )
-        ).scalar_one()
+        ).one()
         return _Snapshot(
             contract.id, ent.id, ent.name, ent.credit_code, contract.title, signer.id,
             signer.party, signer.name, signer.signed_by, signer.seal_id, names, doc.file_key,
             doc.current_sha256, doc.version,
             certify_first=signer.party == "enterprise" and doc.signature_count == 0,
-            evidence_id=evidence_id,
+            evidence_id=evidence_id, auto=signer.party == "enterprise" and code_id is None,
         )
 
 
@@ -427,6 +430,8 @@ async def perform_signing(deps: Deps, signer_id: str, meta: RequestMeta) -> Sign
         snap = await _snapshot(deps, signer_id)
         if snap is None:
             return await _outcome(deps, signer_id)
+        if snap.auto and material is None and await turns.withdraw_auto_sign(deps, signer_id):
+            return await _outcome(deps, signer_id)  # switched off meanwhile: a code it is
         pdf = await asyncio.to_thread(store.get, snap.file_key)
         if material is None:
             try:
@@ -520,7 +525,8 @@ async def _commit(
         if signer.party == "enterprise" and signer.seal_id and signer.enterprise_id:
             await enterprise_seals.record_seal_use(
                 tx, deps, enterprise_id=signer.enterprise_id, seal_id=signer.seal_id,
-                actor_id=signer.signed_by, action="sign", subject_type="contract",
+                actor_id=signer.signed_by, action="auto_sign" if snap.auto else "sign",
+                subject_type="contract",
                 subject_id=contract.id, note=contract.title[:200],
             )
         await common.log(
@@ -529,6 +535,7 @@ async def _commit(
                 "signer_id": signer.id, "party": signer.party, "name": signer.name,
                 "fields": list(snap.field_names), "certificate_id": cert_id,
                 "grant_id": grant_id, "certification": snap.certify_first,
+                "method": "auto_sign" if snap.auto else "sms_code",
                 "phone": evidence.phone_masked,
                 "code_sent_at": evidence.code_sent_at.isoformat()
                 if evidence.code_sent_at else None,
@@ -544,7 +551,7 @@ async def _commit(
         if all(s.state == SignerState.SIGNED for s in signers):
             await _complete(tx, deps, contract, signers, digest)
         else:
-            await common.advance_order(tx, deps, contract, signers, snap.enterprise_name)
+            await turns.advance_order(tx, deps, contract, signers, snap.enterprise_name)
         # The recovery job has nothing left to do.
         await tx.session.execute(
             OutboxMessage.__table__.update()

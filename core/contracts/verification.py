@@ -1,23 +1,46 @@
 """Verifying an uploaded PDF (C6): what the engine finds in each signature, plus whether the
-file is one we produced and the status of its contract. No login; CPU work in the pool."""
+file is one we produced and the status of its contract. No login needed.
+
+Anyone may upload, so the work is bounded (docs/security.md): a rate limit per IP (per user
+when logged in), size, revisions and signatures counted before anything is parsed, and the
+validation itself in the verification pool (core/cpu.py) under a time budget, never in the
+pool that signs contracts and renders pages.
+"""
 
 from __future__ import annotations
 
 import asyncio
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
 
-from core.context import Deps
+from core import ratelimit
+from core.context import Deps, RequestMeta
 from core.contracts.engine import verify
 from core.contracts.states import CONTRACT_LABELS, ContractState
-from core.cpu import run_cpu
+from core.cpu import Busy, run_verification
 from core.crypto import sha256_hex
-from core.errors import InvalidInput, PayloadTooLarge
+from core.errors import InvalidInput, PayloadTooLarge, ProviderUnavailable
+from core.ratelimit import Limit
 from core.signing import service
-from core.signing.verify import DocumentReport
+from core.signing.verify import DocumentReport, VerifyLimits, VerifyTimeout, precheck
 from storage.models import Contract, DocumentHash
+
+RATE_BUCKET = "verify"
+# The worker checks its budget between signatures; past this much more it is killed.
+KILL_GRACE_SECONDS = 5.0
+
+
+class VerifyBusy(ProviderUnavailable):
+    code = "verify_busy"
+    message = "验证服务繁忙，请稍后再试"
+
+
+class VerifyFailed(InvalidInput):
+    code = "verify_failed"
+    message = "文件无法验证，可能已损坏"
 
 
 @dataclass(frozen=True)
@@ -51,18 +74,55 @@ class VerificationResult:
 
 
 def max_bytes(deps: Deps) -> int:
-    # Signed files are larger than uploads to sign: leave room for the signatures.
-    return deps.config.signing.max_upload_bytes + 16 * 1024 * 1024
+    return deps.config.verify.max_bytes
 
 
-async def verify_upload(deps: Deps, data: bytes) -> VerificationResult:
+def limits(deps: Deps) -> VerifyLimits:
+    cfg = deps.config.verify
+    return VerifyLimits(max_bytes=cfg.max_bytes, max_revisions=cfg.max_revisions,
+                        max_signatures=cfg.max_signatures,
+                        time_budget_seconds=cfg.time_budget_seconds)
+
+
+async def _count_request(deps: Deps, meta: RequestMeta | None, user_id: str | None) -> None:
+    """One verification per request against the caller's limits (the user's once logged in,
+    else the IP's); internal callers without a request are not counted."""
+    key = f"user:{user_id}" if user_id else f"ip:{meta.ip}" if meta and meta.ip else None
+    if key is None:
+        return
+    cfg = deps.config.verify
+    message = "验证过于频繁，请稍后再试"
+    async with deps.db.transaction() as tx:
+        await ratelimit.hit(tx, RATE_BUCKET, key, [
+            Limit(cfg.per_ip_per_minute, 60, message), Limit(cfg.per_ip_hourly, 3600, message),
+        ], deps.clock.now())
+
+
+async def verify_upload(
+    deps: Deps, data: bytes, *, meta: RequestMeta | None = None, user_id: str | None = None
+) -> VerificationResult:
     limit = max_bytes(deps)
     if not data:
         raise InvalidInput("请选择要验证的 PDF 文件", code="empty_upload", field="file")
     if len(data) > limit:
         raise PayloadTooLarge(f"文件不能超过 {limit // (1024 * 1024)} MB", code="pdf_too_large")
+    await _count_request(deps, meta, user_id)
+    bounds = limits(deps)
+    await asyncio.to_thread(precheck, bytes(data), bounds)  # milliseconds, before any parse
     anchors = await service.trust_anchors(deps)
-    report = await run_cpu(verify, bytes(data), anchors, limit)
+    cfg = deps.config.verify
+    try:
+        report = await run_verification(
+            verify, bytes(data), anchors, bounds, workers=cfg.workers,
+            budget=cfg.time_budget_seconds + KILL_GRACE_SECONDS,
+            queue_wait=cfg.queue_wait_seconds,
+        )
+    except Busy:
+        raise VerifyBusy() from None
+    except TimeoutError:
+        raise VerifyTimeout() from None
+    except BrokenProcessPool:
+        raise VerifyFailed() from None
     digest = await asyncio.to_thread(sha256_hex, data)  # up to the upload limit: off the loop
     async with deps.db.transaction() as tx:
         row = (await tx.session.execute(

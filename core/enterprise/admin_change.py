@@ -20,10 +20,18 @@ from sqlalchemy import select
 from core import sms_codes
 from core.context import Deps, RequestMeta
 from core.crypto import mask_phone
+from core.enterprise import proofs
 from core.enterprise import roles as R
 from core.enterprise.common import log
 from core.enterprise.members import MemberStatus, _items, _upsert_member, transfer_items
-from core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
+from core.errors import (
+    Conflict,
+    DomainError,
+    InvalidInput,
+    NotFound,
+    PermissionDenied,
+    RateLimited,
+)
 from core.sms import queue_sms
 from core.statemachine import StateMachine
 from core.validators import check_sms_code_format
@@ -112,13 +120,21 @@ async def _switch_admin(tx: Tx, deps: Deps, ent: Enterprise, new_user: User, kin
 async def send_transfer_code(deps: Deps, user_id: str, enterprise_id: str,
                              meta: RequestMeta) -> str:
     """A code to the main admin's own phone; returns the masked phone."""
-    async with deps.db.transaction() as tx:
-        await R.require_main_admin(tx, user_id, enterprise_id)
-        user = await tx.session.get(User, user_id)
-        assert user is not None
-        await sms_codes.check_send_limits(tx, deps, user.phone, meta)
-        await sms_codes.issue_code(tx, deps, user.phone, SMS_PURPOSE, meta)
-        return mask_phone(user.phone)
+    try:
+        async with deps.db.transaction() as tx:
+            await R.require_main_admin(tx, user_id, enterprise_id)
+            user = await tx.session.get(User, user_id)
+            assert user is not None
+            await proofs.check_start(tx, deps, proofs.ADMIN_TRANSFER_CODE, enterprise_id,
+                                     user_id)
+            await sms_codes.check_send_limits(tx, deps, user.phone, meta)
+            await sms_codes.issue_code(tx, deps, user.phone, SMS_PURPOSE, meta)
+            return mask_phone(user.phone)
+    except RateLimited as err:
+        if err.code != "rate_limited":  # the SMS send limits are the phone's, not ours
+            await proofs.refused(deps, proofs.ADMIN_TRANSFER_CODE, enterprise_id, user_id,
+                                 err, meta)
+        raise
 
 
 async def transfer_admin(
@@ -126,8 +142,23 @@ async def transfer_admin(
     handover_keys: Sequence[str], meta: RequestMeta,
 ) -> AdminChangeView:
     code = check_sms_code_format(code)
+    try:
+        return await _transfer_admin(deps, user_id, enterprise_id, code=code,
+                                     new_member_id=new_member_id,
+                                     handover_keys=handover_keys, meta=meta)
+    except RateLimited as err:
+        await proofs.refused(deps, proofs.ADMIN_TRANSFER_CODE, enterprise_id, user_id, err,
+                             meta)
+        raise
+
+
+async def _transfer_admin(
+    deps: Deps, user_id: str, enterprise_id: str, *, code: str, new_member_id: str,
+    handover_keys: Sequence[str], meta: RequestMeta,
+) -> AdminChangeView:
     error: DomainError | None = None
     view: AdminChangeView | None = None
+    rule = proofs.ADMIN_TRANSFER_CODE
     async with deps.db.transaction() as tx:
         await R.require_main_admin(tx, user_id, enterprise_id)
         ent = await R.load_enterprise(tx, enterprise_id, lock=True)
@@ -152,9 +183,14 @@ async def transfer_admin(
                                field="new_member_id")
         me = await tx.session.get(User, user_id)
         assert me is not None
+        await proofs.check_answer(tx, deps, rule, enterprise_id, user_id)
         check = await sms_codes.verify(tx, deps, me.phone, SMS_PURPOSE, code)
         if not check.ok:
             error = check.error
+            if check.row is not None:  # a live code was guessed wrong
+                await proofs.wrong_answer(tx, deps, rule, enterprise_id, user_id,
+                                          used_up=check.row.used_at is not None,
+                                          subject=("enterprise", enterprise_id), meta=meta)
         else:
             await sms_codes.consume(tx, deps, check)
             old_member = await R.active_member(tx, user_id, enterprise_id)

@@ -22,7 +22,7 @@ from sqlalchemy import select, update
 from core import sms_codes
 from core.context import Deps, RequestMeta
 from core.crypto import derive_key, mask_bank_card, mask_id_number, mask_phone
-from core.enterprise import pki
+from core.enterprise import pki, proofs
 from core.enterprise import roles as R
 from core.enterprise.common import cipher, discard_on_error, log
 from core.enterprise.letters import LetterData, render_letter_pdf
@@ -31,9 +31,11 @@ from core.errors import (
     Conflict,
     DomainError,
     InvalidInput,
+    Locked,
     NotFound,
     PermissionDenied,
     ProviderUnavailable,
+    RateLimited,
 )
 from core.files import MB, check_image, file_store
 from core.sms import queue_sms
@@ -658,20 +660,40 @@ async def start_phone(
 ) -> AttemptView:
     """Check the phone is the legal rep's (carrier 3-factor), then send them a code."""
     phone = normalize_phone(phone)
-    async with deps.db.transaction() as tx:
-        ent = await _open_subject(tx, deps, user_id, enterprise_id, purpose)
-        rep_name, rep_id = ent.legal_rep_name, cipher(deps).decrypt(ent.legal_rep_id_cipher)
+    rule = proofs.LEGAL_REP_CODE
+    try:
+        async with deps.db.transaction() as tx:
+            ent = await _open_subject(tx, deps, user_id, enterprise_id, purpose)
+            # Before the carrier check: a refused start costs no provider call.
+            await proofs.check_start(tx, deps, rule, ent.id, user_id, record=False)
+            rep_name = ent.legal_rep_name
+            rep_id = cipher(deps).decrypt(ent.legal_rep_id_cipher)
+    except RateLimited as err:
+        await proofs.refused(deps, rule, enterprise_id, user_id, err, meta)
+        raise
     result = await deps.identity.carrier3(rep_name, rep_id, phone)
     if result.state != "verified":
         raise InvalidInput("该手机号不是法定代表人本人实名登记的号码",
                            code="legal_rep_phone_mismatch", field="phone")
+    try:
+        return await _send_rep_code(deps, user_id, enterprise_id, phone, result.provider_ref,
+                                    meta, purpose)
+    except RateLimited as err:
+        if err.code != "rate_limited":  # the SMS send limits are the phone's, not ours
+            await proofs.refused(deps, rule, enterprise_id, user_id, err, meta)
+        raise
+
+
+async def _send_rep_code(deps: Deps, user_id: str, enterprise_id: str, phone: str,
+                         carrier_ref: str | None, meta: RequestMeta,
+                         purpose: str) -> AttemptView:
     async with deps.db.transaction() as tx:
         ent = await _open_subject(tx, deps, user_id, enterprise_id, purpose)
+        await proofs.check_start(tx, deps, proofs.LEGAL_REP_CODE, ent.id, user_id)
         await sms_codes.check_send_limits(tx, deps, phone, meta)
         attempt = await _new_attempt(
             tx, deps, ent, user_id, purpose, "legal_rep_phone", PHONE_ATTEMPT_TTL,
-            {"phone_masked": mask_phone(phone), "_phone": phone,
-             "carrier_ref": result.provider_ref},
+            {"phone_masked": mask_phone(phone), "_phone": phone, "carrier_ref": carrier_ref},
         )
         await sms_codes.issue_code(tx, deps, phone, SMS_PURPOSE, meta)
         await log(tx, deps, f"{purpose}.phone_code_sent", actor_id=user_id,
@@ -685,20 +707,34 @@ async def confirm_phone(
 ) -> AttemptView:
     code = check_sms_code_format(code)
     error: DomainError | None = None
-    async with deps.db.transaction() as tx:
-        attempt = await _own_attempt(tx, user_id, attempt_id)
-        now = deps.clock.now()
-        if _expire_if_due(attempt, now):
-            error = InvalidInput("认证已过期，请重新发起", code="attempt_expired")
-        else:
-            _check_open(attempt, now, "legal_rep_phone")
-            check = await sms_codes.verify(tx, deps, attempt.data["_phone"], SMS_PURPOSE, code)
-            if check.ok:
-                await sms_codes.consume(tx, deps, check)
-                await _pass(tx, deps, attempt, meta)
+    rule = proofs.LEGAL_REP_CODE
+    enterprise_id = ""
+    try:
+        async with deps.db.transaction() as tx:
+            attempt = await _own_attempt(tx, user_id, attempt_id)
+            enterprise_id = attempt.enterprise_id
+            now = deps.clock.now()
+            if _expire_if_due(attempt, now):
+                error = InvalidInput("认证已过期，请重新发起", code="attempt_expired")
             else:
-                error = check.error
-        view = attempt_view(attempt)
+                _check_open(attempt, now, "legal_rep_phone")
+                await proofs.check_answer(tx, deps, rule, enterprise_id, user_id)
+                check = await sms_codes.verify(tx, deps, attempt.data["_phone"], SMS_PURPOSE,
+                                               code)
+                if check.ok:
+                    await sms_codes.consume(tx, deps, check)
+                    await _pass(tx, deps, attempt, meta)
+                else:
+                    error = check.error
+                    if check.row is not None:  # a live code was guessed wrong
+                        await proofs.wrong_answer(
+                            tx, deps, rule, enterprise_id, user_id,
+                            used_up=check.row.used_at is not None,
+                            subject=("certification_attempt", attempt.id), meta=meta)
+            view = attempt_view(attempt)
+    except RateLimited as err:
+        await proofs.refused(deps, rule, enterprise_id, user_id, err, meta)
+        raise
     if error is not None:
         raise error
     return view
@@ -924,17 +960,24 @@ async def start_deposit(
         raise InvalidInput("请输入开户银行", code="invalid_bank", field="bank_name")
     account_name = (account_name or "").strip()
     cents = secrets.randbelow(99) + 1  # 0.01–0.99 CNY
-    async with deps.db.transaction() as tx:
-        ent = await _open_subject(tx, deps, user_id, enterprise_id, purpose)
-        if account_name != ent.name:
-            raise InvalidInput("对公账户户名须与企业名称一致", code="account_name_mismatch",
-                               field="account_name")
-        attempt = await _new_attempt(
-            tx, deps, ent, user_id, purpose, "micro_deposit", DEPOSIT_TTL,
-            {"account_masked": mask_bank_card(account_number), "bank_name": bank_name},
-        )
-        attempt.secret_hash = _deposit_hash(deps, attempt.id, cents)
-        attempt_id = attempt.id
+    try:
+        async with deps.db.transaction() as tx:
+            ent = await _open_subject(tx, deps, user_id, enterprise_id, purpose)
+            if account_name != ent.name:
+                raise InvalidInput("对公账户户名须与企业名称一致", code="account_name_mismatch",
+                                   field="account_name")
+            # 99 possible amounts: restarts are limited, not only the tries of each.
+            await proofs.check_deposit_lock(tx, deps, ent.id)
+            await proofs.check_start(tx, deps, proofs.DEPOSIT, ent.id, user_id)
+            attempt = await _new_attempt(
+                tx, deps, ent, user_id, purpose, "micro_deposit", DEPOSIT_TTL,
+                {"account_masked": mask_bank_card(account_number), "bank_name": bank_name},
+            )
+            attempt.secret_hash = _deposit_hash(deps, attempt.id, cents)
+            attempt_id = attempt.id
+    except (RateLimited, Locked) as err:
+        await proofs.refused(deps, proofs.DEPOSIT, enterprise_id, user_id, err, meta)
+        raise
     try:
         transfer_id = await payment_gateway(deps).transfer(
             Transfer(account_name, account_number, bank_name, cents, attempt_id)
@@ -979,33 +1022,52 @@ async def confirm_deposit(
     """Check the typed amount: 3 tries, then the attempt fails; expired offers fail too."""
     cents = parse_amount(amount)
     error: DomainError | None = None
-    async with deps.db.transaction() as tx:
-        attempt = await _own_attempt(tx, user_id, attempt_id)
-        now = deps.clock.now()
-        if _expire_if_due(attempt, now):
-            await log(tx, deps, f"{attempt.purpose}.deposit_expired", actor_id=user_id,
-                      enterprise_id=attempt.enterprise_id,
-                      subject_type="certification_attempt", subject_id=attempt.id, meta=meta)
-            error = InvalidInput("打款验证已过期，请重新发起", code="attempt_expired")
-        else:
-            _check_open(attempt, now, "micro_deposit")
-            expected = attempt.secret_hash or ""
-            if hmac.compare_digest(expected, _deposit_hash(deps, attempt.id, cents)):
-                await _pass(tx, deps, attempt, meta)
+    enterprise_id = ""
+    try:
+        async with deps.db.transaction() as tx:
+            attempt = await _own_attempt(tx, user_id, attempt_id)
+            enterprise_id = attempt.enterprise_id
+            now = deps.clock.now()
+            if _expire_if_due(attempt, now):
+                await log(tx, deps, f"{attempt.purpose}.deposit_expired", actor_id=user_id,
+                          enterprise_id=attempt.enterprise_id,
+                          subject_type="certification_attempt", subject_id=attempt.id,
+                          meta=meta)
+                error = InvalidInput("打款验证已过期，请重新发起", code="attempt_expired")
             else:
-                attempt.tries += 1
-                left = DEPOSIT_MAX_TRIES - attempt.tries
-                if left <= 0:
-                    await _fail(tx, deps, attempt, "金额错误次数过多", meta)
-                    error = InvalidInput("金额错误次数过多，本次打款验证失败，请重新发起",
-                                         code="deposit_exhausted", field="amount")
+                _check_open(attempt, now, "micro_deposit")
+                await proofs.check_answer(tx, deps, proofs.DEPOSIT, enterprise_id, user_id)
+                expected = attempt.secret_hash or ""
+                if hmac.compare_digest(expected, _deposit_hash(deps, attempt.id, cents)):
+                    await _pass(tx, deps, attempt, meta)
                 else:
-                    error = InvalidInput(f"金额不正确，还可尝试 {left} 次",
-                                         code="wrong_amount", field="amount")
-        view = attempt_view(attempt)
+                    error = await _wrong_amount(tx, deps, attempt, meta)
+            view = attempt_view(attempt)
+    except RateLimited as err:
+        await proofs.refused(deps, proofs.DEPOSIT, enterprise_id, user_id, err, meta)
+        raise
     if error is not None:
         raise error
     return view
+
+
+async def _wrong_amount(tx: Tx, deps: Deps, attempt: CertificationAttempt,
+                        meta: RequestMeta) -> DomainError:
+    attempt.tries += 1
+    left = DEPOSIT_MAX_TRIES - attempt.tries
+    if left <= 0:
+        await _fail(tx, deps, attempt, "金额错误次数过多", meta)
+    await proofs.wrong_answer(tx, deps, proofs.DEPOSIT, attempt.enterprise_id,
+                              attempt.applicant_id, used_up=left <= 0,
+                              subject=("certification_attempt", attempt.id), meta=meta)
+    if left > 0:
+        return InvalidInput(f"金额不正确，还可尝试 {left} 次", code="wrong_amount",
+                            field="amount")
+    minutes = proofs.DEPOSIT.cooldown_seconds // 60
+    return InvalidInput(f"金额错误次数过多，本次打款验证失败。为保障企业安全，请 {minutes} 分钟后"
+                        "再重新发起；每天最多发起 "
+                        f"{proofs.DEPOSIT.starts_per_day} 次打款验证", code="deposit_exhausted",
+                        field="amount")
 
 
 # ---------------------------------------------------------------- operator: credit code

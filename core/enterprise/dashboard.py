@@ -15,8 +15,32 @@ from sqlalchemy import func, select
 from core.clock import LOCAL_ZONE
 from core.context import Deps
 from core.enterprise import roles as R
-from storage.models import AuditEntry, Contract, Employee, JoinRequest, Member, Seal
+from storage.models import (
+    AuditEntry,
+    Contract,
+    ContractSigner,
+    Employee,
+    JoinRequest,
+    Member,
+    Seal,
+    SealGrant,
+)
 from storage.uow import Tx
+
+# 待我处理: contracts due within this many days, and rejections of the last week.
+DUE_SOON = timedelta(days=3)
+RECENTLY_REJECTED = timedelta(days=7)
+TODO_LIMIT = 10
+
+
+@dataclass(frozen=True)
+class ContractTodo:
+    kind: str  # to_seal | due_soon | rejected
+    id: str
+    title: str
+    url: str
+    when: datetime | None  # the deadline, or when it was rejected
+    note: str | None  # the rejection reason
 
 
 @dataclass(frozen=True)
@@ -33,6 +57,9 @@ class Dashboard:
     chart_svg: str
     can_review: bool
     can_join_review: bool
+    to_seal: list[ContractTodo]
+    due_soon: list[ContractTodo]
+    rejected: list[ContractTodo]
 
 
 def month_keys(today: date, n: int = 6) -> list[str]:
@@ -123,9 +150,52 @@ async def dashboard(deps: Deps, user_id: str, enterprise_id: str) -> Dashboard:
         )
         keys = month_keys(deps.clock.now().astimezone(LOCAL_ZONE).date())
         months = await monthly_contract_counts(tx, enterprise_id, keys)
+        todos = await contract_todos(tx, deps, actor, ent.state == "certified")
     return Dashboard(ent.name, ent.state, months=months, chart_svg=chart_svg(months),
                      can_review=actor.can(R.EMPLOYEES_REVIEW),
-                     can_join_review=actor.can(R.JOIN_REVIEW), **board)
+                     can_join_review=actor.can(R.JOIN_REVIEW), **todos, **board)
+
+
+async def contract_todos(tx: Tx, deps: Deps, actor: R.Actor,
+                         certified: bool) -> dict[str, list[ContractTodo]]:
+    """The contracts waiting for this member: to seal (a pending enterprise row on a seal
+    they hold a live grant on), due within three days, rejected in the last week. The last
+    two follow the contract list's rule: everything with contracts.view, else their own."""
+    now = deps.clock.now()
+    ent_id = actor.enterprise_id
+    my_seals = select(SealGrant.seal_id).join(Seal, Seal.id == SealGrant.seal_id).where(
+        SealGrant.enterprise_id == ent_id, SealGrant.member_id == actor.member_id,
+        SealGrant.revoked_at.is_(None), Seal.status == "enabled")
+    sealing = select(ContractSigner.contract_id).where(
+        ContractSigner.enterprise_id == ent_id, ContractSigner.party == "enterprise",
+        ContractSigner.state == "pending", ContractSigner.seal_id.in_(my_seals))
+    live = (Contract.enterprise_id == ent_id) & (Contract.state == "in_progress") & (
+        Contract.deadline.is_(None) | (Contract.deadline > now))
+
+    async def rows(*cond: Any, order: Any) -> list[Contract]:
+        return list((await tx.session.execute(
+            select(Contract).where(*cond).order_by(order).limit(TODO_LIMIT))).scalars())
+
+    visible: Any = Contract.enterprise_id == ent_id
+    if not actor.can(R.CONTRACTS_VIEW):
+        visible = visible & ((Contract.initiator_id == actor.user_id) | Contract.id.in_(sealing))
+    to_seal = await rows(live, Contract.id.in_(sealing),
+                         order=Contract.sent_at) if certified else []
+    due = await rows(live, visible, Contract.deadline <= now + DUE_SOON,
+                     order=Contract.deadline)
+    rejected = await rows(visible, Contract.state == "rejected",
+                          Contract.ended_at >= now - RECENTLY_REJECTED,
+                          order=Contract.ended_at.desc())
+
+    def todo(kind: str, c: Contract, when: datetime | None, note: str | None = None
+             ) -> ContractTodo:
+        return ContractTodo(kind, c.id, c.title, f"/contracts/{c.id}", when, note)
+
+    return {
+        "to_seal": [todo("to_seal", c, c.deadline) for c in to_seal],
+        "due_soon": [todo("due_soon", c, c.deadline) for c in due],
+        "rejected": [todo("rejected", c, c.ended_at, c.end_reason) for c in rejected],
+    }
 
 
 @dataclass(frozen=True)

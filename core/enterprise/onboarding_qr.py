@@ -184,7 +184,9 @@ class JoinForm:
     token: str
     enterprise_name: str
     verified: bool
-    # From the account / verified identity, masked: shown, not editable.
+    # From the account / verified identity: shown to the worker, not editable. The
+    # full name is theirs to see; the masked one is for the API's other consumers.
+    name: str | None
     name_masked: str | None
     phone_masked: str
     id_number_masked: str | None
@@ -271,6 +273,7 @@ async def join_form(deps: Deps, user_id: str, scene_token: str | None) -> JoinFo
         enabled = _enabled(ent)
         return JoinForm(
             token=scene.token, enterprise_name=ent.name, verified=_verified(user),
+            name=user.real_name,
             name_masked=mask_name(user.real_name) if user.real_name else None,
             phone_masked=mask_phone(user.phone),
             id_number_masked=user.id_number_masked,

@@ -9,9 +9,10 @@ generated images are outbox jobs (core/enterprise/pki.py).
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 from sqlalchemy import select
 
@@ -69,6 +70,9 @@ class UsageView:
     action: str
     actor_id: str | None
     detail: str
+    # The audit entry's data (management actions), for the page to pick what to show.
+    data: dict[str, Any] = field(default_factory=dict)
+    contract_id: str | None = None  # a use on a contract
 
 
 def _view(seal: Seal, grantees: tuple[str, ...] = ()) -> SealView:
@@ -432,10 +436,13 @@ async def usage_log(deps: Deps, user_id: str, enterprise_id: str,
             )
         ).scalars().all()
     items = [UsageView(u.at, u.action, u.actor_id,
-                       f"{u.subject_type or ''} {u.subject_id or ''} {u.note or ''}".strip())
+                       f"{u.subject_type or ''} {u.subject_id or ''} {u.note or ''}".strip(),
+                       {"title": u.note} if u.note else {},
+                       u.subject_id if u.subject_type == "contract" else None)
              for u in uses]
     items += [UsageView(a.at, a.action, a.actor_id,
-                        ", ".join(f"{k}={v}" for k, v in (a.data or {}).items()))
+                        ", ".join(f"{k}={v}" for k, v in (a.data or {}).items()),
+                        dict(a.data or {}))
               for a in audits]
     items.sort(key=lambda u: u.at, reverse=True)
     return items

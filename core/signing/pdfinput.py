@@ -8,7 +8,8 @@ from __future__ import annotations
 import asyncio
 import io
 
-from pyhanko.pdf_utils import misc
+from pyhanko.pdf_utils import generic, misc
+from pyhanko.pdf_utils.form_tools import enumerate_fields_in
 from pyhanko.pdf_utils.incremental_writer import IncrementalPdfFileWriter
 from pyhanko.pdf_utils.reader import PdfFileReader
 
@@ -115,6 +116,34 @@ def check_reader(reader: PdfFileReader) -> None:
         raise
     except PARSE_ERRORS as exc:
         raise PdfInvalid() from exc
+
+
+# Field types a reader can fill in: text, buttons (check boxes, radio buttons), choices.
+FILLABLE_FIELD_TYPES = ("/Tx", "/Btn", "/Ch")
+
+
+def live_form_fields(reader: PdfFileReader) -> list[str]:
+    """Names of the fields someone could still fill in (and "XFA" for an XFA form).
+
+    A value filled in after signing changes what the contract says while every signature
+    stays intact, so a contract must arrive without them (docs/security.md).
+    """
+    try:
+        form = reader.root.get("/AcroForm")
+        if not isinstance(form, generic.DictionaryObject):
+            return []
+        found = ["XFA"] if "/XFA" in form else []
+        fields = form.get("/Fields")
+        if fields is None:
+            return found
+        for kind in FILLABLE_FIELD_TYPES:
+            for name, _, _ in enumerate_fields_in(
+                fields, refs_seen=set(), target_field_type=kind
+            ):
+                found.append(str(name))
+    except PARSE_ERRORS as exc:
+        raise PdfInvalid() from exc
+    return found
 
 
 def page_count(reader: PdfFileReader) -> int:

@@ -164,6 +164,46 @@ def personal_seal(name: str, *, font_path: str, font_index: int = 2, size: int =
     return _square_seal(list(name), font_path=font_path, font_index=font_index, size=size)
 
 
+def _is_cjk(char: str) -> bool:
+    return "\u4e00" <= char <= "\u9fff"
+
+
+def _oblong_seal(text: str, *, font_path: str, font_index: int, height: int) -> bytes:
+    """The name on one line inside a rectangular border (long or non-Chinese names)."""
+    scale = 4
+    big_h = height * scale
+    border = big_h * 0.06
+    font = _font(font_path, font_index, int(big_h * 0.56))
+    left, top, right, bottom = font.getbbox(text)
+    text_w = right - left
+    big_w = int(max(big_h * 1.6, text_w + 3.2 * border + big_h * 0.3))
+    img = Image.new("RGBA", (big_w, big_h), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(img)
+    draw.rectangle((border / 2, border / 2, big_w - border / 2, big_h - border / 2),
+                   outline=SEAL_RED, width=int(border))
+    draw.text(((big_w - text_w) / 2 - left, (big_h - (bottom - top)) / 2 - top), text,
+              font=font, fill=SEAL_RED)
+    return _png(img.resize((big_w // scale, height), Image.LANCZOS))
+
+
+def name_seal(name: str, *, font_path: str, font_index: int = 2, size: int = 240,
+              fallback_font_path: str | None = None) -> bytes:
+    """预制人名章 of a verified person, as engraved name seals are laid out: a two or
+    three-character Chinese name with 之印 / 印 in a square 2x2 grid, read right to
+    left; four characters fill the grid alone; any other name (longer, with ·, or in
+    Latin letters) on one line in a rectangle."""
+    if fallback_font_path and not Path(font_path).is_file():
+        font_path = fallback_font_path
+    compact = _clean_name(name, limit=24)
+    if all(_is_cjk(c) for c in compact) and 2 <= len(compact) <= 4:
+        suffix = {2: "之印", 3: "印", 4: ""}[len(compact)]
+        return _square_seal(list(compact + suffix), font_path=font_path,
+                            font_index=font_index, size=size)
+    # Latin names keep the space between their parts.
+    return _oblong_seal(" ".join(name.split()), font_path=font_path, font_index=font_index,
+                        height=size // 2)
+
+
 def normalize_signature(data: bytes) -> bytes:
     """A handwritten signature upload → trimmed transparent PNG with dark ink.
 

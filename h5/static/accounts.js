@@ -8,16 +8,22 @@
     return input ? input.value : "";
   }
 
+  // One status message per page: the newest replaces whatever the server rendered
+  // (base.html marks its messages data-flash) or an earlier reply of this script.
   function showMessage(form, text, ok) {
-    var box = form.querySelector("[data-js-message]");
-    if (!box) {
-      box = document.createElement("div");
-      box.setAttribute("data-js-message", "");
-      box.setAttribute("role", "status");
-      form.insertBefore(box, form.firstChild);
-    }
+    var old = document.querySelectorAll("[data-flash]");
+    var box = document.createElement("div");
+    box.setAttribute("data-flash", "");
+    box.setAttribute("role", ok ? "status" : "alert");
     box.className = "alert " + (ok ? "alert-ok" : "alert-error");
     box.textContent = text;
+    if (old.length) {
+      old[0].parentNode.insertBefore(box, old[0]);
+    } else {
+      var page = form.closest("main") || form.parentNode;
+      page.insertBefore(box, page.firstChild);
+    }
+    old.forEach(function (el) { el.parentNode.removeChild(el); });
   }
 
   function countdown(button, seconds) {

@@ -9,9 +9,19 @@
   var ctx = canvas.getContext("2d");
   var drawing = false, last = null, inked = false;
 
+  // Size the drawing buffer to the canvas as laid out (it changes when the phone turns:
+  // the landscape layout gives the pad the height left beside the buttons). Ink already
+  // drawn is kept, scaled down if the new pad is smaller.
   function resize() {
     var ratio = Math.max(window.devicePixelRatio || 1, 1);
     var rect = canvas.getBoundingClientRect();
+    var keep = null;
+    if (inked && canvas.width && canvas.height) {
+      keep = document.createElement("canvas");
+      keep.width = canvas.width;
+      keep.height = canvas.height;
+      keep.getContext("2d").drawImage(canvas, 0, 0);
+    }
     canvas.width = Math.round(rect.width * ratio);
     canvas.height = Math.round(rect.height * ratio);
     ctx.setTransform(ratio, 0, 0, ratio, 0, 0);
@@ -19,7 +29,10 @@
     ctx.lineJoin = "round";
     ctx.strokeStyle = "#111";
     ctx.lineWidth = 3.2;
-    inked = false;
+    if (keep) {
+      var scale = Math.min(1, canvas.width / keep.width, canvas.height / keep.height);
+      ctx.drawImage(keep, 0, 0, keep.width * scale / ratio, keep.height * scale / ratio);
+    }
   }
 
   function point(e) {
@@ -97,6 +110,6 @@
     }, "image/png");
   });
 
-  window.addEventListener("resize", function () { if (!inked) resize(); });
+  window.addEventListener("resize", resize);
   resize();
 })();

@@ -329,7 +329,8 @@ async def start_deposit(request: web.Request) -> web.Response:
 
 
 @api.route("POST", "/certification-attempts/{attempt_id}/deposit",
-           summary="Confirm the amount received (3 tries)", body=AmountIn, response=AttemptOut)
+           summary="Confirm the amount received (3 tries; restarts limited per day)",
+           body=AmountIn, response=AttemptOut)
 async def confirm_deposit(request: web.Request) -> web.Response:
     session = require_session(request)
     body = await parse(request, AmountIn)

@@ -47,7 +47,7 @@ class StartIn(BaseModel):
     name: str = Field(max_length=40)
     id_type: str = Field(default="id_card", max_length=20)
     id_number: str = Field(max_length=20)
-    email: str = Field(max_length=200)
+    email: str = Field(default="", max_length=200)
     phone: str = Field(max_length=20)
     bank_card: str | None = Field(default=None, max_length=30,
                                   description="bank4 only: the person's UnionPay card")

@@ -7,10 +7,8 @@ from datetime import datetime
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from core.contracts import verification
 from handlers.api.registry import ApiRoutes, reply
-from handlers.h5_verify import read_upload
-from handlers.keys import DEPS
+from handlers.h5_verify import verify_request
 
 api = ApiRoutes(tag="verify")
 
@@ -31,6 +29,9 @@ class SignatureOut(BaseModel):
     timestamp_time: datetime | None
     timestamp_authority: str | None
     timestamp_valid: bool | None
+    timestamp_present: bool
+    timestamp_own: bool | None = Field(
+        description="the token's message imprint is the hash of this signature's value")
     intact: bool
     trusted: bool
     revoked: bool
@@ -40,11 +41,19 @@ class SignatureOut(BaseModel):
     coverage: str = Field(description="entire_file | entire_revision | partial | unclear")
     covers_whole_document: bool
     modification: str | None = Field(
-        description="none | validation_data | form_filling | annotations | other")
+        description="what changed after this signature: none | validation_data | signatures "
+                    "(later signatures only) | form_filling | annotations | other")
     modified_after_signing: bool
+    changed_fields: list[str] = Field(
+        description="form fields (other than later signatures) changed after signing")
     modifications_permitted: bool | None
     error: str | None
-    valid: bool
+    valid: bool = Field(description="no problems: intact, unchanged but for later signatures "
+                                    "and validation data, trusted, its own valid timestamp")
+    problems: list[str] = Field(
+        description="why not valid: signature_unreadable | signature_unverifiable | "
+                    "not_intact | modified | not_permitted | revoked | untrusted | "
+                    "timestamp_missing | timestamp_invalid | timestamp_foreign")
 
 
 class RegisteredOut(BaseModel):
@@ -61,6 +70,8 @@ class VerifyOut(BaseModel):
     size: int
     signed: bool
     all_valid: bool
+    verdict: str = Field(description="unsigned | broken | modified | untrusted | timestamp | "
+                                     "valid (the worst finding over all signatures)")
     signatures: list[SignatureOut]
     registered: RegisteredOut | None = Field(
         description="set when the file is byte for byte a version this platform produced")
@@ -69,6 +80,5 @@ class VerifyOut(BaseModel):
 @api.route("POST", "/verify", summary="Verify the signatures of an uploaded PDF", body=VerifyIn,
            response=VerifyOut, auth=False, upload=True)
 async def verify_document(request: web.Request) -> web.Response:
-    data = await read_upload(request)
-    result = await verification.verify_upload(request.app[DEPS], data)
+    result = await verify_request(request)
     return reply(VerifyOut.model_validate(result.to_dict()))

@@ -7,7 +7,7 @@ from storage.models.accounts import (
     User,
     UserSession,
 )
-from storage.models.audit import AuditEntry, AuditHead
+from storage.models.audit import AuditChain, AuditEntry
 from storage.models.base import Base, new_id
 from storage.models.contracts import (
     Contract,
@@ -34,7 +34,7 @@ from storage.models.enterprise import (
     SealUsage,
 )
 from storage.models.identity import IdentityVerification
-from storage.models.outbox import ConsoleSms, OutboxMessage
+from storage.models.outbox import ConsoleSms, OutboxMessage, PeriodicRun
 from storage.models.qr_login import QrLogin
 from storage.models.ratelimit import RateEvent
 from storage.models.signatures import HandwrittenSignature, SignaturePadToken
@@ -51,8 +51,8 @@ from storage.models.wechat import (
 __all__ = [
     "AdminChange",
     "AgreementAcceptance",
+    "AuditChain",
     "AuditEntry",
-    "AuditHead",
     "Base",
     "BusinessType",
     "CaptchaChallenge",
@@ -75,6 +75,7 @@ __all__ = [
     "JoinRequest",
     "Member",
     "OutboxMessage",
+    "PeriodicRun",
     "PlatformOperator",
     "QrLogin",
     "RateEvent",

@@ -1,11 +1,11 @@
-"""Append-only, hash-chained audit log."""
+"""Append-only, hash-chained audit log: one chain per enterprise and one for the platform."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import JSON, BigInteger, Integer, String
+from sqlalchemy import JSON, BigInteger, Integer, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base
@@ -13,11 +13,17 @@ from storage.models.base import Base
 
 class AuditEntry(Base):
     __tablename__ = "audit_log"
+    __table_args__ = (UniqueConstraint("chain", "chain_seq"),)
 
-    # Sequence number: the chain order. Assigned by the writer under the head lock.
+    # Storage order across all chains (lists, paging). Not part of any hash: assigned by
+    # the database, so appends to different chains never wait for each other.
     seq: Mapped[int] = mapped_column(
-        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=False
+        BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True
     )
+    # Which chain: the enterprise id, or "" for platform events.
+    chain: Mapped[str] = mapped_column(String(32))
+    # Position in its chain, from 1, assigned under the chain head's row lock.
+    chain_seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     at: Mapped[datetime]
     actor_id: Mapped[str | None] = mapped_column(String(32), index=True)
     # Which enterprise (tenant) the action belongs to, if any.
@@ -31,11 +37,12 @@ class AuditEntry(Base):
     hash: Mapped[str] = mapped_column(String(64))
 
 
-class AuditHead(Base):
-    """One row: the last seq and hash. Locking it serialises appends to the chain."""
+class AuditChain(Base):
+    """A chain's head: its last position and hash. Locking it serialises appends to that
+    chain only."""
 
-    __tablename__ = "audit_head"
+    __tablename__ = "audit_chains"
 
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    chain: Mapped[str] = mapped_column(String(32), primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
     hash: Mapped[str] = mapped_column(String(64))

@@ -5,15 +5,16 @@ A user action is a text message, or ("event", Event, EventKey).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 
 from bot.dispatch import keyword_action
 from core.context import RequestMeta
-from core.wechat import bind_openid, register_contracts_waiting
+from core.contracts.ending import revoke_contract
+from core.wechat import bind_openid
 from core.wechat_inbox import load_conversation
 from tests.bot.wx import FakeWechat
+from tests.contract_support import parties, send_contract, sign_as, start_tsa
+from tests.enterprise_factories import META
 from tests.factories import make_user
 
 Action = str | tuple[str, str, str]
@@ -28,18 +29,6 @@ async def run_dialog(wx: FakeWechat, openid: str, table: list[tuple[Action, str]
         assert expected in reply, f"{action!r} → {reply!r}"
 
 
-@pytest.fixture
-def three_contracts_waiting() -> Iterator[None]:
-    async def provider(deps, user_id: str) -> int:
-        return 3
-
-    register_contracts_waiting(provider)
-    yield
-    from core import wechat
-
-    wechat._contracts_waiting.clear()
-
-
 async def _bound(deps, openid: str, *, verified: bool) -> None:
     user = await make_user(deps, verified=verified)
     await bind_openid(deps, user.id, openid, RequestMeta())
@@ -52,6 +41,9 @@ UNBOUND = [
     ("实名认证", "还没有绑定账号"),
     ("怎么用？", "「实名」"),
     ("今天天气不错", "没有理解"),
+    ("登录", "/login%3Fnext%3D/wechat/bind"),
+    ("登陆", "自动绑定"),
+    ("怎么登入", "扫码登录"),
     (("event", "CLICK", "MENU_HELP"), "「签名」"),
     (("event", "CLICK", "MENU_TO_SIGN"), "登录"),
 ]
@@ -68,6 +60,8 @@ UNVERIFIED = [
     ("合同", "查看我的合同"),
     (("event", "CLICK", "MENU_IDENTITY"), "去实名认证"),
     (("event", "CLICK", "MENU_SIGNATURE"), "/me/signatures"),
+    ("登录", "已绑定本微信"),
+    ("电脑怎么登录", "扫码登录"),
 ]
 
 
@@ -85,11 +79,25 @@ VERIFIED_WAITING = [
 ]
 
 
-async def test_verified_user_with_contracts_waiting_dialog(
-    wx: FakeWechat, deps, three_contracts_waiting: None
-) -> None:
-    await _bound(deps, "o_verified", verified=True)
+async def test_verified_user_with_contracts_waiting_dialog(wx: FakeWechat, deps) -> None:
+    """Three real contracts wait for the employee; a fourth is theirs too but already
+    revoked, so it is not counted."""
+    p = await parties(deps)
+    await bind_openid(deps, p.employee_id, "o_verified", RequestMeta())
+    ids = [await send_contract(deps, p, title=f"劳动合同 {i}") for i in range(4)]
+    await revoke_contract(deps, p.admin_id, ids[-1], "发错了", META)
     await run_dialog(wx, "o_verified", VERIFIED_WAITING)
+
+
+async def test_waiting_count_is_zero_once_the_employee_has_signed(
+        wx: FakeWechat, deps, outbox, aiohttp_server) -> None:
+    await start_tsa(deps, aiohttp_server)
+    p = await parties(deps)
+    await bind_openid(deps, p.employee_id, "o_signed", RequestMeta())
+    contract_id = await send_contract(deps, p)
+    assert "您有 1 份合同待签署" in await wx.event("o_signed", "subscribe")
+    await sign_as(deps, outbox, p.employee_id, contract_id)
+    assert "目前没有待签署的合同" in await wx.say("o_signed", "待签署")
 
 
 async def test_verified_user_greeting_uses_masked_name(wx: FakeWechat, deps) -> None:
@@ -154,8 +162,16 @@ async def test_unknown_menu_key_gets_help(wx: FakeWechat) -> None:
         ("认证", "identity"), ("实名认证！", "identity"), ("签名", "signature"),
         ("手写签名", "signature"), ("帮助", "help"), ("怎么用", "help"), ("？", "help"),
         ("人工", "handoff"), ("客服", "handoff"), (" 转人工 ", "handoff"),
+        ("登录", "login"), ("登陆", "login"), ("登入", "login"), ("电脑上怎么登录？", "login"),
         ("今天吃什么", None), ("", None),
     ],
 )
 def test_keyword_variants(text: str, action: str | None) -> None:
     assert keyword_action(text) == action
+
+
+async def test_welcome_promises_only_what_the_binding_does(wx: FakeWechat) -> None:
+    # The bind page binds by itself after log-in (tests/handlers/test_wechat_h5.py), so
+    # the welcome may say 自动; it must not send people to a page that then asks again.
+    reply = await wx.event("o_welcome", "subscribe")
+    assert "自动绑定" in reply and "确认" not in reply

@@ -106,7 +106,7 @@ async def test_enterprise_first_makes_a_certification_signature(deps, outbox, fl
     first, second = report.signatures
     assert first.certification and not second.certification
     assert first.valid and second.valid
-    assert first.modification in {"form_filling", "validation_data"}
+    assert first.modification == "signatures"  # only the employee's signature followed
 
 
 async def test_double_tap_signs_once(deps, outbox, flow) -> None:

@@ -38,7 +38,7 @@ from tests.contract_support import (
     sign_as,
     start_tsa,
 )
-from tests.core.signing.pdfs import encrypted_pdf, hybrid_xref_pdf
+from tests.core.signing.pdfs import encrypted_pdf, hybrid_xref_pdf, with_text_field
 from tests.enterprise_factories import make_user, user_phone
 from tests.factories import last_code
 
@@ -102,6 +102,31 @@ async def test_bad_uploads_write_no_row_and_no_file(deps, flow, maker, code) -> 
     assert err.value.code in (code, "pdf_invalid")
     assert await count(deps, Contract) == 0 and await count(deps, DocumentHash) == 0
     assert not list((Path(deps.config.storage.file_dir) / "contracts").glob("*.pdf"))
+
+
+async def test_a_pdf_with_fillable_fields_is_refused_with_the_fields_named(deps, flow) -> None:
+    # A value filled in after both parties signed would leave every signature intact.
+    with_field = with_text_field(sample_contract_pdf(3), "monthly_wage", "10000")
+    with pytest.raises(InvalidInput) as err:
+        await send_contract(deps, flow, pdf=with_field)
+    assert err.value.code == "pdf_has_form_fields"
+    assert "monthly_wage" in err.value.message and "打印为 PDF" in err.value.message
+    assert await count(deps, Contract) == 0 and await count(deps, DocumentHash) == 0
+
+
+async def test_no_more_boxes_than_verification_accepts_signatures(deps, flow) -> None:
+    # Each box is one signature: a signed contract must stay verifiable on /verify.
+    limit = deps.config.verify.max_signatures
+    boxes = tuple(send.Box(0, (40 + 25 * (i % 20), 40 + 60 * (i // 20),
+                               60 + 25 * (i % 20), 90 + 60 * (i // 20)))
+                  for i in range(limit))
+    half = limit // 2
+    signers = [send.SignerSpec("person", boxes[:half], name="张三", phone=flow.employee_phone),
+               send.SignerSpec("person", boxes[half:], name="王五", phone="13900000009"),
+               company(flow.seal_id)]  # one more: the seal's box
+    with pytest.raises(InvalidInput) as err:
+        await send_contract(deps, flow, signers)
+    assert err.value.code == "too_many_boxes" and str(limit) in err.value.message
 
 
 async def test_a_too_large_upload_is_refused_before_parsing(deps, flow) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from types import MappingProxyType
 from typing import Any
 
 import pytest
@@ -290,12 +291,15 @@ async def test_bad_check_digit_is_refused_with_no_rows(deps: Deps) -> None:
     ("overrides", "code"),
     [
         ({"name": "x"}, "invalid_name"),
-        ({"email": ""}, "invalid_email"),
         ({"email": "not-an-email"}, "invalid_email"),
         ({"phone": "12345"}, "invalid_phone"),
         ({"method": "sms"}, "invalid_method"),
         ({"id_type": "driving_licence"}, "invalid_id_type"),
         ({"id_type": "passport", "id_number": "E12345678"}, "id_type_unsupported"),
+        ({"id_type": "hk_mo_permit", "id_number": "H12345678"}, "id_type_unsupported"),
+        ({"id_type": "hmt_residence", "id_number": id_number()}, "invalid_id_number"),
+        ({"id_type": "foreign_permanent", "id_number": id_number()}, "invalid_id_number"),
+        ({"id_type": "foreign_permanent", "id_number": "USA1234567890"}, "invalid_id_number"),
         ({"notices_accepted": set()}, "notice_required"),
         ({"method": "face", "notices_accepted": {"personal_info"}}, "notice_required"),
     ],
@@ -399,6 +403,9 @@ async def test_no_raw_id_number_name_or_card_in_audit_rows(deps: Deps) -> None:
 
 class BrokenProvider:
     name = "broken"
+    id_types = MappingProxyType({"face": frozenset({"id_card"}),
+                                 "carrier3": frozenset({"id_card"}),
+                                 "bank4": frozenset({"id_card"})})
 
     async def carrier3(self, *args: str) -> IdentityResult:
         raise ProviderUnavailable()
@@ -469,3 +476,76 @@ async def test_on_person_verified_hook_runs_once_inside_the_transaction(
     uid = await make_user(deps)
     await start(deps, uid)
     assert calls == [("verified", "verified")]
+
+
+# ------------------------------------------------------------------ document types
+
+
+async def test_email_is_optional_and_checked_when_given(deps: Deps) -> None:
+    uid = await make_user(deps)
+    outcome = await start(deps, uid, email="")
+    assert outcome.state == "verified"
+    [row] = await rows(deps, IdentityVerification)
+    assert row.email is None
+
+
+@pytest.mark.parametrize(
+    ("id_type", "number"),
+    [
+        ("hmt_residence", id_number(region="810000")),  # Hong Kong
+        ("hmt_residence", id_number(region="830000", birth="19850101")),  # Taiwan
+        ("foreign_permanent", id_number(region="931840")),  # 2017 card, first digit 9
+        ("foreign_permanent", "usa310019900307"),  # older card: 3 letters + 12 digits
+    ],
+)
+async def test_residence_permit_and_permanent_residence_card_verify(
+    deps: Deps, id_type: str, number: str
+) -> None:
+    uid = await make_user(deps)
+    outcome = await start(deps, uid, id_type=id_type, id_number=number)
+    assert outcome.state == "verified"
+    user = await user_row(deps, uid)
+    assert user.id_type == id_type
+    assert outcome.status.id_type_label in ("港澳台居民居住证", "外国人永久居留身份证")
+    assert user.id_number_masked == number.upper()[:6] + "*" * (len(number) - 10) + number[-4:]
+
+
+@pytest.mark.parametrize(
+    ("id_type", "number", "says"),
+    [
+        ("hmt_residence", id_number(region="110101"), "81、82 或 83"),
+        ("hmt_residence", bad_check_digit(id_number(region="820000")), "校验位"),
+        ("foreign_permanent", bad_check_digit(id_number(region="931840")), "校验位"),
+        ("foreign_permanent", "US3100199003071", "15 位"),
+        ("id_card", id_number(region="810000"), "港澳台居民居住证"),
+        ("id_card", id_number(region="931840"), "永久居留"),
+    ],
+)
+async def test_document_numbers_are_checked_per_type(
+    deps: Deps, id_type: str, number: str, says: str
+) -> None:
+    uid = await make_user(deps)
+    with pytest.raises(InvalidInput) as err:
+        await start(deps, uid, id_type=id_type, id_number=number)
+    assert err.value.code == "invalid_id_number" and says in err.value.message
+    await _nothing_written(deps, uid)
+
+
+async def test_types_and_methods_follow_what_the_provider_supports(deps: Deps) -> None:
+    from core.adapters.identity_tencent import TencentFaceIdVerifier
+
+    offered = identity.id_type_options(TencentFaceIdVerifier.id_types)
+    assert [(o.value, o.methods) for o in offered] == [
+        ("id_card", ("face", "carrier3", "bank4")), ("hmt_residence", ("face",))]
+    deps.identity = TencentFaceIdVerifier(deps.config.identity)
+    uid = await make_user(deps)
+    with pytest.raises(InvalidInput) as err:  # before any call to the provider
+        await start(deps, uid, id_type="hmt_residence", id_number=id_number(region="810000"))
+    assert err.value.code == "id_type_unsupported"
+    assert err.value.message == "港澳台居民居住证仅支持人脸识别认证，请更换认证方式"
+    with pytest.raises(InvalidInput) as err:
+        await start(deps, uid, id_type="foreign_permanent",
+                    id_number=id_number(region="931840"))
+    assert err.value.message == (
+        "外国人永久居留身份证暂不支持在线实名认证，目前支持：居民身份证、港澳台居民居住证")
+    await _nothing_written(deps, uid)

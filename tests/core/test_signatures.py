@@ -132,6 +132,74 @@ async def test_someone_else_cannot_touch_my_signature(deps) -> None:
         await signatures.signature_png(deps, other, sig)
 
 
+# ------------------------------------------------------------------ 预制人名章
+
+
+async def verified_user(deps, name: str = "王小明") -> str:
+    from tests.factories import make_user
+
+    return (await make_user(deps, verified=True, real_name=name)).id
+
+
+def is_red_seal(png: bytes) -> bool:
+    raw = Image.open(io.BytesIO(png)).convert("RGBA").tobytes()
+    pixels = [raw[i:i + 4] for i in range(0, len(raw), 4)]
+    inked = [p for p in pixels if p[3] > 200]
+    red = [p for p in inked if p[0] > 180 and p[1] < 90 and p[2] < 90]
+    return len(inked) > 500 and len(red) > 0.8 * len(inked)
+
+
+async def test_verified_person_is_offered_the_name_seal_beside_drawings(deps) -> None:
+    user_id = await verified_user(deps)
+    items = await signatures.list_signatures(deps, user_id)
+    assert [(s.label, s.is_default) for s in items] == [("预制人名章", False)]
+    seal = items[0]
+    assert seal.width == seal.height  # 王小明印: a square seal
+    assert is_red_seal(await signatures.signature_png(deps, user_id, seal.id))
+    # Listed again: drawn once, not twice.
+    assert len(await signatures.list_signatures(deps, user_id)) == 1
+    # A drawing added later becomes the default (none was chosen); the seal stays a choice.
+    drawn = await signatures.add_signature(deps, user_id, drawn_png(), META)
+    items = await signatures.list_signatures(deps, user_id)
+    assert [(s.id, s.is_default) for s in items] == [(drawn, True), (seal.id, False)]
+
+
+async def test_the_name_seal_can_be_the_default_and_is_what_signing_uses(deps) -> None:
+    user_id = await verified_user(deps)
+    await signatures.add_signature(deps, user_id, drawn_png(), META)
+    seal = next(s for s in await signatures.list_signatures(deps, user_id) if s.is_name_seal)
+    await signatures.set_default(deps, user_id, seal.id, META)
+    stamp = await signatures.default_signature_png(deps, user_id)
+    assert stamp == await signatures.signature_png(deps, user_id, seal.id) and is_red_seal(stamp)
+
+
+async def test_no_name_seal_before_real_name_verification(deps) -> None:
+    user_id = await new_user(deps)
+    assert await signatures.list_signatures(deps, user_id) == []
+
+
+async def test_the_name_seal_cannot_be_deleted_and_is_never_promoted_by_itself(deps) -> None:
+    user_id = await verified_user(deps, "李四")
+    drawn = await signatures.add_signature(deps, user_id, drawn_png(), META)
+    seal = next(s for s in await signatures.list_signatures(deps, user_id) if s.is_name_seal)
+    with pytest.raises(Conflict) as err:
+        await signatures.delete_signature(deps, user_id, seal.id, META)
+    assert err.value.code == "name_seal_not_deletable"
+    await signatures.delete_signature(deps, user_id, drawn, META)
+    assert await signatures.default_signature_png(deps, user_id) is None  # the person chooses
+
+
+async def test_long_or_latin_names_get_a_rectangular_seal(deps) -> None:
+    from core.signing.seals import name_seal
+
+    cfg = deps.config.signing
+    for name in ("阿卜杜·热合曼", "John Smith"):
+        png = name_seal(name, font_path=cfg.name_seal_font_path,
+                        fallback_font_path=cfg.font_path)
+        image = Image.open(io.BytesIO(png))
+        assert image.width > 1.5 * image.height and is_red_seal(png)
+
+
 @pytest.mark.parametrize("kind", ["ztxt", "iccp", "itxt", "truncated-png", "truncated-jpeg",
                                   "bomb", "random"])
 def test_hostile_signature_images_are_a_clear_refusal(kind: str) -> None:

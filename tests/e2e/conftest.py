@@ -36,7 +36,16 @@ PHONE = {
 }
 DESKTOP = {"viewport": {"width": 1280, "height": 860}, "locale": "zh-CN"}
 
-pytestmark = pytest.mark.e2e
+E2E_DIR = Path(__file__).resolve().parent
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test in this folder drives a browser or a live server: mark it `e2e` so
+    `-m e2e` selects them and `-m "not e2e"` leaves them out (a module-level
+    `pytestmark` in a conftest marks nothing)."""
+    for item in items:
+        if item.path.is_relative_to(E2E_DIR):
+            item.add_marker(pytest.mark.e2e)
 
 
 def free_port() -> int:
@@ -51,7 +60,7 @@ class LiveServer:
     process: subprocess.Popen[bytes]
     log_path: Path
 
-    async def sms_code(self, phone: str, wait_seconds: float = 10.0) -> str:
+    async def sms_code(self, phone: str, wait_seconds: float = 30.0) -> str:
         """The newest code sent to `phone`, from the dev inbox (waits for the outbox)."""
         deadline = time.monotonic() + wait_seconds
         async with aiohttp.ClientSession() as http:
@@ -72,7 +81,15 @@ class LiveServer:
 
 
 @pytest.fixture
-def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
+def live_server_env() -> dict[str, str]:
+    """Extra LABORSIGN_* settings for the server; "{port}" in a value is its port.
+    A test module overrides this fixture to change the server's configuration."""
+    return {}
+
+
+@pytest.fixture
+def live_server(db_url: str, tmp_path: Path,
+                live_server_env: dict[str, str]) -> Iterator[LiveServer]:
     if shutil.which("chromium") is None and not Path(CHROMIUM).exists():
         pytest.fail("chromium is not installed: run scripts/setup.sh test")
     port = free_port()
@@ -90,6 +107,7 @@ def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         "LABORSIGN_STORAGE_FILE_DIR": str(var / "files"),
         "LABORSIGN_SIGNING_CA_DIR": str(var / "ca"),
         "LABORSIGN_OUTBOX_POLL_INTERVAL_SECONDS": "0.2",
+        **{name: value.format(port=port) for name, value in live_server_env.items()},
     }
     log_path = tmp_path / "server.log"
     with log_path.open("wb") as log:
@@ -111,6 +129,7 @@ def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
             pass
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
+            proc.wait()
             raise AssertionError("server did not start:\n" + log_path.read_text()[-3000:])
         time.sleep(0.1)
     yield server
@@ -119,6 +138,7 @@ def live_server(db_url: str, tmp_path: Path) -> Iterator[LiveServer]:
         proc.wait(timeout=10)
     except subprocess.TimeoutExpired:
         proc.kill()
+        proc.wait()  # reaped, or its Popen warns "still running" in a later test
 
 
 @pytest.fixture

@@ -191,15 +191,15 @@ async def test_certify_approve_join_and_transfer_admin_on_phones(
 
     await admin.click("nav.console-nav >> text=印章")
     await admin.wait_for_url(f"**/console/e/{ent_id}/seals")
-    seals = admin.locator("ul.list > li")
-    kinds = [(await k.inner_text()).strip() for k in await seals.locator(".muted").all()]
+    seals = admin.locator("#seal-table tbody tr")
+    kinds = [(await k.inner_text()).strip() for k in await seals.locator(".seal-kind").all()]
     assert sorted(kinds) == sorted(["公章", "合同章", "法人章"]), kinds
     assert all("已启用" in s for s in await seals.all_inner_texts())
     await wait_for_seal_images(admin, 3)
     await shot(admin, "admin-seals")
 
     await admin.click("nav.console-nav >> text=成员")
-    me = admin.locator("ul.list > li", has_text="王五")
+    me = admin.locator("#member-table tbody tr", has_text="王五")
     await me.locator(".badge-ok", has_text="主管理员").wait_for()
     await shot(admin, "admin-members")
 
@@ -252,7 +252,7 @@ async def test_certify_approve_join_and_transfer_admin_on_phones(
     await joined.locator("text=进入控制台").click()
     await colleague.wait_for_url(f"{url}/console/e/{ent_id}")
     await colleague.click("nav.console-nav >> text=成员")
-    row = colleague.locator("ul.list > li", has_text="赵六")
+    row = colleague.locator("#member-table tbody tr", has_text="赵六")
     assert "HR" in await row.inner_text()
 
     # -- 3. the main admin hands the role over ---------------------------------------------
@@ -273,7 +273,7 @@ async def test_certify_approve_join_and_transfer_admin_on_phones(
 
     # The old admin is still a member, demoted to 员工: no admin pages any more.
     nav = await admin.locator("nav.console-nav a").all_inner_texts()
-    assert nav == ["概况", "管理员"], nav
+    assert nav == ["工作台", "管理员"], nav
     await admin.click("nav.console-nav >> text=管理员")
     await admin.wait_for_url(f"**/console/e/{ent_id}/admin")
     assert "仅主管理员可以更换管理员" in await body_text(admin)
@@ -285,14 +285,14 @@ async def test_certify_approve_join_and_transfer_admin_on_phones(
 
     # The new admin sees the main-admin pages.
     await colleague.goto(f"{url}/console/e/{ent_id}/members")
-    new_admin = colleague.locator("ul.list > li", has_text="赵六")
+    new_admin = colleague.locator("#member-table tbody tr", has_text="赵六")
     await new_admin.locator(".badge-ok", has_text="主管理员").wait_for()
-    old_admin = colleague.locator("ul.list > li", has_text="王五")
+    old_admin = colleague.locator("#member-table tbody tr", has_text="王五")
     assert "主管理员" not in await old_admin.inner_text()
     assert "员工" in await old_admin.inner_text()
     await shot(colleague, "new-admin-members")
     nav = await colleague.locator("nav.console-nav a").all_inner_texts()
-    assert len(nav) == 9 and "设置" in nav, nav
+    assert len(nav) == 11 and "设置" in nav and "发起合同" in nav, nav
     await colleague.click("nav.console-nav >> text=管理员")
     await colleague.locator("#a-code").wait_for()
     await shot(colleague, "new-admin-admin-page")
@@ -364,12 +364,13 @@ async def test_certify_and_onboard_employees_by_excel_import_on_a_desktop(
     await shot(hr, "hr-import-chosen")
     await hr.click("form[enctype] button[type=submit]")
     await hr.wait_for_url(ends_with(f"/console/e/{ent_id}/employees?tab=active&ok=imported"))
-    roster = hr.locator("ul.list > li")
+    roster = hr.locator("#employee-table tbody tr")
     assert await roster.count() == 3
     names = "\n".join(await roster.all_inner_texts())
     for person in ("陈一", "林二", "黄三"):
         assert person in names
-    assert "运营部 · 运营专员" in names and "在职" in names
+    first = await roster.filter(has_text="陈一").inner_text()
+    assert "运营部" in first and "运营专员" in first and "在职" in first
     assert "共 3 人" in await body_text(hr)
     await shot(hr, "hr-roster-after-import")
 

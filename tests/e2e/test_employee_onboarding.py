@@ -72,6 +72,6 @@ async def test_register_login_and_pass_the_real_name_check(live_server, phone, s
     badge = page.locator(".badge-ok", has_text="已实名")
     await badge.wait_for()
     body = await page.inner_text("body")
-    assert "王" in body and "110105********123" in body  # masked name and ID only
+    assert "您好，王小明" in body and "110105********123" in body  # own name, masked ID
     assert valid_id_number() not in body
     await shot(page, "home-verified")

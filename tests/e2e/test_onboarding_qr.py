@@ -74,7 +74,7 @@ async def test_hr_poster_worker_joins_hr_approves(deps, live_server, browser, sh
     await phone.goto(join_url)
     await phone.wait_for_selector("#join-form")
     body = await phone.inner_text("body")
-    assert ENTERPRISE in body and "张**" in body and "张小三" not in body
+    assert ENTERPRISE in body and "张小三" in body and "张**" not in body  # own name
     await _fill_join_form(phone)
     await shot(phone, "worker-join-form")
     await phone.click("#join-submit")
@@ -132,7 +132,7 @@ async def test_new_follower_scans_the_poster_in_wechat_and_joins(
     await sim.wait_for_url("**/dev/identity/face/**")
     await sim.click("text=开始检测")
     await sim.wait_for_selector("#join-form")  # straight back to the join page
-    assert "李**" in await sim.inner_text("#join-form")
+    assert "李小四" in await sim.inner_text("#join-form")  # their own page: full name
     await _fill_join_form(sim)
     await shot(sim, "w-join-form")
     await sim.click("#join-submit")

@@ -172,8 +172,12 @@ async def test_hr_sends_employee_signs_enterprise_seals(
     await page.wait_for_selector("figure[data-page='1'] img")
     await shot(page, "employee-reads-contract")
 
-    # -- first signing: the pad opens, draw with the finger --------------------------------
+    # -- first signing: 我的签名 offers the name seal or the pad; draw with the finger ---------
     await page.click("#go-sign")
+    await page.wait_for_url(re.compile(r".*/me/signatures\?next=.*"))
+    await page.locator(".sig-item[data-source=name_seal]").wait_for()
+    await shot(page, "employee-chooses-a-signature")
+    await page.click("#draw-here")
     await page.wait_for_url(re.compile(r".*/me/signatures/new\?next=.*"))
     await _draw_signature(page)
     await shot(page, "employee-pad-drawn")

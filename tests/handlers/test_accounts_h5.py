@@ -253,11 +253,12 @@ async def test_logout_ends_the_session(client, deps) -> None:
 # ------------------------------------------------------------------ home and profile
 
 
-async def test_home_shows_the_verified_badge_with_the_masked_name(client, deps) -> None:
+async def test_home_greets_the_verified_user_by_their_own_full_name(client, deps) -> None:
     user = await make_user(deps, verified=True, real_name="王小明")
     await _login(client, deps, user)
     html = await (await client.get("/")).text()
-    assert "已实名" in html and "王**" in html and "王小明" not in html
+    # Their own page: the full name, never "您好，王**" (masks are for other people).
+    assert "已实名" in html and "您好，王小明" in html and "王**" not in html
     assert "去实名认证" not in html
     assert 'id="contracts-todo"' in html
 

@@ -89,6 +89,49 @@ async def test_wrong_amount_rerenders_with_tries_left(client, deps) -> None:
     assert resp.status == 400 and "还可尝试 2 次" in await resp.text()
 
 
+async def test_fourth_deposit_of_the_day_is_refused_on_the_page(client, deps) -> None:
+    from tests.enterprise_factories import submit
+
+    user = await make_user(deps)
+    ent = await submit(deps, user)
+    await _login(client, deps, user)
+    html = await (await client.get(f"/console/certify/{ent.id}")).text()
+    form = {"_csrf": _csrf(html), "account_name": "测试科技有限公司",
+            "account_number": "6222020200001234", "bank_name": "工商银行"}
+    for _ in range(3):
+        sent = await client.post(f"/console/certify/{ent.id}/deposit", data=form,
+                                 allow_redirects=False)
+        assert sent.status == 303
+    resp = await client.post(f"/console/certify/{ent.id}/deposit", data=form)
+    assert resp.status == 429 and int(resp.headers["Retry-After"]) > 3600
+    assert "今日对公打款验证次数已达上限，请明天再试或改用其他认证方式" in await resp.text()
+
+
+async def test_legal_rep_face_goes_to_the_provider_and_back(client, deps) -> None:
+    from tests.enterprise_factories import submit
+
+    user = await make_user(deps)
+    ent = await submit(deps, user)
+    await _login(client, deps, user)
+    html = await (await client.get(f"/console/certify/{ent.id}")).text()
+    resp = await client.post(f"/console/certify/{ent.id}/face", data={"_csrf": _csrf(html)},
+                             allow_redirects=False)
+    # A page that navigates to the provider (another origin in production), not a redirect
+    # of the form post, which CSP form-action 'self' would stop.
+    assert resp.status == 200
+    page = await resp.text()
+    start = page.index('id="provider-go" href="') + len('id="provider-go" href="')
+    provider = page[start:page.index('"', start)].replace("&amp;", "&")
+    base_url = deps.config.server.base_url.rstrip("/")
+    liveness = await (await client.get(provider.removeprefix(base_url))).text()
+    start = liveness.index('id="start-face" href="') + len('id="start-face" href="')
+    back = liveness[start:liveness.index('"', start)].replace("&amp;", "&")
+    assert re.fullmatch(re.escape(base_url) + r"/console/attempt/\w+/face", back)
+    done = await client.get(back.removeprefix(base_url), allow_redirects=False)
+    assert done.status == 303
+    assert "已认证" in await (await client.get(f"/console/certify/{ent.id}")).text()
+
+
 async def test_credit_code_warning_offers_confirmation(client, deps) -> None:
     user = await make_user(deps)
     await _login(client, deps, user)
@@ -300,7 +343,7 @@ async def test_plain_member_is_offered_only_pages_they_may_open(client, deps) ->
     await _login(client, deps, person)
     html = await (await client.get(f"/console/e/{ent}")).text()
     nav = re.search(r'<nav class="tabs console-nav".*?</nav>', html, re.S).group(0)
-    assert re.findall(r">([^<]+)</a>", nav) == ["概况", "管理员"]
+    assert re.findall(r">([^<]+)</a>", nav) == ["工作台", "管理员"]
     resp = await client.get(f"/console/e/{ent}/admin")
     assert resp.status == 200 and "仅主管理员可以更换管理员" in await resp.text()
 
@@ -327,7 +370,75 @@ async def test_audit_page_reads_in_chinese_without_internal_ids(client, deps) ->
     ent, admin = await certified_enterprise(deps)
     await _login(client, deps, admin)
     html = await (await client.get(f"/console/e/{ent}/audit")).text()
-    log = re.search(r"<h2>操作日志</h2>.*?</ul>", html, re.S).group(0)
+    log = re.search(r"<h2>操作日志</h2>.*?</table>", html, re.S).group(0)
     assert "提交企业认证" in log and "企业认证通过" in log and "创建印章" in log
     assert "对公打款认证" in log  # the method, by name
     assert not re.search(r"[0-9a-f]{32}", log) and "enterprise.certified" not in log
+
+
+async def test_adding_an_employee_with_a_bad_phone_keeps_what_was_typed(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    await _login(client, deps, admin)
+    base = f"/console/e/{ent}/employees"
+    resp = await client.post(base, data={
+        "_csrf": await _token(client, base), "name": "陈小明", "phone": "1380013",
+        "position": "仓库管理员", "start_date": "2026-12-01", "send_link": "1"})
+    assert resp.status == 400
+    html = await resp.text()
+    form = re.search(r'<section class="card" id="add-employee">.*?</section>', html, re.S)
+    assert form is not None
+    form_html = form.group(0)
+    for typed in ('value="陈小明"', 'value="1380013"', 'value="仓库管理员"',
+                  'value="2026-12-01"'):
+        assert typed in form_html, typed
+    assert re.search(r'name="send_link" value="1" checked', form_html)
+
+
+async def test_an_added_employee_is_shown_on_the_tab_they_are_on(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    await _login(client, deps, admin)
+    base = f"/console/e/{ent}/employees"
+    resp = await client.post(base, data={
+        "_csrf": await _token(client, base), "name": "陈小明", "phone": new_phone(),
+        "send_link": "1"}, allow_redirects=False)
+    assert resp.status == 303
+    location = resp.headers["Location"]
+    assert location.startswith(f"{base}?tab=collecting&new=")
+    html = await (await client.get(location)).text()
+    assert "已添加" in html and "共 1 人" in html
+    assert re.search(r'class="[^"]*active[^"]*"[^>]*>采集中<', html)
+    assert re.search(r'class="row-new"[^>]*>.*?陈小明', html, re.S)
+
+
+
+async def test_seal_usage_log_reads_in_chinese_without_internal_ids(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    from core.enterprise import seals as S
+
+    seal = next(s for s in await S.list_seals(deps, admin, ent) if s.kind == "contract")
+    me = next(m for m in await M.list_members(deps, admin, ent) if m.user_id == admin)
+    await S.grant_seal(deps, admin, ent, seal.id, me.id, META)
+    await _login(client, deps, admin)
+    html = await (await client.get(f"/console/e/{ent}/seals/{seal.id}")).text()
+    log = re.search(r'<table class="table table-list" id="seal-usage">.*?</table>', html,
+                    re.S).group(0)
+    assert "印章授权" in log and f"成员：{me.display_name}" in log and "创建印章" in log
+    assert not re.search(r"[0-9a-f]{32}", log) and "seal.granted" not in log
+
+
+async def test_refused_add_forms_keep_what_was_typed(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    await _login(client, deps, admin)
+    hr_role = next(r.id for r in await M.list_roles(deps, admin, ent) if r.builtin == "hr")
+    base = f"/console/e/{ent}"
+    resp = await client.post(f"{base}/members", data={
+        "_csrf": await _token(client, f"{base}/members"), "phone": "1380013", "name": "孙七",
+        "role_ids": hr_role})
+    html = await resp.text()
+    assert resp.status == 400 and 'value="1380013"' in html and 'value="孙七"' in html
+    assert re.search(rf'value="{hr_role}" checked', html)
+    resp = await client.post(f"{base}/seals", data={
+        "_csrf": await _token(client, f"{base}/seals"), "name": "章", "kind": "custom"})
+    html = await resp.text()
+    assert resp.status == 400 and 'value="章"' in html
+    assert '<option value="custom" selected>' in html

@@ -4,6 +4,7 @@ code, seal, download, verify; refusals as pages, not 500s."""
 from __future__ import annotations
 
 import re
+from urllib.parse import quote
 
 import pytest
 from aiohttp import FormData
@@ -17,6 +18,12 @@ from tests.enterprise_factories import user_phone
 from tests.factories import last_code, login_as
 
 CSRF_RE = re.compile(r'name="_csrf" value="([^"]+)"')
+FLASH_RE = re.compile(r'<div class="alert [^"]*"[^>]*data-flash[^>]*>(.*?)</div>', re.S)
+
+
+def flash_messages(html: str) -> list[str]:
+    """The page's status messages (base.html): at most one may show at a time."""
+    return [m.strip() for m in FLASH_RE.findall(html)]
 
 
 def csrf_of(html: str) -> str:
@@ -136,19 +143,62 @@ async def test_wrong_code_re_renders_the_form(client, deps, outbox, app_flow) ->
     wrong = "000000" if code != "000000" else "111111"
     response = await client.post(f"/contracts/{contract_id}/sign/confirm",
                                  data={"_csrf": csrf_of(code_html), "code": wrong})
-    assert response.status == 400 and "验证码错误" in await response.text()
+    html = await response.text()
+    assert response.status == 400 and "验证码错误" in html
+    # One message at a time: the error replaces "sent"; the hint names the real phone.
+    masked = app_flow.employee_phone[:3] + "****" + app_flow.employee_phone[-4:]
+    assert len(flash_messages(html)) == 1 and "验证码错误" in flash_messages(html)[0]
+    assert "您的手机" not in html and f"发送至 {masked} " in html
+    # A new code (after the resend wait): the success message replaces the error.
+    deps.clock.advance(seconds=61)
+    again = await (await client.post(f"/contracts/{contract_id}/sign/code",
+                                     data={"_csrf": csrf_of(html)})).text()
+    assert flash_messages(again) == [f"验证码已发送至 {masked}"]
 
 
-async def test_first_signing_without_a_signature_goes_to_the_pad(client, deps, app_flow) -> None:
+async def test_code_sent_names_the_real_masked_phone(client, deps, outbox, app_flow) -> None:
+    contract_id = await send_contract(deps, app_flow)
+    await as_user(client, deps, app_flow.employee_id)
+    sign = await (await client.get(f"/contracts/{contract_id}/sign")).text()
+    code_html = await (await client.post(f"/contracts/{contract_id}/sign/code",
+                                         data={"_csrf": csrf_of(sign)})).text()
+    masked = app_flow.employee_phone[:3] + "****" + app_flow.employee_phone[-4:]
+    assert flash_messages(code_html) == [f"验证码已发送至 {masked}"]
+    assert "您的手机" not in code_html
+
+
+async def test_first_signing_offers_the_name_seal_and_signs_with_it(
+    client, deps, outbox, app_flow
+) -> None:
     newcomer = await employee(deps, "王小明", with_signature=False)
     phone = await user_phone(deps, newcomer)
     contract_id = await send_contract(deps, app_flow, [person(phone, "王小明")])
     await as_user(client, deps, newcomer)
-    response = await client.get(f"/contracts/{contract_id}/sign", allow_redirects=False)
+    sign_path = f"/contracts/{contract_id}/sign"
+    response = await client.get(sign_path, allow_redirects=False)
     assert response.status == 302
     location = URL(response.headers["Location"])
-    assert location.path == "/me/signatures/new"
-    assert location.query["next"] == f"/contracts/{contract_id}/sign"
+    assert location.path == "/me/signatures" and location.query["next"] == sign_path
+    # 我的签名 offers the pre-made name seal beside drawing one (which comes back here).
+    page = await (await client.get(str(location))).text()
+    assert "预制人名章" in page and 'id="sig-choose"' in page
+    assert f'/me/signatures/new?next={quote(sign_path, safe="/")}' in page
+    seal_id = re.search(r'data-signature-id="([^"]+)" data-source="name_seal"', page).group(1)
+    chosen = await client.post(f"/me/signatures/{seal_id}/default",
+                               data={"_csrf": csrf_of(page), "next": sign_path},
+                               allow_redirects=False)
+    assert chosen.status == 303 and chosen.headers["Location"] == sign_path
+    sign = await (await client.get(sign_path)).text()
+    assert "默认签名将放入" in sign
+    code_html = await (await client.post(f"{sign_path}/code",
+                                         data={"_csrf": csrf_of(sign)})).text()
+    seal_png = await (await client.get(f"/me/signatures/{seal_id}.png")).read()
+    stamp = await (await client.get(f"/contracts/{contract_id}/stamp.png")).read()
+    assert stamp == seal_png  # the seal is what goes into the boxes
+    code = await last_code(deps, outbox, phone)
+    done = await client.post(f"{sign_path}/confirm",
+                             data={"_csrf": csrf_of(code_html), "code": code})
+    assert done.status == 200 and "签署成功" in await done.text()
 
 
 async def test_sign_without_csrf_is_refused(client, deps, app_flow) -> None:

@@ -59,7 +59,7 @@ async def test_notice_pages_show_their_text(client) -> None:
         assert words in await resp.text()
 
 
-async def test_carrier3_pass_shows_verified_with_masked_id(deps, client) -> None:
+async def test_carrier3_pass_shows_verified_with_own_name_and_masked_id(deps, client) -> None:
     await _logged_in(deps, client)
     number = id_number()
     csrf = csrf_from(await _form(client))
@@ -69,7 +69,8 @@ async def test_carrier3_pass_shows_verified_with_masked_id(deps, client) -> None
     html = await (await client.get("/identity")).text()
     assert "已通过" in html
     assert number[:6] + "********" + number[-4:] in html
-    assert number not in html and "王小明" not in html and "王**" in html
+    # The person's own page: their full name; the ID number stays masked.
+    assert number not in html and "王小明" in html and "王**" not in html
 
 
 async def test_failure_shows_reason_and_retry_form(deps, client) -> None:
@@ -138,8 +139,13 @@ async def test_face_redirects_to_the_provider_and_returns_verified(deps, client)
     csrf = csrf_from(await _form(client))
     resp = await client.post("/identity", data=_fields(csrf, method="face"),
                              allow_redirects=False)
-    assert resp.status == 302
-    provider = urlsplit(resp.headers["Location"])
+    # Not a redirect (CSP form-action 'self' would stop one to the provider's origin):
+    # a page whose script navigates to the provider, with the link as a fallback.
+    assert resp.status == 200 and resp.headers["Cache-Control"] == "no-store"
+    html = await resp.text()
+    assert "provider-go.js" in html
+    start = html.index('id="provider-go" href="') + len('id="provider-go" href="')
+    provider = urlsplit(html[start:html.index('"', start)].replace("&amp;", "&"))
     assert provider.path.startswith("/dev/identity/face/dev-face-pass-")
 
     # The dev liveness page: its "开始检测" button leads back to our return URL.
@@ -148,10 +154,11 @@ async def test_face_redirects_to_the_provider_and_returns_verified(deps, client)
     html = await page.text()
     assert "开始检测" in html
     start = html.index('id="start-face" href="') + len('id="start-face" href="')
-    return_path = html[start:html.index('"', start)].replace("&amp;", "&")
-    assert return_path.startswith("/identity/face/return?ref=")
+    return_url = html[start:html.index('"', start)].replace("&amp;", "&")
+    base_url = deps.config.server.base_url.rstrip("/")
+    assert return_url.startswith(f"{base_url}/identity/face/return?ref=")
 
-    back = await client.get(return_path, allow_redirects=False)
+    back = await client.get(return_url.removeprefix(base_url), allow_redirects=False)
     assert back.status == 303 and back.headers["Location"] == "/identity"
     assert "已通过" in await (await client.get("/identity")).text()
 
@@ -176,6 +183,8 @@ async def test_dev_face_page_refuses_foreign_return_urls(client) -> None:
     assert resp.status == 400
     resp = await client.get("/dev/identity/face/x?return=/somewhere/else")
     assert resp.status == 400
+    resp = await client.get("/dev/identity/face/x?return=/console/attempt/a/face/../../x")
+    assert resp.status == 400
 
 
 async def test_rate_limit_shows_message_and_retry_after(deps, client) -> None:
@@ -187,3 +196,37 @@ async def test_rate_limit_shows_message_and_retry_after(deps, client) -> None:
     assert resp.status == 429
     assert int(resp.headers["Retry-After"]) > 0
     assert "次数已达上限" in await resp.text()
+
+
+async def test_form_offers_only_the_types_the_provider_checks(deps, client) -> None:
+    await _logged_in(deps, client)
+    html = await _form(client)
+    for value in ("id_card", "hmt_residence", "foreign_permanent"):
+        assert f'<option value="{value}"' in html
+    for value in ("hk_mo_permit", "tw_permit", "passport"):
+        assert f'<option value="{value}"' not in html
+    # The documents it cannot check are named, not silently missing.
+    assert "港澳居民来往内地通行证、台湾居民来往大陆通行证、护照暂不支持在线实名认证" in html
+    # Email is optional: no `required` on its input.
+    email_input = html[html.index('id="f-email"'):].split(">", 1)[0]
+    assert "required" not in email_input and "选填" in html
+
+
+async def test_residence_permit_without_email_verifies(deps, client) -> None:
+    await _logged_in(deps, client)
+    csrf = csrf_from(await _form(client))
+    number = id_number(region="820000")
+    resp = await client.post("/identity", data=_fields(
+        csrf, id_type="hmt_residence", id_number=number, email=""), allow_redirects=False)
+    assert resp.status == 303
+    html = await (await client.get("/identity")).text()
+    assert "已通过" in html and "港澳台居民居住证" in html and number not in html
+
+
+async def test_unsupported_type_is_refused_with_a_clear_message(deps, client) -> None:
+    await _logged_in(deps, client)
+    csrf = csrf_from(await _form(client))
+    resp = await client.post("/identity", data=_fields(
+        csrf, id_type="passport", id_number="E12345678"))
+    html = await resp.text()
+    assert resp.status == 400 and "护照暂不支持在线实名认证" in html

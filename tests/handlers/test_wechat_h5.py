@@ -55,16 +55,31 @@ async def test_oauth_callback_without_state_cookie_is_rejected(client, aiohttp_c
     assert resp.status == 403
 
 
-async def test_unbound_openid_is_remembered_then_bound_after_login(client, deps) -> None:
+async def test_unbound_openid_is_bound_right_after_login_without_a_confirm_page(
+    client, deps
+) -> None:
     callback = await _oauth(client, "o_newbie", "/login?next=/wechat/bind")
     assert callback.status == 303 and callback.headers["Location"] == "/login?next=/wechat/bind"
     user = await make_user(deps)
     await _login_cookie(client, deps, user)
-    html = await (await client.get("/wechat/bind")).text()
-    assert 'id="bind-confirm"' in html
-    done = await client.post("/wechat/bind", data={"_csrf": _csrf(html)})
-    assert done.status == 200 and "绑定成功" in await done.text()
+    # The welcome promises "自动绑定": landing on the bind page after log-in binds.
+    page = await client.get("/wechat/bind")
+    html = await page.text()
+    assert page.status == 200 and "绑定成功" in html and 'id="bind-confirm"' not in html
     assert await openid_for_user(deps, user.id) == "o_newbie"
+    assert page.cookies["ls_wx_openid"].value == ""  # the remembered openid is used up
+
+
+async def test_replacing_another_wechat_still_asks_to_confirm(client, deps) -> None:
+    user = await make_user(deps)
+    await bind_openid(deps, user.id, "o_old_phone", RequestMeta())
+    await _oauth(client, "o_new_phone")
+    await _login_cookie(client, deps, user)
+    html = await (await client.get("/wechat/bind")).text()
+    assert 'id="bind-confirm"' in html and "确认后将改为绑定当前微信" in html
+    assert await openid_for_user(deps, user.id) == "o_old_phone"
+    done = await client.post("/wechat/bind", data={"_csrf": _csrf(html)})
+    assert done.status == 200 and await openid_for_user(deps, user.id) == "o_new_phone"
 
 
 async def test_bind_without_csrf_token_is_refused(client, deps) -> None:
@@ -91,7 +106,9 @@ async def test_openid_bound_to_another_account_cannot_be_taken(client, deps) -> 
     from core.wechat import openid_cookie_for
 
     client.session.cookie_jar.update_cookies({"ls_wx_openid": openid_cookie_for(deps, "o_taken")})
-    html = await (await client.get("/wechat/bind")).text()
+    page = await client.get("/wechat/bind")
+    html = await page.text()
+    assert page.status == 409 and "该微信已绑定其他账号" in html
     resp = await client.post("/wechat/bind", data={"_csrf": _csrf(html)})
     assert resp.status == 409 and await openid_for_user(deps, intruder.id) is None
 

@@ -150,7 +150,7 @@ async def test_two_party_contract_passes_independent_validators(
     report = await asyncio.to_thread(verify_pdf, signed, await service.trust_anchors(deps))
     assert report.all_valid
     ent, emp = report.signatures
-    assert ent.certification and ent.modification == "form_filling"
+    assert ent.certification and ent.modification == "signatures"
     assert emp.covers_whole_document and emp.signer_name == "张三"
     assert ent.timestamp_authority == emp.timestamp_authority == (
         "LaborSign Time Stamping Authority"

@@ -42,8 +42,9 @@ async def unlocked_signer(
     return await service.unlock_signer(deps, grant, document_sha256=digest)
 
 
-async def person_signer(deps: Deps, document: bytes, name: str = "张三") -> SignerMaterial:
-    user_id = await verified_person(deps, name)
+async def person_signer(deps: Deps, document: bytes, name: str = "张三",
+                        phone: str = "13800000001") -> SignerMaterial:
+    user_id = await verified_person(deps, name, phone)
     await service.issue_person_certificate(deps, user_id)
     return await unlocked_signer(deps, "person", user_id, document)
 
