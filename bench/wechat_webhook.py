@@ -41,7 +41,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.procs import free_port, group_cpu_seconds, wait_for_port  # noqa: E402
-from core.wechat_protocol import (  # noqa: E402
+from core.wechat.protocol import (  # noqa: E402
     DEV_AES_KEY,
     DEV_APP_ID,
     DEV_TOKEN,

@@ -16,12 +16,12 @@ from bot.flows import handoff  # noqa: F401  (registers the flow)
 from bot.flows.base import Conversation, continue_flow, start_flow
 from bot.messages import Inbound
 from bot.scenes import SCENE_HANDLERS
-from core import wechat_menu as menu
 from core.context import Deps
 from core.errors import DomainError
-from core.wechat_inbox import Change, UserBrief
-from core.wechat_scenes import scan_scene
-from core.wechat_standing import standing_of
+from core.wechat import menu as menu
+from core.wechat.inbox import Change, UserBrief
+from core.wechat.scenes import scan_scene
+from core.wechat.standing import standing_of
 
 # Keyword groups in priority order; a message matches a group when it equals or contains
 # one of its words (after removing spaces and punctuation).

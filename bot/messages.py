@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from core.wechat_protocol import ProtocolError
+from core.wechat.protocol import ProtocolError
 
 SCENE_PREFIX = "qrscene_"
 

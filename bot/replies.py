@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from core.context import Deps
-from core.wechat import oauth_link
-from core.wechat_standing import Standing
+from core.wechat.accounts import oauth_link
+from core.wechat.standing import Standing
 
 
 def a(href: str, label: str) -> str:

@@ -1,8 +1,8 @@
-"""QR scene handlers, keyed by scene kind (core.wechat_scenes.SCENE_KINDS).
+"""QR scene handlers, keyed by scene kind (core.wechat.scenes.SCENE_KINDS).
 
 A handler gets the recorded scan and returns the bot's reply. The features that
 consume a scan own the pages linked here and read the scan back with
-core.wechat_scenes.scene_status(token):
+core.wechat.scenes.scene_status(token):
 - onboarding     → /onboarding/join?scene=<token>        (employees feature, B5/E4)
 - pc_login       → /login/qr/confirm?scene=<token>       (PC console login, A2)
 - signature_pad  → /me/signatures/pad?scene=<token>      (handwritten signature, A4)
@@ -17,8 +17,8 @@ from urllib.parse import quote
 from bot.replies import a, not_bound
 from core.context import Deps
 from core.validators import safe_next
-from core.wechat import oauth_link
-from core.wechat_scenes import ScannedScene
+from core.wechat.accounts import oauth_link
+from core.wechat.scenes import ScannedScene
 
 SceneHandler = Callable[[Deps, ScannedScene], Awaitable[str]]
 SCENE_HANDLERS: dict[str, SceneHandler] = {}

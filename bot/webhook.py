@@ -19,9 +19,9 @@ from bot.dispatch import answer, change_of
 from bot.flows.base import Conversation
 from bot.messages import Inbound
 from core.context import Deps
-from core.wechat_inbox import Inbox
-from core.wechat_notify import queue_custom_text
-from core.wechat_protocol import (
+from core.wechat.inbox import Inbox
+from core.wechat.notify import queue_custom_text
+from core.wechat.protocol import (
     MAX_FIELD_CHARS,
     MAX_MESSAGE_BYTES,
     BadSignature,
@@ -129,7 +129,7 @@ class Webhook:
     async def _answer_once(self, msg: Inbound, early: EarlySuccess) -> str | None:
         """Claim the message (one retry → the stored reply), answer, store the reply.
 
-        Two group-committed steps per message (core.wechat_inbox.Inbox): the claim also
+        Two group-committed steps per message (core.wechat.inbox.Inbox): the claim also
         applies what the event changes and reads the conversation and the bound account,
         the finish stores the reply with the conversation's new state. An answer that
         missed the budget (WeChat already has "success") goes out as a customer-service

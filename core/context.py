@@ -46,7 +46,7 @@ class Deps:
     wechat_api: WechatApi
     files: FileStore
     field_cipher: FieldCipher
-    # None: WeChat template messages (core/wechat_notify.py), with SMS as the fallback.
+    # None: WeChat template messages (core/wechat/notify.py), with SMS as the fallback.
     notifier: Notifier | None = None
     # None: micro-deposit certification is not offered.
     payment: PaymentGateway | None = None

@@ -10,7 +10,7 @@ that the handler keeps in an HttpOnly cookie, and only that browser can exchange
 token. A QR code that leaks (a photo, a shared screen) cannot log in another browser.
 Only hashes of the token and the secret are stored.
 
-In WeChat the same login is reachable through a `pc_login` scene (core.wechat_scenes):
+In WeChat the same login is reachable through a `pc_login` scene (core.wechat.scenes):
 the bot answers the scan with a link to the confirm page (`?scene=<scene token>`).
 """
 
@@ -33,7 +33,7 @@ from core.errors import Conflict, NotFound, PermissionDenied
 from core.ratelimit import Limit
 from core.sessions import IssuedSession, start_session
 from core.validators import safe_next
-from core.wechat_scenes import create_scene, scene_status
+from core.wechat.scenes import create_scene, scene_status
 from storage.models import QrLogin, User
 
 TTL = timedelta(minutes=2)

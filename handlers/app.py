@@ -28,7 +28,7 @@ from core.signing.service import (
     deliver_person_certificate,
 )
 from core.sms import SMS_KIND, deliver_sms
-from core.wechat_notify import (
+from core.wechat.notify import (
     CUSTOM_KIND,
     NOTIFY_KIND,
     deliver_custom_text,

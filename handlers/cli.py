@@ -268,7 +268,7 @@ def cmd_audit_verify(config: Config, args: argparse.Namespace) -> int:
 def cmd_wechat(config: Config, args: argparse.Namespace) -> int:
     import json
 
-    from core.wechat_menu import push_menu
+    from core.wechat.menu import push_menu
     from handlers.app import build_deps
 
     async def run() -> dict[str, object]:

@@ -13,12 +13,12 @@ from urllib.parse import urlencode, urlsplit
 
 from aiohttp import web
 
-from core import wechat_sim
 from core.devtools import dev_onboarding_poster
 from core.errors import Conflict, InvalidInput
-from core.wechat_inbox import known_openids
-from core.wechat_menu import menu_items
-from core.wechat_scenes import SCENE_KINDS, create_scene, recent_scenes
+from core.wechat import sim as wechat_sim
+from core.wechat.inbox import known_openids
+from core.wechat.menu import menu_items
+from core.wechat.scenes import SCENE_KINDS, create_scene, recent_scenes
 from handlers.keys import DEPS
 from handlers.render import render
 from handlers.util import json_body

@@ -12,12 +12,13 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from core import accounts, captcha, wechat
+from core import accounts, captcha
 from core.contracts import access as contracts_access
 from core.enterprise import certification as enterprise_certification
 from core.errors import DomainError, RateLimited
 from core.sessions import CurrentSession
 from core.validators import safe_next
+from core.wechat import accounts as wechat
 from handlers.keys import DEPS, current_session
 from handlers.middleware import clear_session_cookie, set_session_cookie
 from handlers.render import render

@@ -13,10 +13,10 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from core import wechat
 from core.errors import DomainError
 from core.validators import safe_next
-from core.wechat_credentials import jssdk_config
+from core.wechat import accounts as wechat
+from core.wechat.credentials import jssdk_config
 from handlers.keys import DEPS, current_session
 from handlers.middleware import set_session_cookie
 from handlers.render import render

@@ -3,7 +3,7 @@
 A flow is a class with `step_<name>` methods. Each takes the turn (who, what they sent,
 the flow's saved data) and returns a `Step`: the reply, and the next step's name (None
 ends the flow). The runner works on the `Conversation` the webhook read with the
-message's claim and stores the new state with the reply (core.wechat_inbox), so any
+message's claim and stores the new state with the reply (core.wechat.inbox), so any
 worker can serve the next message.
 """
 
@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from core.context import Deps
-from core.wechat_inbox import ConversationState
+from core.wechat.inbox import ConversationState
 
 CANCEL_WORDS = frozenset({"取消", "退出", "算了", "结束", "cancel", "q"})
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from bot.flows.base import Flow, Step, Turn, register
-from core.wechat import request_human_support
+from core.wechat.accounts import request_human_support
 
 
 @register

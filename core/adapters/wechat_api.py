@@ -18,8 +18,8 @@ import aiohttp
 from core.clock import Clock
 from core.config import Config
 from core.ports import WechatApiError, WechatCredentialValue
-from core.wechat import DEV_CODE_PURPOSE, sign_value, unsign_value
-from core.wechat_protocol import settings
+from core.wechat.accounts import DEV_CODE_PURPOSE, sign_value, unsign_value
+from core.wechat.protocol import settings
 from storage.models import ConsoleWechatMessage
 from storage.uow import Database
 

@@ -15,7 +15,7 @@ from core.enterprise import roles
 from core.enterprise import seals as enterprise_seals
 from core.errors import NotFound
 from core.files import FileStore, file_store
-from core.wechat_notify import notify_person
+from core.wechat.notify import notify_person
 from storage.models import (
     Contract,
     ContractDocument,

@@ -9,7 +9,7 @@ from core.contracts import common
 from core.contracts.states import CONTRACT, SIGNER, ContractState, SignerState
 from core.enterprise import roles
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from core.wechat_notify import notify_person
+from core.wechat.notify import notify_person
 from storage.models import Contract, ContractSigner, User
 from storage.uow import Tx
 

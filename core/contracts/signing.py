@@ -35,7 +35,7 @@ from core.signatures import default_signature_png
 from core.signing.pdf import CertificateRevoked
 from core.signing.seals import signing_date_text
 from core.validators import check_sms_code_format
-from core.wechat_notify import notify_person
+from core.wechat.notify import notify_person
 from storage.models import (
     Contract,
     ContractSigner,

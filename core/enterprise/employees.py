@@ -31,7 +31,7 @@ from core.validators import (
     normalize_id_card,
     normalize_phone,
 )
-from core.wechat_notify import notify_person
+from core.wechat.notify import notify_person
 from storage.models import Employee
 from storage.uow import Tx
 

@@ -1,7 +1,7 @@
 """Onboarding by QR code (PRODUCT B5, E4): the enterprise's poster and the worker's own
 registration behind it.
 
-HR gets one long-lived `onboarding` scene per enterprise (core.wechat_scenes): its token
+HR gets one long-lived `onboarding` scene per enterprise (core.wechat.scenes): its token
 is in a plain link QR (`/onboarding/join?scene=<token>`, any phone camera) and, when
 WeChat made a ticket, in the official account's scene QR (the bot answers the scan with
 an OAuth link to the same page). The poster is reused until shortly before it expires;
@@ -38,7 +38,7 @@ from core.enterprise.employees import (
     dept_lookup_for,
 )
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from core.wechat_scenes import create_scene
+from core.wechat.scenes import create_scene
 from storage.models import Employee, Enterprise, User, WechatScene
 from storage.uow import Tx
 

@@ -61,7 +61,7 @@ class WechatScene(Base):
 
     id: Mapped[str] = id_column()
     token: Mapped[str] = mapped_column(String(64), unique=True)
-    # onboarding | pc_login | signature_pad (see core/wechat_scenes.py)
+    # onboarding | pc_login | signature_pad (see core/wechat/scenes.py)
     kind: Mapped[str] = mapped_column(String(30))
     payload: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     single_use: Mapped[bool] = mapped_column(default=True)

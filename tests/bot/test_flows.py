@@ -10,8 +10,8 @@ import pytest
 from bot.dispatch import keyword_action
 from core.context import RequestMeta
 from core.contracts.ending import revoke_contract
-from core.wechat import bind_openid
-from core.wechat_inbox import load_conversation
+from core.wechat.accounts import bind_openid
+from core.wechat.inbox import load_conversation
 from tests.bot.wx import FakeWechat
 from tests.contract_support import parties, send_contract, sign_as, start_tsa
 from tests.enterprise_factories import META

@@ -7,7 +7,7 @@ import asyncio
 
 from sqlalchemy import func, select
 
-from core.wechat_inbox import Inbox, load_conversation
+from core.wechat.inbox import Inbox, load_conversation
 from storage.models import AuditEntry, WechatConversation, WechatInbound
 from tests.bot.wx import FakeWechat
 
@@ -55,7 +55,7 @@ async def test_unfollow_in_a_batch_ends_the_flow(wx: FakeWechat, deps) -> None:
 
 
 async def test_a_failing_operation_does_not_fail_its_batch(deps, monkeypatch) -> None:
-    import core.wechat_inbox as inbox_module
+    import core.wechat.inbox as inbox_module
 
     real_batch = inbox_module._run_batch
     sizes: list[int] = []
@@ -96,7 +96,7 @@ async def test_no_write_turn_fails_the_waiting_operations_instead_of_hanging(
 
 
 async def test_a_burst_is_split_into_bounded_batches(deps, monkeypatch) -> None:
-    import core.wechat_inbox as inbox_module
+    import core.wechat.inbox as inbox_module
 
     real_batch = inbox_module._run_batch
     sizes: list[int] = []

@@ -10,8 +10,8 @@ import pytest
 from sqlalchemy import Connection, select
 
 from core.context import Deps
-from core.wechat_inbox import load_conversation
-from core.wechat_inbox_sql import CoreStore, InboxStore, SqliteStore, store_for
+from core.wechat.inbox import load_conversation
+from core.wechat.inbox_sql import CoreStore, InboxStore, SqliteStore, store_for
 from storage.models import WechatBinding, WechatInbound
 from tests.factories import make_user
 

@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from core.clock import FrozenClock
 from core.config import Config
 from core.outbox import OutboxWorker
-from core.wechat_protocol import (
+from core.wechat.protocol import (
     DEV_AES_KEY,
     BadSignature,
     ProtocolError,
@@ -183,7 +183,7 @@ async def test_event_retry_gets_the_same_reply(wx: FakeWechat) -> None:
 
 
 async def _scene(deps, kind: str = "onboarding") -> str:
-    from core.wechat_scenes import create_scene
+    from core.wechat.scenes import create_scene
 
     return (await create_scene(deps, kind, {"enterprise_name": "示例厂"})).token
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from bot.scenes import SCENE_HANDLERS
 from core.context import RequestMeta
-from core.wechat import bind_openid
-from core.wechat_scenes import SCENE_KINDS, create_scene, scene_status
+from core.wechat.accounts import bind_openid
+from core.wechat.scenes import SCENE_KINDS, create_scene, scene_status
 from tests.bot.wx import FakeWechat
 from tests.factories import make_user
 

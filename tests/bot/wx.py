@@ -6,7 +6,7 @@ import itertools
 from dataclasses import dataclass
 
 from core.config import Config
-from core.wechat_protocol import (
+from core.wechat.protocol import (
     decrypt_any,
     encrypt,
     parse_xml,

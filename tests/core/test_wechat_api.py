@@ -13,10 +13,10 @@ from sqlalchemy import select
 from core.context import RequestMeta
 from core.devtools import sms_inbox
 from core.ports import WechatApiError
-from core.wechat import bind_openid
-from core.wechat_credentials import access_token, jssdk_config, jssdk_signature, with_token
-from core.wechat_menu import push_menu
-from core.wechat_notify import queue_notification
+from core.wechat.accounts import bind_openid
+from core.wechat.credentials import access_token, jssdk_config, jssdk_signature, with_token
+from core.wechat.menu import push_menu
+from core.wechat.notify import queue_notification
 from handlers.app import build_deps
 from storage.models import ConsoleWechatMessage
 from tests.factories import make_user
@@ -223,7 +223,7 @@ async def test_notification_without_template_id_goes_by_sms(http_deps, fake) -> 
 async def test_notify_person_uses_wechat_for_bound_users_and_sms_for_others(
     http_deps, fake
 ) -> None:
-    from core.wechat_notify import notify_person
+    from core.wechat.notify import notify_person
 
     server, _ = fake
     bound, unbound = await make_user(http_deps), await make_user(http_deps)

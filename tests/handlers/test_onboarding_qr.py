@@ -14,7 +14,7 @@ from core.context import RequestMeta
 from core.enterprise import departments as DP
 from core.enterprise import employees as E
 from core.enterprise import onboarding_qr as OQ
-from core.wechat import bind_openid
+from core.wechat.accounts import bind_openid
 from handlers.app import build_deps, init_app
 from storage.models import Employee
 from tests.bot.wx import FakeWechat

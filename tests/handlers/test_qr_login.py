@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import select
 
 from core.context import RequestMeta
-from core.wechat import bind_openid
+from core.wechat.accounts import bind_openid
 from handlers.app import init_app
 from storage.models import AuditEntry, QrLogin
 from tests.bot.wx import FakeWechat

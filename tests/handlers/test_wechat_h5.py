@@ -8,7 +8,7 @@ from urllib.parse import parse_qs, urlsplit
 from sqlalchemy import select
 
 from core.context import RequestMeta
-from core.wechat import bind_openid, openid_for_user
+from core.wechat.accounts import bind_openid, openid_for_user
 from handlers.app import build_deps, init_app
 from storage.models import UserSession
 from tests.factories import login_as, make_user
@@ -103,7 +103,7 @@ async def test_openid_bound_to_another_account_cannot_be_taken(client, deps) -> 
     intruder = await make_user(deps)
     await _login_cookie(client, deps, intruder)
     # A bound openid logs its owner in on OAuth; forge the 'remembered openid' instead.
-    from core.wechat import openid_cookie_for
+    from core.wechat.accounts import openid_cookie_for
 
     client.session.cookie_jar.update_cookies({"ls_wx_openid": openid_cookie_for(deps, "o_taken")})
     page = await client.get("/wechat/bind")

@@ -14,7 +14,7 @@ from core.enterprise import departments as DP
 from core.enterprise import employees as E
 from core.enterprise import onboarding_qr as OQ
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
-from core.wechat_scenes import create_scene, scan_scene
+from core.wechat.scenes import create_scene, scan_scene
 from storage.models import AuditEntry, Employee, User
 from tests.enterprise_factories import (
     META,

@@ -1,4 +1,4 @@
-"""The statements behind the webhook inbox's group commit (core.wechat_inbox).
+"""The statements behind the webhook inbox's group commit (core.wechat.inbox).
 
 Two implementations of one small interface, chosen per connection by `store_for`:
 

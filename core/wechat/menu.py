@@ -7,8 +7,8 @@ from typing import Any
 
 from core.config import ConfigError
 from core.context import Deps
-from core.wechat import api
-from core.wechat_credentials import with_token
+from core.wechat.accounts import api
+from core.wechat.credentials import with_token
 
 # EventKeys of the click buttons (used in menu_json and answered by the bot).
 MY_CONTRACTS = "MENU_MY_CONTRACTS"

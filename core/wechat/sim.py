@@ -16,8 +16,8 @@ from sqlalchemy import select
 
 from core.context import Deps
 from core.errors import InvalidInput, PermissionDenied, ProviderUnavailable
-from core.wechat import DEV_CODE_PURPOSE, sign_value
-from core.wechat_protocol import (
+from core.wechat.accounts import DEV_CODE_PURPOSE, sign_value
+from core.wechat.protocol import (
     ProtocolError,
     decrypt_any,
     encrypt,

@@ -17,8 +17,8 @@ from core import outbox
 from core.context import Deps
 from core.ports import Notification, NotificationRefused, Notifier, WechatApiError
 from core.sms import queue_sms
-from core.wechat import api, openid_for_user
-from core.wechat_credentials import with_token
+from core.wechat.accounts import api, openid_for_user
+from core.wechat.credentials import with_token
 from storage.models import OutboxMessage, User, WechatBinding
 from storage.uow import Tx
 

@@ -1,7 +1,7 @@
 """WeChat accounts: who an openid is, binding and unbinding, WeChat login, OAuth state.
 
 Pages the bot links to are listed in LINKS. Where a follower stands (bound, verified,
-contracts waiting) is `core.wechat_standing`.
+contracts waiting) is `core.wechat.standing`.
 """
 
 from __future__ import annotations

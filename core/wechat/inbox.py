@@ -24,7 +24,7 @@ from typing import Any, Literal
 from sqlalchemy import Connection, select, update
 
 from core.context import Deps
-from core.wechat_inbox_sql import INBOUND, InboxStore, store_for
+from core.wechat.inbox_sql import INBOUND, InboxStore, store_for
 from storage.models import WechatConversation
 from storage.uow import WriteJob
 

@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from core.context import Deps
 from core.errors import InvalidInput, ProviderUnavailable
 from core.ports import WechatApiError, WechatCredentialValue
-from core.wechat import api
-from core.wechat_protocol import settings
+from core.wechat.accounts import api
+from core.wechat.protocol import settings
 from storage.models import WechatCredential
 
 ACCESS_TOKEN = "access_token"  # noqa: S105 (a row name, not a secret)

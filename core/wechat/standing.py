@@ -11,7 +11,7 @@ from sqlalchemy import select
 from core.context import Deps
 from core.contracts.access import count_to_sign
 from core.crypto import mask_name
-from core.wechat_inbox import UserBrief
+from core.wechat.inbox import UserBrief
 from storage.models import User, WechatBinding
 
 

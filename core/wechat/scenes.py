@@ -22,8 +22,8 @@ from core import audit
 from core.context import Deps
 from core.errors import Conflict, InvalidInput, NotFound
 from core.ports import WechatApiError
-from core.wechat import api
-from core.wechat_credentials import with_token
+from core.wechat.accounts import api
+from core.wechat.credentials import with_token
 from storage.models import WechatBinding, WechatScene
 
 log = logging.getLogger(__name__)
