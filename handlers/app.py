@@ -35,8 +35,8 @@ from core.wechat.notify import (
     deliver_notification,
 )
 from handlers import ca as ca_routes
-from handlers import console as console_routes
 from handlers import (
+    console,
     dev,
     dev_identity,
     dev_wechat,
@@ -226,7 +226,7 @@ def init_app(
     install_api(app)
     install_wechat(app, deps)
     app.add_routes(wechat_pages.routes)
-    app.add_routes(console_routes.routes)
+    console.install(app)
     app.add_routes(h5_onboarding.routes)
     app.add_routes(operator_routes.routes)
     if deps.config.server.dev_mode:

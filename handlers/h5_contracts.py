@@ -15,7 +15,7 @@ from core.contracts import access, ending, pages, send, signing
 from core.contracts.access import ContractView
 from core.contracts.send import Box, SignerSpec
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
-from handlers.console import console_context
+from handlers.console.enterprise import console_context
 from handlers.keys import DEPS, current_session
 from handlers.render import render
 from handlers.util import bounded_int, form_data, read_form, request_meta, uploaded_file

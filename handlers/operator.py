@@ -12,7 +12,7 @@ from core.enterprise import proofs
 from core.enterprise.operators import is_operator
 from core.enterprise.payment import dev_transfers
 from core.errors import DomainError, NotFound
-from handlers.console import _form, _go, _notice, _text, _uid
+from handlers.console.forms import form_of, go_to, notice_of, text_of, uid_of
 from handlers.keys import DEPS
 from handlers.render import render
 from handlers.util import request_meta
@@ -22,7 +22,7 @@ dev_routes = web.RouteTableDef()
 
 
 async def _operator(request: web.Request) -> str:
-    uid = _uid(request)
+    uid = uid_of(request)
     if not await is_operator(request.app[DEPS], uid):
         raise NotFound()  # the console's existence is not advertised
     return uid
@@ -38,7 +38,7 @@ async def _page(request: web.Request, error: DomainError | None = None) -> web.R
         "found": await C.operator_search(deps, uid, q) if q else [],
         "changes": await A.admin_changes(deps, uid, 20), "q": q,
         "alerts": await proofs.recent_alerts(deps, uid),
-        "methods": C.METHODS, "error": error, "notice": _notice(request),
+        "methods": C.METHODS, "error": error, "notice": notice_of(request),
     })
 
 
@@ -50,16 +50,16 @@ async def home(request: web.Request) -> web.Response:
 @routes.post("/operator/attempts/{id}")
 async def review(request: web.Request) -> web.Response:
     uid = await _operator(request)
-    form = await _form(request)
-    approve = _text(form, "decision") == "approve"
+    form = await form_of(request)
+    approve = text_of(form, "decision") == "approve"
     try:
         await C.review_letter(request.app[DEPS], uid, request.match_info["id"], approve,
-                              _text(form, "reason"), request_meta(request))
+                              text_of(form, "reason"), request_meta(request))
     except DomainError as err:
         response = await _page(request, error=err)
         response.set_status(err.status)
         return response
-    raise _go("/operator", "approved" if approve else "rejected")
+    raise go_to("/operator", "approved" if approve else "rejected")
 
 
 @routes.get("/operator/attempts/{id}/letter")
@@ -86,14 +86,14 @@ async def override(request: web.Request) -> web.Response:
         response = await _page(request, error=err)
         response.set_status(err.status)
         return response
-    raise _go("/operator", "saved")
+    raise go_to("/operator", "saved")
 
 
 async def _jobs_page(request: web.Request, error: DomainError | None = None) -> web.Response:
-    uid = _uid(request)
+    uid = uid_of(request)
     queues, dead = await O.job_overview(request.app[DEPS], uid)
     return render(request, "operator/jobs.html", {
-        "queues": queues, "dead": dead, "error": error, "notice": _notice(request)})
+        "queues": queues, "dead": dead, "error": error, "notice": notice_of(request)})
 
 
 @routes.get("/operator/jobs")
@@ -103,11 +103,11 @@ async def jobs(request: web.Request) -> web.Response:
 
 @routes.post("/operator/jobs/{id}")
 async def job_action(request: web.Request) -> web.Response:
-    uid = _uid(request)
-    form = await _form(request)
+    uid = uid_of(request)
+    form = await form_of(request)
     deps, job_id, meta = request.app[DEPS], request.match_info["id"], request_meta(request)
     try:
-        if _text(form, "action") == "discard":
+        if text_of(form, "action") == "discard":
             await O.discard_job(deps, uid, job_id, meta)
         else:
             await O.retry_job(deps, uid, job_id, meta)
@@ -115,7 +115,7 @@ async def job_action(request: web.Request) -> web.Response:
         response = await _jobs_page(request, error=err)
         response.set_status(err.status)
         return response
-    raise _go("/operator/jobs", "saved")
+    raise go_to("/operator/jobs", "saved")
 
 
 @dev_routes.get("/dev/payments")

@@ -1,0 +1,23 @@
+"""HR console H5 pages under /console (mobile first, fine on a PC), and /collect links,
+one module per area; `forms` holds what they share."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from handlers.console import (
+    certification,
+    employees,
+    enterprise,
+    home,
+    members,
+    seals,
+    settings,
+)
+
+AREAS = (home, certification, enterprise, members, seals, employees, settings)
+
+
+def install(app: web.Application) -> None:
+    for area in AREAS:
+        app.add_routes(area.routes)
