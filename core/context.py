@@ -10,7 +10,7 @@ from typing import Any
 
 from core.clock import Clock
 from core.config import Config
-from core.ports import IdentityVerifier, SmsSender
+from core.ports import FileStore, IdentityVerifier, SmsSender
 from storage.uow import Database
 
 
@@ -29,6 +29,8 @@ class Deps:
     clock: Clock
     sms: SmsSender
     identity: IdentityVerifier
+    # Uploaded and generated files: local disk or S3-compatible object storage.
+    files: FileStore
     # Adapters added by later features (CA, TSA, notifier, payment...) by name.
     extra: dict[str, Any] = field(default_factory=dict)
     # Set by the outbox worker so services can wake it after commit.

@@ -11,7 +11,7 @@ from aiohttp import web
 from bot.webhook import install as install_wechat
 from core import housekeeping, periodic
 from core.clock import Clock, SystemClock
-from core.config import Config, ensure_secrets
+from core.config import Config, ensure_secrets, resolve_path
 from core.context import Deps
 from core.contracts import handover as contract_handover
 from core.contracts.signing import SIGN_JOB_KIND, deliver_sign_job
@@ -20,7 +20,7 @@ from core.enterprise.members import register_handover_provider
 from core.enterprise.payment import PaymentGateway
 from core.outbox import Deliverer, OutboxWorker
 from core.periodic import PeriodicTask
-from core.ports import IdentityVerifier, SmsSender, WechatApi
+from core.ports import FileStore, IdentityVerifier, SmsSender, WechatApi
 from core.signing.service import ENGINE_KEY as SIGNING_ENGINE
 from core.signing.service import (
     PERSON_CERT_KIND,
@@ -58,6 +58,7 @@ from handlers.keys import DEPS, OUTBOX, TEMPLATES
 from handlers.middleware import browser_middleware, error_middleware
 from handlers.render import H5_DIR, build_environment
 from storage.db import create_engine
+from storage.files import LocalFileStore
 from storage.uow import Database
 
 
@@ -113,6 +114,17 @@ def build_signing(config: Config) -> SigningEngine:
     raise ValueError(f"unknown key store {config.signing.key_store!r}")
 
 
+def build_files(config: Config) -> FileStore:
+    """The one place a file store is made: local disk, or an S3-compatible bucket."""
+    if config.storage.backend == "local":
+        return LocalFileStore(resolve_path(config.storage.file_dir))
+    if config.storage.backend == "s3":
+        from core.adapters.files_s3 import S3FileStore
+
+        return S3FileStore(config.storage)
+    raise ValueError(f"unknown storage backend {config.storage.backend!r}")
+
+
 def build_payment(config: Config, db: Database, clock: Clock) -> PaymentGateway:
     """Micro-deposit payments: the dev gateway records transfers for /dev/payments."""
     from core.adapters.payment_dev import DevPaymentGateway
@@ -136,6 +148,7 @@ def build_deps(config: Config, clock: Clock | None = None) -> Deps:
         clock=clock,
         sms=build_sms(config, db, clock),
         identity=build_identity(config),
+        files=build_files(config),
         extra={
             SIGNING_ENGINE: build_signing(config),
             "wechat_api": build_wechat_api(config, db, clock),
