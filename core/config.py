@@ -142,7 +142,23 @@ class VerifyConfig:
 
 @dataclass(frozen=True)
 class StorageConfig:
+    # local: files under file_dir | s3: an S3-compatible bucket (Aliyun OSS, Tencent COS,
+    # MinIO, AWS S3), private, reached with the keys below.
+    backend: str = "local"
     file_dir: str = "var/files"
+    endpoint_url: str = ""
+    region: str = ""
+    bucket: str = ""
+    # Objects live under this prefix, so one bucket can serve several installations.
+    key_prefix: str = "laborsign"
+    # path: endpoint/bucket/key (MinIO) | virtual: bucket.endpoint/key (OSS, COS, AWS)
+    addressing_style: str = "virtual"
+    # Lifetime of a signed GET URL minted by the S3 store.
+    url_ttl_seconds: int = 300
+    # Only from the environment (LABORSIGN_STORAGE_S3_ACCESS_KEY_ID and
+    # LABORSIGN_STORAGE_S3_SECRET_ACCESS_KEY).
+    s3_access_key_id: str = ""
+    s3_secret_access_key: str = ""
 
 
 @dataclass(frozen=True)
@@ -240,6 +256,10 @@ def _coerce(raw: str, kind: type, name: str) -> Any:
         raise ConfigError(f"{name}: expected {kind.__name__}, got {raw!r}") from exc
 
 
+# Credentials that must never sit in a file that may be committed or copied around.
+ENV_ONLY = {"storage": {"s3_access_key_id", "s3_secret_access_key"}}
+
+
 def _build_table(cls: type, values: Mapping[str, Any], table: str, env: Mapping[str, str]) -> Any:
     hints = get_type_hints(cls)
     kwargs: dict[str, Any] = {}
@@ -247,6 +267,11 @@ def _build_table(cls: type, values: Mapping[str, Any], table: str, env: Mapping[
     unknown = set(values) - known
     if unknown:
         raise ConfigError(f"[{table}] unknown keys: {', '.join(sorted(unknown))}")
+    in_file = set(values) & ENV_ONLY.get(table, set())
+    if in_file:
+        names = ", ".join(f"{ENV_PREFIX}{table.upper()}_{n.upper()}" for n in sorted(in_file))
+        raise ConfigError(f"[{table}] {', '.join(sorted(in_file))}: set {names} "
+                          "in the environment instead")
     for f in dataclasses.fields(cls):
         kind = hints[f.name]
         env_name = f"{ENV_PREFIX}{table.upper()}_{f.name.upper()}"

@@ -10,14 +10,13 @@ from typing import TYPE_CHECKING
 
 from core.clock import Clock
 from core.config import Config
-from core.ports import IdentityVerifier, Notifier, SmsSender, WechatApi
+from core.ports import FileStore, IdentityVerifier, Notifier, SmsSender, WechatApi
 from storage.uow import Database
 
 if TYPE_CHECKING:  # types only: these modules themselves take Deps
     from core.crypto import FieldCipher
     from core.enterprise.members import HandoverProvider
     from core.enterprise.payment import PaymentGateway
-    from core.files import FileStore
     from core.outbox import Wakeups
     from core.signing.pdf import ValidationMaterial
     from core.signing.ports import TimeStamperSpec
@@ -44,6 +43,7 @@ class Deps:
     identity: IdentityVerifier
     signing: SigningEngine
     wechat_api: WechatApi
+    # Uploaded and generated files: local disk or S3-compatible object storage.
     files: FileStore
     field_cipher: FieldCipher
     # None: WeChat template messages (core/wechat/notify.py), with SMS as the fallback.

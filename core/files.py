@@ -1,4 +1,4 @@
-"""The FileStore port and upload checks (size first, then the real content type).
+"""Reaching the FileStore port, and upload checks (size first, then the real content type).
 
 Uploads are identified by their bytes, not by their name or the browser's claimed type:
 Pillow must open the image and report JPEG or PNG.
@@ -8,34 +8,38 @@ from __future__ import annotations
 
 import asyncio
 import io
+import logging
 import warnings
 from dataclasses import dataclass
-from typing import Protocol
 
 from PIL import Image
 
 from core.context import Deps
-from core.errors import PayloadTooLarge, UnsupportedMedia
+from core.crypto import sha256_hex
+from core.errors import PayloadTooLarge, ProviderUnavailable, UnsupportedMedia
+from core.ports import FileStore
+
+log = logging.getLogger(__name__)
 
 MB = 1024 * 1024
 
 
-class FileStore(Protocol):
-    name: str
-
-    def put(self, area: str, data: bytes, ext: str) -> str:
-        """Store bytes; returns an opaque key."""
-        ...
-
-    def get(self, key: str) -> bytes: ...
-
-    def exists(self, key: str) -> bool: ...
-
-    def delete(self, key: str) -> None: ...
-
-
 def file_store(deps: Deps) -> FileStore:
+    """The store the composition root built (handlers/app.py build_files)."""
     return deps.files
+
+
+def read_verified(store: FileStore, key: str, sha256: str) -> bytes:
+    """Read and check the bytes against the digest recorded when they were written.
+
+    Run in a worker thread: hashing a 10 MB file takes tens of milliseconds. An object
+    changed or truncated behind our back is refused rather than served or signed.
+    """
+    data = store.get(key)
+    if sha256_hex(data) != sha256:
+        log.error("stored file fails its hash check", extra={"key": key, "store": store.name})
+        raise ProviderUnavailable("文件校验未通过，请联系客服", code="file_integrity")
+    return data
 
 
 @dataclass(frozen=True)

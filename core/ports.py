@@ -17,6 +17,28 @@ class SmsMessage:
     text: str
 
 
+class FileStore(Protocol):
+    """Bytes under opaque keys the store makes up (`area/<32 hex>.<ext>`), never the user's.
+
+    A missing object raises FileNotFoundError, a key of the wrong shape KeyError.
+    Synchronous: callers run it in a worker thread (asyncio.to_thread).
+    """
+
+    name: str
+
+    def put(self, area: str, data: bytes, ext: str) -> str:
+        """Store bytes; returns a new, unguessable key."""
+        ...
+
+    def get(self, key: str) -> bytes: ...
+
+    def exists(self, key: str) -> bool: ...
+
+    def delete(self, key: str) -> None:
+        """Remove the object; a missing one is not an error."""
+        ...
+
+
 class SmsSender(Protocol):
     name: str
 

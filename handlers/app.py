@@ -20,7 +20,7 @@ from core.enterprise import pki
 from core.enterprise.payment import PaymentGateway
 from core.outbox import Deliverer, OutboxWorker
 from core.periodic import PeriodicTask
-from core.ports import IdentityVerifier, SmsSender, WechatApi
+from core.ports import FileStore, IdentityVerifier, SmsSender, WechatApi
 from core.signing.service import (
     PERSON_CERT_KIND,
     SigningEngine,
@@ -114,6 +114,17 @@ def build_signing(config: Config) -> SigningEngine:
     raise ValueError(f"unknown key store {config.signing.key_store!r}")
 
 
+def build_files(config: Config) -> FileStore:
+    """The one place a file store is made: local disk, or an S3-compatible bucket."""
+    if config.storage.backend == "local":
+        return LocalFileStore(resolve_path(config.storage.file_dir))
+    if config.storage.backend == "s3":
+        from core.adapters.files_s3 import S3FileStore
+
+        return S3FileStore(config.storage)
+    raise ValueError(f"unknown storage backend {config.storage.backend!r}")
+
+
 def build_payment(config: Config, db: Database, clock: Clock) -> PaymentGateway:
     """Micro-deposit payments: the dev gateway records transfers for /dev/payments."""
     from core.adapters.payment_dev import DevPaymentGateway
@@ -138,7 +149,7 @@ def build_deps(config: Config, clock: Clock | None = None) -> Deps:
         identity=build_identity(config),
         signing=build_signing(config),
         wechat_api=build_wechat_api(config, db, clock),
-        files=LocalFileStore(resolve_path(config.storage.file_dir)),
+        files=build_files(config),
         field_cipher=FieldCipher.from_config(config),
         payment=build_payment(config, db, clock),
         # What members hold besides seal grants, for the hand-over before removal.

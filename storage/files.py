@@ -14,6 +14,20 @@ from pathlib import Path
 KEY_RE = re.compile(r"^[a-z_]{1,20}/[0-9a-f]{32}\.[a-z]{2,4}$")
 
 
+def new_key(area: str, ext: str) -> str:
+    """A fresh key: 128 random bits, so keys can be neither guessed nor enumerated."""
+    key = f"{area}/{secrets.token_hex(16)}.{ext}"
+    if not KEY_RE.match(key):
+        raise KeyError(key)
+    return key
+
+
+def check_key(key: str) -> str:
+    if not KEY_RE.match(key):
+        raise KeyError(key)
+    return key
+
+
 class LocalFileStore:
     name = "local"
 
@@ -21,12 +35,10 @@ class LocalFileStore:
         self.root = root
 
     def _path(self, key: str) -> Path:
-        if not KEY_RE.match(key):
-            raise KeyError(key)
-        return self.root / key
+        return self.root / check_key(key)
 
     def put(self, area: str, data: bytes, ext: str) -> str:
-        key = f"{area}/{secrets.token_hex(16)}.{ext}"
+        key = new_key(area, ext)
         path = self._path(key)
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(path.suffix + ".tmp")

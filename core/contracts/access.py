@@ -22,6 +22,7 @@ from core.contracts.states import (
 from core.crypto import mask_phone
 from core.enterprise import roles
 from core.errors import InvalidInput
+from core.files import read_verified
 from core.signatures import default_signature_png
 from storage.models import (
     Contract,
@@ -345,7 +346,7 @@ async def download(deps: Deps, user_id: str, contract_id: str) -> Download:
         doc = await common.load_document(tx, contract.id)
         key, digest, filename = doc.file_key, doc.current_sha256, doc.filename
         state = contract.state
-    data = await asyncio.to_thread(common.store(deps).get, key)
+    data = await asyncio.to_thread(read_verified, common.store(deps), key, digest)
     stem = filename[:-4] if filename.lower().endswith(".pdf") else filename
     suffix = "-已签署" if state == ContractState.COMPLETED else ""
     return Download(f"{stem}{suffix}.pdf", data, digest)

@@ -12,6 +12,7 @@ from core.contracts import access, common
 from core.contracts.engine import render_page
 from core.cpu import run_cpu
 from core.errors import InvalidInput
+from core.files import read_verified
 
 WIDTHS = (480, 800, 1200)
 DEFAULT_WIDTH = 800
@@ -42,7 +43,7 @@ async def page_png(deps: Deps, key: str, sha256: str, page: int, width: int) -> 
     found = await asyncio.to_thread(_cached, path)
     if found is not None:
         return found
-    pdf = await asyncio.to_thread(common.store(deps).get, key)
+    pdf = await asyncio.to_thread(read_verified, common.store(deps), key, sha256)
     png = await run_cpu(render_page, pdf, page, width)
     await asyncio.to_thread(_write, path, png)
     return png

@@ -21,6 +21,7 @@ from core.cpu import run_cpu
 from core.crypto import mask_phone, sha256_hex
 from core.enterprise import roles
 from core.errors import Conflict, InvalidInput, PayloadTooLarge
+from core.files import read_verified
 from core.signing.pdf import FieldSpec
 from core.validators import check_person_name, normalize_phone
 from storage.models import (
@@ -307,8 +308,9 @@ async def send_draft(
         doc = await common.load_document(tx, contract_id)
         plan = plan_fields(signers, _info_of(doc), deps.config.verify.max_signatures)
         await _check_seals(tx, contract.enterprise_id, plan)
-        original_key = doc.file_key
-    pdf = await asyncio.to_thread(common.store(deps).get, original_key)
+        original_key, original_sha256 = doc.file_key, doc.current_sha256
+    pdf = await asyncio.to_thread(read_verified, common.store(deps), original_key,
+                                  original_sha256)
     prepared = await _prepared(deps, pdf, plan)
     key, digest = await asyncio.to_thread(_put, deps, prepared)
     try:

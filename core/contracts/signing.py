@@ -31,6 +31,7 @@ from core.crypto import mask_phone, sha256_hex
 from core.enterprise import pki
 from core.enterprise import seals as enterprise_seals
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
+from core.files import read_verified
 from core.signatures import default_signature_png
 from core.signing.pdf import CertificateRevoked
 from core.signing.seals import signing_date_text
@@ -434,7 +435,7 @@ async def perform_signing(deps: Deps, signer_id: str, meta: RequestMeta) -> Sign
             return await _outcome(deps, signer_id)
         if snap.auto and material is None and await turns.withdraw_auto_sign(deps, signer_id):
             return await _outcome(deps, signer_id)  # switched off meanwhile: a code it is
-        pdf = await asyncio.to_thread(store.get, snap.file_key)
+        pdf = await asyncio.to_thread(read_verified, store, snap.file_key, snap.sha256)
         if material is None:
             try:
                 cert_id, grant_id, material = await _material(deps, snap, meta)

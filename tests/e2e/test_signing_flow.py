@@ -41,6 +41,26 @@ def fast_codes(monkeypatch):
     monkeypatch.setenv("LABORSIGN_SMS_PER_PHONE_INTERVAL_SECONDS", "1")
 
 
+@pytest.fixture
+def live_server_env(config) -> dict[str, str]:
+    """With object storage on, the server uses the test's bucket, as the setup here does."""
+    storage = config.storage
+    if storage.backend != "s3":
+        return {}
+    return {f"LABORSIGN_STORAGE_{name.upper()}": str(getattr(storage, name)) for name in (
+        "backend", "endpoint_url", "region", "bucket", "key_prefix", "addressing_style",
+        "s3_access_key_id", "s3_secret_access_key")}
+
+
+def _objects(request, config) -> set[str]:
+    """The object keys in the test's bucket, without the prefix (contracts/…, seal/…)."""
+    listed = request.getfixturevalue("s3_server").client().list_objects_v2(
+        Bucket=config.storage.bucket)
+    prefix = f"{config.storage.key_prefix}/"
+    return {o["Key"].removeprefix(prefix) for o in listed.get("Contents", [])
+            if o["Key"].startswith(prefix)}
+
+
 async def _setup(deps) -> dict[str, str]:
     from sqlalchemy import select
 
@@ -114,8 +134,10 @@ async def _sms_count(live_server, phone: str) -> int:
     return await live_server.sms_count(phone)
 
 
+@pytest.mark.parametrize("storage_backend", ["local", "s3"])
 async def test_hr_sends_employee_signs_enterprise_seals(
-    fast_codes, deps, live_server, browser, shot, output_dir: Path
+    fast_codes, deps, live_server, browser, shot, output_dir: Path, storage_backend: str,
+    config, tmp_path: Path, request: pytest.FixtureRequest
 ) -> None:
     url = live_server.url
     data = await _setup(deps)
@@ -243,3 +265,10 @@ async def test_hr_sends_employee_signs_enterprise_seals(
 
     for context in (hr_context, phone_context, sealer_context, verify):
         await context.close()
+
+    if storage_backend == "s3":
+        # Everything the server kept went to the bucket; its local file directory is empty.
+        areas = {key.split("/")[0] for key in await asyncio.to_thread(_objects, request, config)}
+        assert {"contracts", "seal"} <= areas, areas
+        local = tmp_path / "server-var" / "files"
+        assert not await asyncio.to_thread(lambda: any(p.is_file() for p in local.rglob("*")))

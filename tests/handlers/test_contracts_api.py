@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 
 import pytest
 from aiohttp import FormData
 
+from core.contracts import access
 from core.signing.samples import EMPLOYEE_BOX, ENTERPRISE_BOX, sample_contract_pdf
 from core.signing.timestamping import HttpTimeStamperSpec
 from tests.contract_support import parties
@@ -62,7 +64,9 @@ async def sign(client, deps, outbox, user_id: str, contract_id: str) -> dict:
     return await response.json()
 
 
-async def test_full_flow_over_the_api(client, deps, outbox, api_flow) -> None:
+@pytest.mark.parametrize("storage_backend", ["local", "s3"])
+async def test_full_flow_over_the_api(client, deps, outbox, api_flow, config,
+                                      storage_backend, request) -> None:
     created = await create(client, deps, api_flow)
     assert created["state"] == "in_progress"
     assert [s["state"] for s in created["signers"]] == ["pending", "waiting"]
@@ -83,6 +87,29 @@ async def test_full_flow_over_the_api(client, deps, outbox, api_flow) -> None:
     assert report["all_valid"] and len(report["signatures"]) == 2
     assert report["registered"]["contract_state"] == "completed"
     assert report["signatures"][-1]["covers_whole_document"]
+    # With object storage on, nothing of the contract landed on local disk.
+    assert deps.files.name == storage_backend
+    assert _local_pdfs(config) == (storage_backend == "local")
+    # A stored copy changed behind our back is refused, not served.
+    key, _, _ = await access.document_for_pages(deps, api_flow.employee_id, created["id"])
+    _overwrite(request, config, key, body + b"%tampered")
+    refused = await client.get(f"/api/v1/contracts/{created['id']}/document",
+                               headers=await headers(deps, api_flow.employee_id))
+    assert refused.status == 503
+    assert (await refused.json())["error"]["code"] == "file_integrity"
+
+
+def _local_pdfs(config) -> bool:
+    return any(Path(config.storage.file_dir).rglob("*.pdf"))
+
+
+def _overwrite(request, config, key: str, data: bytes) -> None:
+    """Change a stored object directly, the way a faulty disk or a bucket admin might."""
+    if config.storage.backend == "local":
+        (Path(config.storage.file_dir) / key).write_bytes(data)
+    else:
+        request.getfixturevalue("s3_server").client().put_object(
+            Bucket=config.storage.bucket, Key=f"{config.storage.key_prefix}/{key}", Body=data)
 
 
 async def test_signing_twice_is_idempotent(client, deps, outbox, api_flow) -> None:
