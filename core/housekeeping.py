@@ -16,6 +16,7 @@ from sqlalchemy import delete
 from core import ratelimit
 from core.context import Deps
 from core.contracts.ending import expire_due
+from core.enterprise.certification import cancel_attempts_on_expiry
 from core.periodic import PeriodicTask
 from storage.models import CaptchaChallenge, SmsCode
 
@@ -54,4 +55,7 @@ async def sweep(deps: Deps) -> dict[str, int]:
 TASKS = (
     PeriodicTask("contracts.expire", timedelta(minutes=1), expire_contracts),
     PeriodicTask("housekeeping.prune", timedelta(minutes=5), prune),
+    # Attempts also expire when next touched; this closes the ones nobody comes back to.
+    PeriodicTask("certification.expire_attempts", timedelta(minutes=5),
+                 cancel_attempts_on_expiry),
 )
