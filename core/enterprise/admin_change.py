@@ -23,7 +23,9 @@ from core.crypto import mask_phone
 from core.enterprise import proofs
 from core.enterprise import roles as R
 from core.enterprise.common import log
-from core.enterprise.members import MemberStatus, _items, _upsert_member, transfer_items
+from core.enterprise.members import MemberStatus, transfer_items
+from core.enterprise.members.handover import handover_items_of
+from core.enterprise.members.join_requests import upsert_member
 from core.errors import (
     Conflict,
     DomainError,
@@ -90,7 +92,7 @@ async def _switch_admin(tx: Tx, deps: Deps, ent: Enterprise, new_user: User, kin
     employee_role = await R.builtin_role_id(tx, ent.id, "employee")
     new_member = await R.active_member(tx, new_user.id, ent.id)
     if new_member is None:
-        new_member = await _upsert_member(tx, ent.id, new_user, [main_role], [], kind, now)
+        new_member = await upsert_member(tx, ent.id, new_user, [main_role], [], kind, now)
     new_member.role_ids = [main_role]
     if old_id:
         old_member = await R.active_member(tx, old_id, ent.id)
@@ -195,7 +197,8 @@ async def _transfer_admin(
             await sms_codes.consume(tx, deps, check)
             old_member = await R.active_member(tx, user_id, enterprise_id)
             assert old_member is not None
-            available = {i.key for i in await _items(tx, deps, enterprise_id, old_member)}
+            held = await handover_items_of(tx, deps, enterprise_id, old_member)
+            available = {i.key for i in held}
             chosen = [k for k in dict.fromkeys(handover_keys) if k in available]
             await transfer_items(tx, deps, user_id, enterprise_id, old_member,
                                  {k: target.id for k in chosen}, meta)
