@@ -412,6 +412,7 @@ async def test_first_ten_minutes(product: Product, browser, shot, output_dir: Pa
     await emp.click("#draw-here")
     await emp.wait_for_url(re.compile(here + r"/me/signatures/new\?next=.*"))
     await emp.locator("#pad-canvas").wait_for()
+    assert ("手指" if touch else "鼠标") in await emp.inner_text("main")  # how to write here
     if touch:
         await _draw_signature(emp)
     else:
