@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from aiohttp import web
 
 from core.devtools import captcha_answer, sms_inbox
@@ -10,12 +12,31 @@ from handlers.render import render
 
 routes = web.RouteTableDef()
 
+# A link in a message, tappable as in a phone's SMS app, which opens it in the browser.
+LINK_RE = re.compile(r"https?://[^\s，。]+")
+
+
+def text_with_links(text: str) -> list[tuple[str, bool]]:
+    """The message cut into (text, is_link) pieces, so the inbox can show its links as links."""
+    pieces: list[tuple[str, bool]] = []
+    at = 0
+    for match in LINK_RE.finditer(text):
+        if match.start() > at:
+            pieces.append((text[at:match.start()], False))
+        pieces.append((match.group(0), True))
+        at = match.end()
+    if at < len(text):
+        pieces.append((text[at:], False))
+    return pieces
+
 
 @routes.get("/dev/sms")
 async def sms_inbox_page(request: web.Request) -> web.Response:
     phone = request.query.get("phone") or None
     messages = await sms_inbox(request.app[DEPS], phone)
-    return render(request, "dev/sms.html", {"messages": messages, "phone": phone or ""})
+    return render(request, "dev/sms.html", {
+        "messages": messages, "phone": phone or "",
+        "pieces": {m.id: text_with_links(m.text) for m in messages}})
 
 
 @routes.get("/dev/api/sms")

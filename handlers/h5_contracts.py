@@ -138,10 +138,11 @@ async def sign_page(request: web.Request) -> web.Response:
     if not view.can_sign:
         raise web.HTTPSeeOther(f"/contracts/{view.id}")
     if view.my_party == "person":
+        next_path = quote(f"/contracts/{view.id}/sign", safe="")
         if not view.identity_verified:
-            raise web.HTTPFound("/identity")
+            # The real-name check, then straight back here (across the provider's page).
+            raise web.HTTPFound(f"/identity?next={next_path}")
         if not view.has_signature:
-            next_path = quote(f"/contracts/{view.id}/sign", safe="")
             # 我的签名: the pre-made name seal or a new drawing, then back here.
             raise web.HTTPFound(f"/me/signatures?next={next_path}")
     return render(request, "contracts/sign.html",

@@ -426,6 +426,23 @@ async def test_seal_usage_log_reads_in_chinese_without_internal_ids(client, deps
     assert not re.search(r"[0-9a-f]{32}", log) and "seal.granted" not in log
 
 
+async def test_seal_page_offers_no_empty_grant_form_once_every_member_holds_it(
+        client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    from core.enterprise import seals as S
+
+    seal = next(s for s in await S.list_seals(deps, admin, ent) if s.kind == "contract")
+    await _login(client, deps, admin)
+    page = f"/console/e/{ent}/seals/{seal.id}"
+    html = await (await client.get(page)).text()
+    assert 'value="grant"' in html and "no-grant-candidates" not in html
+    me = next(m for m in await M.list_members(deps, admin, ent) if m.user_id == admin)
+    await S.grant_seal(deps, admin, ent, seal.id, me.id, META)
+    html = await (await client.get(page)).text()
+    assert 'value="grant"' not in html and '<select name="member_id"' not in html
+    assert "所有成员均已获授权" in html
+
+
 async def test_refused_add_forms_keep_what_was_typed(client, deps) -> None:
     ent, admin = await certified_enterprise(deps)
     await _login(client, deps, admin)

@@ -133,6 +133,29 @@ async def test_employee_signs_on_the_phone_with_the_sms_code(
     assert done.status == 200 and "签署成功" in await done.text()
 
 
+async def test_an_unverified_signer_goes_to_the_real_name_check_and_back(
+    client, deps, app_flow
+) -> None:
+    from storage.models import User
+
+    contract_id = await send_contract(deps, app_flow)
+    async with deps.db.transaction() as tx:
+        (await tx.session.get(User, app_flow.employee_id)).identity_state = "unverified"
+    await as_user(client, deps, app_flow.employee_id)
+    sign_path = f"/contracts/{contract_id}/sign"
+    resp = await client.get(sign_path, allow_redirects=False)
+    assert resp.status == 302
+    location = URL(resp.headers["Location"])
+    assert location.path == "/identity" and location.query["next"] == sign_path
+    form = await (await client.get(resp.headers["Location"])).text()
+    assert "认证通过后将自动返回刚才的页面" in form
+    # Verified (the provider's page in between): /identity sends them back to sign.
+    async with deps.db.transaction() as tx:
+        (await tx.session.get(User, app_flow.employee_id)).identity_state = "verified"
+    back = await client.get("/identity", allow_redirects=False)
+    assert back.status == 303 and back.headers["Location"] == sign_path
+
+
 async def test_wrong_code_re_renders_the_form(client, deps, outbox, app_flow) -> None:
     contract_id = await send_contract(deps, app_flow)
     await as_user(client, deps, app_flow.employee_id)

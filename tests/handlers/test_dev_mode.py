@@ -42,6 +42,20 @@ async def test_loopback_browser_gets_the_dev_inbox(client) -> None:
     assert "messages" in await resp.json()
 
 
+async def test_the_dev_inbox_shows_a_link_in_a_message_as_a_link(
+        client, deps: Deps, outbox) -> None:
+    from core.sms import queue_sms
+
+    link = "http://127.0.0.1:8611/contracts/abc"
+    async with deps.db.transaction() as tx:
+        await queue_sms(tx, deps, "13712349999", "notice",
+                        {"text": f"请点击链接查看并签署：{link}"})
+    await outbox.drain()
+    html = await (await client.get("/dev/sms?phone=13712349999")).text()
+    tag = f'<a href="{link}" target="_blank" rel="noopener">{link}</a>'
+    assert f"请点击链接查看并签署：{tag}" in html
+
+
 async def test_a_browser_on_another_machine_gets_404(deps: Deps, config: Config) -> None:
     address = non_loopback_address()
     if address is None:
