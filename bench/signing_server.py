@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -313,12 +315,15 @@ def serve_once(env: dict[str, str], variant: str, rnd: int, jobs: list[Job],
     if job_worker:
         run_env["LABORSIGN_OUTBOX_RUN_IN_WEB"] = "false"
     out = log.open("ab") if log else subprocess.DEVNULL
+    # Each in its own process group: `serve --workers 2` forks web processes that a
+    # signal to the parent alone would leave running (holding database connections).
     procs = [subprocess.Popen([sys.executable, *entry, "serve", "--no-migrate",
-                               "--workers", str(web)], cwd=tree,
+                               "--workers", str(web)], cwd=tree, start_new_session=True,
                               env=run_env, stdout=out, stderr=subprocess.STDOUT)]
     if job_worker:
         procs.append(subprocess.Popen([sys.executable, *entry, "worker"], cwd=tree,
-                                      env=run_env, stdout=out, stderr=subprocess.STDOUT))
+                                      start_new_session=True, env=run_env, stdout=out,
+                                      stderr=subprocess.STDOUT))
     roots = [p.pid for p in procs]
     try:
         wait_for_port(port)
@@ -333,15 +338,25 @@ def serve_once(env: dict[str, str], variant: str, rnd: int, jobs: list[Job],
         pool_cpu = sum(cpu_seconds(p) - before.get(p, 0.0) for p in pool)
         load_after = os.getloadavg()[0]
     finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
+        stop_groups(procs)
     return RunResult(variant, rnd, started, health, signings, errors, wall, load_before,
                      load_after, server_cpu, pool_cpu, len(pool))
+
+
+def stop_groups(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to each server's whole process group, SIGKILL to what is left after 15 s."""
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    time.sleep(1)  # forked web processes exit after their parent
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def row(r: RunResult) -> str:
