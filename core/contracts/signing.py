@@ -3,7 +3,9 @@
 Idempotent and serialised per document:
 - `confirm_sign` moves the signer pending → signing under a row lock after the SMS code
   passed, and records the intent evidence (one row per signer, unique): a double tap or
-  a retry finds the signer already signing/signed and signs nothing.
+  a retry finds the signer already signing/signed and signs nothing. For a person, the
+  same transaction grants and unlocks the key (with their audit entries), so a
+  signature takes three write transactions in all: request the code, confirm, commit.
 - `perform_signing` signs the CURRENT version N of the PDF outside any transaction (in the
   process pool), then commits only if the document is still at version N (row lock +
   compare); otherwise it signs again on the new bytes. Two signers at the same moment
