@@ -31,9 +31,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import platform
+import signal
 import statistics
 import subprocess
 import sys
@@ -73,6 +75,8 @@ class Variant:
     # Parts put back as they were (bench/baseline_server.py): "health", "tsa", "gc".
     baseline: frozenset[str] = frozenset()
     env: dict[str, str] = field(default_factory=dict)
+    # Run the server from this source tree (--base-tree) instead of this one.
+    other_tree: bool = False
 
 
 CORES = os.cpu_count() or 1
@@ -94,7 +98,10 @@ VARIANTS = {
     "no-gc-freeze": Variant("current code without gc.freeze()", frozenset({"gc"})),
     "after-1-worker": Variant("current code, one pool process", frozenset(),
                               {"LABORSIGN_CPU_POOL_WORKERS": "1"}),
+    "base": Variant("the code in --base-tree (a git worktree of an earlier commit)",
+                    other_tree=True),
 }
+BASE_TREE: Path | None = None
 
 
 def variant_spec(name: str) -> Variant:
@@ -103,7 +110,8 @@ def variant_spec(name: str) -> Variant:
     spec = VARIANTS[base]
     extra = dict(o.split("=", 1) for o in overrides)
     return Variant(spec.description, spec.baseline,
-                   {**spec.env, **{f"LABORSIGN_{k.upper()}": v for k, v in extra.items()}})
+                   {**spec.env, **{f"LABORSIGN_{k.upper()}": v for k, v in extra.items()}},
+                   spec.other_tree)
 
 
 @dataclass
@@ -255,22 +263,40 @@ async def run(base: str, jobs: list[Job], concurrency: int
     return health, signings, errors, wall
 
 
-def children(pid: int) -> list[int]:
-    """The pool processes of a server (multiprocessing's resource tracker left out)."""
-    found = []
+def _tree(pid: int) -> list[int]:
+    """pid and all its descendants (multiprocessing's resource trackers left out)."""
+    parents: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) != pid:
-                continue
+            ppid = int(stat.read_text().rsplit(")", 1)[1].split()[1])
             if b"resource_tracker" not in (stat.parent / "cmdline").read_bytes():
-                found.append(int(stat.parent.name))
+                parents.setdefault(ppid, []).append(int(stat.parent.name))
         except (OSError, ValueError, IndexError):
             continue
+    found, todo = [], [pid]
+    while todo:
+        p = todo.pop()
+        found.append(p)
+        todo.extend(parents.get(p, []))
     return found
 
 
+def _is_pool(pid: int) -> bool:
+    try:  # the CPU pool is started with "spawn"; web processes are forked (same command)
+        return b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def split_processes(pids: list[int]) -> tuple[list[int], list[int]]:
+    """(server processes: web processes and the job worker, pool processes) of the trees."""
+    every = [p for pid in pids for p in _tree(pid)]
+    return [p for p in every if not _is_pool(p)], [p for p in every if _is_pool(p)]
+
+
 def serve_once(env: dict[str, str], variant: str, rnd: int, jobs: list[Job],
-               concurrency: int, log: Path | None) -> RunResult:
+               concurrency: int, log: Path | None, web: int = 1,
+               job_worker: bool = False) -> RunResult:
     spec = variant_spec(variant)
     port = free_port()
     base = f"http://127.0.0.1:{port}"
@@ -278,26 +304,59 @@ def serve_once(env: dict[str, str], variant: str, rnd: int, jobs: list[Job],
                "LABORSIGN_SERVER_BASE_URL": base, "BENCH_BASELINE": ",".join(spec.baseline)}
     entry = ([str(ROOT / "bench" / "baseline_server.py")] if spec.baseline
              else ["-m", "handlers.cli"])
+    tree = ROOT
+    if spec.other_tree:
+        if BASE_TREE is None:
+            raise SystemExit("variant 'base' needs --base-tree")
+        # Same interpreter and packages; the tree's own code first on the path (the pool
+        # processes inherit it).
+        tree = BASE_TREE
+        run_env["PYTHONPATH"] = str(BASE_TREE)
+    if job_worker:
+        run_env["LABORSIGN_OUTBOX_RUN_IN_WEB"] = "false"
     out = log.open("ab") if log else subprocess.DEVNULL
-    server = subprocess.Popen([sys.executable, *entry, "serve", "--no-migrate"], cwd=ROOT,
-                              env=run_env, stdout=out, stderr=subprocess.STDOUT)
+    # Each in its own process group: `serve --workers 2` forks web processes that a
+    # signal to the parent alone would leave running (holding database connections).
+    procs = [subprocess.Popen([sys.executable, *entry, "serve", "--no-migrate",
+                               "--workers", str(web)], cwd=tree, start_new_session=True,
+                              env=run_env, stdout=out, stderr=subprocess.STDOUT)]
+    if job_worker:
+        procs.append(subprocess.Popen([sys.executable, *entry, "worker"], cwd=tree,
+                                      start_new_session=True, env=run_env, stdout=out,
+                                      stderr=subprocess.STDOUT))
+    roots = [p.pid for p in procs]
     try:
         wait_for_port(port)
         asyncio.run(warm_up(base, jobs[:WARMUP]))
         load_before = os.getloadavg()[0]
         started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
-        cpu0 = cpu_seconds(server.pid)
-        pool0 = {p: cpu_seconds(p) for p in children(server.pid)}
+        server0, pool0 = split_processes(roots)
+        before = {p: cpu_seconds(p) for p in server0 + pool0}
         health, signings, errors, wall = asyncio.run(run(base, jobs[WARMUP:], concurrency))
-        server_cpu = cpu_seconds(server.pid) - cpu0
-        pool = children(server.pid)
-        pool_cpu = sum(cpu_seconds(p) - pool0.get(p, 0.0) for p in pool)
+        servers, pool = split_processes(roots)
+        server_cpu = sum(cpu_seconds(p) - before.get(p, 0.0) for p in servers)
+        pool_cpu = sum(cpu_seconds(p) - before.get(p, 0.0) for p in pool)
         load_after = os.getloadavg()[0]
     finally:
-        server.terminate()
-        server.wait(timeout=15)
+        stop_groups(procs)
     return RunResult(variant, rnd, started, health, signings, errors, wall, load_before,
                      load_after, server_cpu, pool_cpu, len(pool))
+
+
+def stop_groups(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM to each server's whole process group, SIGKILL to what is left after 15 s."""
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGTERM)
+    deadline = time.monotonic() + 15
+    for proc in procs:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+    time.sleep(1)  # forked web processes exit after their parent
+    for proc in procs:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
 
 
 def row(r: RunResult) -> str:
@@ -332,14 +391,24 @@ def summary(results: list[RunResult], variants: list[str]) -> str:
     return "\n".join(lines)
 
 
+def markers(db: str) -> tuple[str, str]:
+    """One block of results per database, so that a PostgreSQL run keeps the SQLite one."""
+    if db == "SQLite":
+        return BEGIN, END
+    return BEGIN.replace(" -->", f": {db} -->"), END.replace(" -->", f": {db} -->")
+
+
 def report(results: list[RunResult], variants: list[str], args: argparse.Namespace,
            db: str) -> str:
+    begin, end = markers(db)
+    topology = f" --web {args.web}" + (" --job-worker" if args.job_worker else "")
     return (
-        f"{BEGIN}\n"
+        f"{begin}\n"
         f"Run {results[0].started}–{results[-1].started} UTC, {platform.machine()}, "
         f"{CORES} cores, Python {platform.python_version()}, {db}; "
         f"`bench/signing_server.py --signatures {args.signatures} --concurrency "
-        f"{args.concurrency} --rounds {args.rounds} --variants {','.join(variants)}`. "
+        f"{args.concurrency} --rounds {args.rounds} --variants {','.join(variants)}"
+        f"{topology if topology != ' --web 1' else ''}`. "
         f"Median over the rounds (min–max in brackets):\n\n"
         f"{summary(results, variants)}\n\n"
         f"Every run (load: 1-minute load average before → after; CPU ms per signature of "
@@ -350,16 +419,17 @@ def report(results: list[RunResult], variants: list[str], args: argparse.Namespa
         f"pool CPU ms |\n"
         f"|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         + "\n".join(row(r) for r in results)
-        + f"\n{END}\n"
+        + f"\n{end}\n"
     )
 
 
-def write_results(text: str) -> None:
+def write_results(text: str, db: str) -> None:
+    begin, end = markers(db)
     path = ROOT / "docs" / "benchmarks.md"
     current = path.read_text()
-    if BEGIN in current and END in current:
-        start = current.index(BEGIN)
-        stop = current.index(END) + len(END) + 1
+    if begin in current and end in current:
+        start = current.index(begin)
+        stop = current.index(end) + len(end) + 1
         path.write_text(current[:start] + text + current[stop:])
     elif SECTION in current:
         at = current.index(SECTION) + len(SECTION)
@@ -378,7 +448,14 @@ def main() -> int:
                         "config overrides: after@CPU_POOL_NICE=19@CPU_POOL_WORKERS=1")
     p.add_argument("--no-write", action="store_true")
     p.add_argument("--server-log", type=Path, help="keep the servers' output in this file")
+    p.add_argument("--web", type=int, default=1, help="web processes (serve --workers)")
+    p.add_argument("--job-worker", action="store_true",
+                   help="jobs in a separate `laborsign worker` process, not in the web ones")
+    p.add_argument("--base-tree", type=Path,
+                   help="source tree for the variant 'base', e.g. a `git worktree add` of main")
     args = p.parse_args()
+    global BASE_TREE
+    BASE_TREE = args.base_tree.resolve() if args.base_tree else None
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants
                if v.split("@")[0] not in VARIANTS or any("=" not in o for o in v.split("@")[1:])]
@@ -408,7 +485,8 @@ def main() -> int:
                        check=True, stdout=subprocess.DEVNULL)
         batches = asyncio.run(seed(env, args.signatures, len(schedule)))
         for (variant, rnd), jobs in zip(schedule, batches, strict=True):
-            result = serve_once(env, variant, rnd, jobs, args.concurrency, args.server_log)
+            result = serve_once(env, variant, rnd, jobs, args.concurrency, args.server_log,
+                                args.web, args.job_worker)
             results.append(result)
             print(row(result), flush=True)
             for e in result.errors[:5]:
@@ -417,7 +495,7 @@ def main() -> int:
     text = report(results, variants, args, db)
     print(text)
     if not args.no_write:
-        write_results(text)
+        write_results(text, db)
     after = [r for r in results if r.variant == "after"] or results
     ok = all(not r.errors for r in results) and all(
         percentile(r.health, 99) < 50 for r in after)

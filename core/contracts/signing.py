@@ -3,7 +3,9 @@
 Idempotent and serialised per document:
 - `confirm_sign` moves the signer pending → signing under a row lock after the SMS code
   passed, and records the intent evidence (one row per signer, unique): a double tap or
-  a retry finds the signer already signing/signed and signs nothing.
+  a retry finds the signer already signing/signed and signs nothing. For a person, the
+  same transaction grants and unlocks the key (with their audit entries), so a
+  signature takes three write transactions in all: request the code, confirm, commit.
 - `perform_signing` signs the CURRENT version N of the PDF outside any transaction (in the
   process pool), then commits only if the document is still at version N (row lock +
   compare); otherwise it signs again on the new bytes. Two signers at the same moment
@@ -20,6 +22,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import delete, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import outbox, sms_codes
 from core.clock import LOCAL_ZONE
@@ -33,12 +36,14 @@ from core.enterprise import seals as enterprise_seals
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.files import read_verified
 from core.signatures import default_signature_png
+from core.signing import service
 from core.signing.pdf import CertificateRevoked
 from core.signing.seals import signing_date_text
 from core.validators import check_sms_code_format
 from core.wechat.notify import notify_person
 from storage.models import (
     Contract,
+    ContractDocument,
     ContractSigner,
     DocumentHash,
     Enterprise,
@@ -232,6 +237,7 @@ async def confirm_sign(
     code = check_sms_code_format(code)
     failure: Exception | None = None
     already: SignOutcome | None = None
+    prepared: _Prepared | None = None
     async with deps.db.transaction() as tx:
         user = await common.load_user(tx, user_id)
         contract = await common.load_contract(tx, contract_id, lock=True)
@@ -289,11 +295,14 @@ async def confirm_sign(
                     tx, SIGN_JOB_KIND, {"signer_id": signer.id},
                     now=now + RECOVERY_DELAY, dedupe_key=f"contract-sign:{signer.id}",
                 )
+                await tx.session.flush()
+                snap = await _snapshot_in(tx, signer, contract, doc, evidence)
+                prepared = await _prepare_in(tx, deps, snap, meta)
     if failure is not None:
         raise failure
     if already is not None:
         return already
-    return await perform_signing(deps, signer.id, meta)
+    return await perform_signing(deps, signer.id, meta, prepared=prepared)
 
 
 async def _expire_if_due(tx: Tx, deps: Deps, contract: Contract) -> bool:
@@ -330,38 +339,93 @@ class _Snapshot:
 
 
 async def _snapshot(deps: Deps, signer_id: str) -> _Snapshot | None:
-    async with deps.db.transaction() as tx:
-        signer = await tx.session.get(ContractSigner, signer_id)
+    # A read (no write turn): the commit re-checks everything under row locks.
+    async with deps.db.sessions() as session:
+        signer = await session.get(ContractSigner, signer_id)
         if signer is None or signer.state != SignerState.SIGNING or signer.signed_by is None:
             return None
-        contract = await common.load_contract(tx, signer.contract_id)
-        if contract.state != ContractState.IN_PROGRESS:
+        contract = await session.get(Contract, signer.contract_id)
+        if contract is None or contract.state != ContractState.IN_PROGRESS:
             return None
-        doc = await common.load_document(tx, contract.id)
-        ent = await tx.session.get(Enterprise, contract.enterprise_id)
-        assert ent is not None
-        names = tuple(
-            (
-                await tx.session.execute(
-                    select(SignatureField.field_name)
-                    .where(SignatureField.signer_id == signer.id)
-                    .order_by(SignatureField.page, SignatureField.field_name)
-                )
-            ).scalars()
-        )
-        evidence_id, code_id = (
-            await tx.session.execute(
-                select(IntentConfirmation.id, IntentConfirmation.sms_code_id)
-                .where(IntentConfirmation.signer_id == signer.id)
+        doc = (await session.execute(
+            select(ContractDocument).where(ContractDocument.contract_id == contract.id)
+        )).scalar_one()
+        evidence = (await session.execute(
+            select(IntentConfirmation).where(IntentConfirmation.signer_id == signer.id)
+        )).scalar_one()
+        return await _snapshot_of(session, signer, contract, doc, evidence)
+
+
+async def _snapshot_in(
+    tx: Tx, signer: ContractSigner, contract: Contract, doc: ContractDocument,
+    evidence: IntentConfirmation,
+) -> _Snapshot:
+    """The snapshot from the rows the confirming transaction already holds."""
+    return await _snapshot_of(tx.session, signer, contract, doc, evidence)
+
+
+async def _snapshot_of(
+    session: AsyncSession, signer: ContractSigner, contract: Contract, doc: ContractDocument,
+    evidence: IntentConfirmation,
+) -> _Snapshot:
+    ent = await session.get(Enterprise, contract.enterprise_id)
+    assert ent is not None and signer.signed_by is not None
+    names = tuple(
+        (
+            await session.execute(
+                select(SignatureField.field_name)
+                .where(SignatureField.signer_id == signer.id)
+                .order_by(SignatureField.page, SignatureField.field_name)
             )
-        ).one()
-        return _Snapshot(
-            contract.id, ent.id, ent.name, ent.credit_code, contract.title, signer.id,
-            signer.party, signer.name, signer.signed_by, signer.seal_id, names, doc.file_key,
-            doc.current_sha256, doc.version,
-            certify_first=signer.party == "enterprise" and doc.signature_count == 0,
-            evidence_id=evidence_id, auto=signer.party == "enterprise" and code_id is None,
-        )
+        ).scalars()
+    )
+    return _Snapshot(
+        contract.id, ent.id, ent.name, ent.credit_code, contract.title, signer.id,
+        signer.party, signer.name, signer.signed_by, signer.seal_id, names, doc.file_key,
+        doc.current_sha256, doc.version,
+        certify_first=signer.party == "enterprise" and doc.signature_count == 0,
+        evidence_id=evidence.id,
+        auto=signer.party == "enterprise" and evidence.sms_code_id is None,
+    )
+
+
+@dataclass(frozen=True)
+class _Prepared:
+    """What the confirming transaction already did for the first signing attempt."""
+
+    snap: _Snapshot
+    cert_id: str
+    grant_id: str
+    material: engine.SignerMaterial
+
+
+async def _prepare_in(
+    tx: Tx, deps: Deps, snap: _Snapshot, meta: RequestMeta
+) -> _Prepared | None:
+    """Grant and unlock the person's key in the transaction that records the confirmation.
+
+    The grant is bound to this confirmation and the document hash, and consumed at once,
+    as before; it just no longer costs two transactions of its own. None (the separate
+    path in perform_signing) for enterprise seals, whose certificate may first have to
+    be issued or replaced, and for a person without a certificate yet.
+    """
+    if snap.party != "person":
+        return None
+    cert = await service.active_certificate_in(tx, "person", snap.acting_user_id)
+    if cert is None:
+        return None
+    grant = await service.grant_signing_in(
+        tx, deps, certificate_id=cert.id, actor_id=snap.acting_user_id,
+        purpose=_purpose(snap), document_sha256=snap.sha256,
+        confirmation_ref=snap.evidence_id, tenant_id=snap.enterprise_id, meta=meta,
+    )
+    material = await service.unlock_signer_in(tx, deps, grant,
+                                              document_sha256=snap.sha256, meta=meta)
+    return _Prepared(snap, cert.id, grant.grant_id, material)
+
+
+def _purpose(snap: _Snapshot) -> str:
+    return f"contract {snap.contract_id} signer {snap.signer_id}"
 
 
 async def _seal_png(deps: Deps, snap: _Snapshot) -> bytes:
@@ -370,9 +434,9 @@ async def _seal_png(deps: Deps, snap: _Snapshot) -> bytes:
 
 async def seal_image(deps: Deps, seal_id: str | None, enterprise_name: str) -> bytes:
     """The seal's stored image, or one drawn now if none is stored yet."""
-    async with deps.db.transaction() as tx:
-        seal = await tx.session.get(Seal, seal_id) if seal_id else None
-        ent = await tx.session.get(Enterprise, seal.enterprise_id) if seal else None
+    async with deps.db.sessions() as session:
+        seal = await session.get(Seal, seal_id) if seal_id else None
+        ent = await session.get(Enterprise, seal.enterprise_id) if seal else None
     if seal is not None and seal.image_state == "ready" and seal.image_file:
         try:
             return await asyncio.to_thread(common.store(deps).get, seal.image_file)
@@ -417,20 +481,25 @@ async def _material(
         )
     grant_id, material = await engine.unlock(
         deps, certificate_id=cert_id, actor_id=snap.acting_user_id,
-        purpose=f"contract {snap.contract_id} signer {snap.signer_id}",
+        purpose=_purpose(snap),
         document_sha256=snap.sha256, confirmation_ref=snap.evidence_id,
         tenant_id=snap.enterprise_id, meta=meta,
     )
     return cert_id, grant_id, material
 
 
-async def perform_signing(deps: Deps, signer_id: str, meta: RequestMeta) -> SignOutcome:
-    """Apply the confirmed signer's signatures; safe to call again at any time."""
-    material = None
-    cert_id = grant_id = ""
+async def perform_signing(
+    deps: Deps, signer_id: str, meta: RequestMeta, prepared: _Prepared | None = None
+) -> SignOutcome:
+    """Apply the confirmed signer's signatures; safe to call again at any time.
+
+    `prepared`: the snapshot and unlocked key from the confirming transaction (first
+    attempt only; a rebase or the recovery job reads the snapshot again)."""
+    material = prepared.material if prepared else None
+    cert_id, grant_id = (prepared.cert_id, prepared.grant_id) if prepared else ("", "")
     store = common.store(deps)
-    for _ in range(MAX_REBASES):
-        snap = await _snapshot(deps, signer_id)
+    for attempt in range(MAX_REBASES):
+        snap = prepared.snap if prepared and attempt == 0 else await _snapshot(deps, signer_id)
         if snap is None:
             return await _outcome(deps, signer_id)
         if snap.auto and material is None and await turns.withdraw_auto_sign(deps, signer_id):
@@ -626,11 +695,11 @@ async def _back_to_pending(deps: Deps, signer_id: str, why: str) -> None:
 
 
 async def _outcome(deps: Deps, signer_id: str) -> SignOutcome:
-    async with deps.db.transaction() as tx:
-        signer = await tx.session.get(ContractSigner, signer_id)
-        if signer is None:
+    async with deps.db.sessions() as session:
+        signer = await session.get(ContractSigner, signer_id)
+        contract = await session.get(Contract, signer.contract_id) if signer else None
+        if signer is None or contract is None:
             raise NotFound("合同不存在", code="contract_not_found")
-        contract = await common.load_contract(tx, signer.contract_id)
         return SignOutcome(contract.id, signer.id, signer.state, contract.state)
 
 

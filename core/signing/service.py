@@ -127,8 +127,9 @@ def _token_hash(token: str) -> str:
 
 
 async def _active(deps: Deps, owner_type: str, owner_id: str) -> Certificate | None:
-    async with deps.db.transaction() as tx:
-        return await _active_in(tx.session, owner_type, owner_id)
+    # A read: no write turn needed (callers that then write open their own transaction).
+    async with deps.db.sessions() as session:
+        return await _active_in(session, owner_type, owner_id)
 
 
 async def _active_in(
@@ -148,6 +149,14 @@ async def _active_in(
 
 async def active_certificate(deps: Deps, owner_type: str, owner_id: str) -> CertificateInfo | None:
     row = await _active(deps, owner_type, owner_id)
+    return CertificateInfo.of(row) if row else None
+
+
+async def active_certificate_in(
+    tx: Tx, owner_type: str, owner_id: str
+) -> CertificateInfo | None:
+    """active_certificate inside the caller's transaction."""
+    row = await _active_in(tx.session, owner_type, owner_id)
     return CertificateInfo.of(row) if row else None
 
 
@@ -353,9 +362,9 @@ async def revoke_certificate(
 
 
 async def crl_der(deps: Deps) -> bytes:
-    async with deps.db.transaction() as tx:
+    async with deps.db.sessions() as session:  # a read: no write turn
         rows = (
-            await tx.session.execute(
+            await session.execute(
                 select(Certificate.serial, Certificate.revoked_at, Certificate.revocation_reason)
                 .where(Certificate.status == "revoked")
             )
@@ -421,55 +430,76 @@ async def grant_signing(
     Art. 13: the key is under the signer's sole control). For enterprise and seal
     certificates the calling flow has already checked the actor's seal authority.
     """
+    async with deps.db.transaction() as tx:
+        return await grant_signing_in(
+            tx, deps, certificate_id=certificate_id, actor_id=actor_id, purpose=purpose,
+            document_sha256=document_sha256, confirmation_ref=confirmation_ref, meta=meta,
+            tenant_id=tenant_id,
+        )
+
+
+async def grant_signing_in(
+    tx: Tx,
+    deps: Deps,
+    *,
+    certificate_id: str,
+    actor_id: str,
+    purpose: str,
+    document_sha256: str,
+    confirmation_ref: str,
+    meta: RequestMeta | None = None,
+    tenant_id: str | None = None,
+) -> SigningAuthorization:
+    """grant_signing inside the caller's transaction (the one that records the confirmed
+    intent), so that the grant exists exactly when the confirmation does."""
     if len(document_sha256) != 64 or any(c not in "0123456789abcdef" for c in document_sha256):
         raise InvalidInput("文档摘要无效")
     if not confirmation_ref:
         raise PermissionDenied("签署前需要短信验证码确认")
     now = deps.clock.now()
     token = secrets.token_urlsafe(32)
-    async with deps.db.transaction() as tx:
-        cert = await tx.session.get(Certificate, certificate_id)
-        if cert is None:
-            raise NotFound("证书不存在")
-        if cert.status != "active":
-            raise Conflict("签名证书已被吊销，不能用于签署", code="certificate_revoked")
-        if cert.owner_type == "person" and cert.owner_id != actor_id:
-            raise PermissionDenied("只能使用本人的证书签署")
-        grant = SigningGrant(
-            certificate_id=cert.id,
-            actor_id=actor_id,
-            purpose=purpose[:200],
-            document_sha256=document_sha256,
-            confirmation_ref=confirmation_ref,
-            token_hash=_token_hash(token),
-            created_at=now,
-            expires_at=now + timedelta(seconds=deps.config.signing.grant_ttl_seconds),
-        )
-        tx.session.add(grant)
-        await tx.session.flush()
-        await audit.record(
-            tx,
-            at=now,
-            action="signing.granted",
-            actor_id=actor_id,
-            tenant_id=tenant_id,
-            subject_type="certificate",
-            subject_id=cert.id,
-            data={
-                "grant_id": grant.id,
-                "purpose": grant.purpose,
-                "document_sha256": document_sha256,
-                "confirmation_ref": confirmation_ref,
-            },
-            meta=meta,
-        )
-        return SigningAuthorization(
-            grant_id=grant.id,
-            certificate_id=cert.id,
-            document_sha256=document_sha256,
-            expires_at=grant.expires_at,
-            token=token,
-        )
+    cert = await tx.session.get(Certificate, certificate_id)
+    if cert is None:
+        raise NotFound("证书不存在")
+    if cert.status != "active":
+        raise Conflict("签名证书已被吊销，不能用于签署", code="certificate_revoked")
+    if cert.owner_type == "person" and cert.owner_id != actor_id:
+        raise PermissionDenied("只能使用本人的证书签署")
+    grant = SigningGrant(
+        certificate_id=cert.id,
+        actor_id=actor_id,
+        purpose=purpose[:200],
+        document_sha256=document_sha256,
+        confirmation_ref=confirmation_ref,
+        token_hash=_token_hash(token),
+        created_at=now,
+        expires_at=now + timedelta(seconds=deps.config.signing.grant_ttl_seconds),
+    )
+    tx.session.add(grant)
+    await tx.session.flush()
+    await audit.record(
+        tx,
+        at=now,
+        action="signing.granted",
+        actor_id=actor_id,
+        tenant_id=tenant_id,
+        subject_type="certificate",
+        subject_id=cert.id,
+        data={
+            "grant_id": grant.id,
+            "purpose": grant.purpose,
+            "document_sha256": document_sha256,
+            "confirmation_ref": confirmation_ref,
+        },
+        meta=meta,
+    )
+    return SigningAuthorization(
+        grant_id=grant.id,
+        certificate_id=cert.id,
+        document_sha256=document_sha256,
+        expires_at=grant.expires_at,
+        token=token,
+    )
 
 
 async def unlock_signer(
@@ -484,49 +514,62 @@ async def unlock_signer(
     The key stays wrapped in the returned material; it is unwrapped inside the signing
     call itself (keys.DbKeyRef.open_signer) or never leaves the token (PKCS#11).
     """
+    async with deps.db.transaction() as tx:
+        return await unlock_signer_in(tx, deps, authorization,
+                                      document_sha256=document_sha256, meta=meta)
+
+
+async def unlock_signer_in(
+    tx: Tx,
+    deps: Deps,
+    authorization: SigningAuthorization,
+    *,
+    document_sha256: str,
+    meta: RequestMeta | None = None,
+) -> SignerMaterial:
+    """unlock_signer inside the caller's transaction."""
     if not isinstance(authorization, SigningAuthorization):
         raise PermissionDenied("缺少签署授权")
     now = deps.clock.now()
     eng = engine(deps)
-    async with deps.db.transaction() as tx:
-        grant = (
-            await tx.session.execute(
-                select(SigningGrant).where(SigningGrant.id == authorization.grant_id)
-                .with_for_update()
-            )
-        ).scalar_one_or_none()
-        if grant is None or not hmac.compare_digest(
-            grant.token_hash, _token_hash(authorization.token)
-        ):
-            raise PermissionDenied("签署授权无效")
-        if grant.used_at is not None:
-            raise Conflict("签署授权已使用，请重新确认", code="grant_used")
-        if grant.expires_at <= now:
-            raise Conflict("签署确认已过期，请重新获取验证码", code="grant_expired")
-        if grant.document_sha256 != document_sha256:
-            raise PermissionDenied("文档已变化，请重新确认后签署")
-        cert = await tx.session.get(Certificate, grant.certificate_id)
-        if cert is None or cert.status != "active":
-            raise Conflict("签名证书已被吊销，不能用于签署", code="certificate_revoked")
-        grant.used_at = now
-        await audit.record(
-            tx,
-            at=now,
-            action="signing.key_unlocked",
-            actor_id=grant.actor_id,
-            subject_type="certificate",
-            subject_id=cert.id,
-            data={"grant_id": grant.id, "document_sha256": document_sha256},
-            meta=meta,
+    grant = (
+        await tx.session.execute(
+            select(SigningGrant).where(SigningGrant.id == authorization.grant_id)
+            .with_for_update()
         )
-        label = cert.key_label or f"ls-{cert.id}"
-        store = DbKeyStore(eng.kek) if cert.key_store == "db" else eng.key_store
-        if store.name != cert.key_store:
-            raise Conflict("签名密钥所在的设备未配置", code="key_store_unavailable")
-        key_ref = store.key_ref(label, cert.key_cipher)
-        return SignerMaterial(
-            certificate_der=cert.cert_der,
-            chain_der=tuple(iter_der(eng.ca.chain())),
-            key=key_ref,
-        )
+    ).scalar_one_or_none()
+    if grant is None or not hmac.compare_digest(
+        grant.token_hash, _token_hash(authorization.token)
+    ):
+        raise PermissionDenied("签署授权无效")
+    if grant.used_at is not None:
+        raise Conflict("签署授权已使用，请重新确认", code="grant_used")
+    if grant.expires_at <= now:
+        raise Conflict("签署确认已过期，请重新获取验证码", code="grant_expired")
+    if grant.document_sha256 != document_sha256:
+        raise PermissionDenied("文档已变化，请重新确认后签署")
+    cert = await tx.session.get(Certificate, grant.certificate_id)
+    if cert is None or cert.status != "active":
+        raise Conflict("签名证书已被吊销，不能用于签署", code="certificate_revoked")
+    grant.used_at = now
+    await audit.record(
+        tx,
+        at=now,
+        action="signing.key_unlocked",
+        actor_id=grant.actor_id,
+        subject_type="certificate",
+        subject_id=cert.id,
+        data={"grant_id": grant.id, "document_sha256": document_sha256},
+        meta=meta,
+    )
+    label = cert.key_label or f"ls-{cert.id}"
+    store = DbKeyStore(eng.kek) if cert.key_store == "db" else eng.key_store
+    if store.name != cert.key_store:
+        raise Conflict("签名密钥所在的设备未配置", code="key_store_unavailable")
+    key_ref = store.key_ref(label, cert.key_cipher)
+    return SignerMaterial(
+        certificate_der=cert.cert_der,
+        chain_der=tuple(iter_der(eng.ca.chain())),
+        key=key_ref,
+    )
 
