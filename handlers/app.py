@@ -41,13 +41,7 @@ from handlers import (
     dev_identity,
     dev_wechat,
     favicon,
-    h5_accounts,
-    h5_contracts,
-    h5_identity,
-    h5_onboarding,
-    h5_qr_login,
-    h5_signatures,
-    h5_verify,
+    h5,
     health,
 )
 from handlers import operator as operator_routes
@@ -226,19 +220,13 @@ def init_app(
 
     app.add_routes(health.routes)
     app.add_routes(favicon.routes)
-    app.add_routes(h5_identity.routes)
-    app.add_routes(h5_accounts.routes)
-    app.add_routes(h5_qr_login.routes)
-    app.add_routes(h5_signatures.routes)
+    h5.install(app)
     app.add_routes(ca_routes.routes)
     app.add_routes(tsa_routes.routes)
-    app.add_routes(h5_contracts.routes)
-    app.add_routes(h5_verify.routes)
     install_api(app)
     install_wechat(app, deps)
     app.add_routes(wechat_pages.routes)
     console.install(app)
-    app.add_routes(h5_onboarding.routes)
     app.add_routes(operator_routes.routes)
     if deps.config.server.dev_mode:
         app.add_routes(operator_routes.dev_routes)

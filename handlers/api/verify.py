@@ -8,7 +8,7 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from handlers.api.registry import ApiRoutes, reply
-from handlers.h5_verify import verify_request
+from handlers.h5.verify import verify_request
 
 api = ApiRoutes(tag="verify")
 

@@ -6,7 +6,7 @@ from aiohttp import web
 
 from core.contracts import verification
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
-from handlers.h5_contracts import local_time
+from handlers.h5.contracts import local_time
 from handlers.keys import DEPS, current_session
 from handlers.render import render
 from handlers.util import read_form, request_meta, uploaded_file
