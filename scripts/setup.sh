@@ -51,6 +51,11 @@ fi
 lock=requirements/run.txt
 [ "$MODE" = test ] && lock=requirements/test.txt
 stamp=.venv/.laborsign-$MODE-$(cat "$lock" pyproject.toml | sha256sum | cut -c1-16)
+# A venv set up for the tests from the current locks has everything running needs.
+test_stamp=.venv/.laborsign-test-$(cat requirements/test.txt pyproject.toml | sha256sum | cut -c1-16)
+if [ "$MODE" = run ] && [ -f "$test_stamp" ]; then
+  stamp=$test_stamp
+fi
 if [ ! -f "$stamp" ]; then
   echo "installing Python packages into .venv (first run: a minute or two)"
   log=.venv/pip-install.log

@@ -3,6 +3,7 @@ probe, no pip or build-backend chatter unless the installation fails."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import subprocess
@@ -75,3 +76,14 @@ def test_what_a_first_run_leaves_is_ignored_by_git() -> None:
     done = subprocess.run(["git", "check-ignore", "--no-index", *left], cwd=REPO,
                           capture_output=True, text=True, check=False)
     assert sorted(done.stdout.split()) == sorted(left)
+
+
+def test_a_venv_set_up_for_the_tests_is_not_installed_again_to_run(tmp_path: Path) -> None:
+    """The test lock holds everything the run lock does: `run.sh` after `test.sh` goes
+    straight to the server instead of reinstalling (and needing the package index)."""
+    root, env = _checkout(tmp_path, 'echo "pip must not run" >&2\nexit 1')
+    digest = hashlib.sha256((root / "requirements" / "test.txt").read_bytes()
+                            + (root / "pyproject.toml").read_bytes()).hexdigest()[:16]
+    (root / ".venv" / f".laborsign-test-{digest}").touch()
+    done = _run(root, env)
+    assert (done.returncode, done.stdout, done.stderr) == (0, "", "")
