@@ -26,24 +26,24 @@ from core.sms import queue_sms
 from storage.models import SmsCode
 from storage.uow import Tx
 
-# Purposes and how they may be used. Later features add theirs with `add_purpose`.
+# Every purpose a code is sent for, and how it may be used; one table, so no module has
+# to be imported for its purpose to exist.
 # kind: "new_phone"  the number must not belong to an account (register, change to it);
 #       "existing"   the number should belong to an account (login, reset): unknown numbers
 #                    get a notice instead of a code, and the caller sees no difference;
-#       "own_phone"  the logged-in user's own number (change_phone_old, sign, ...).
+#       "own_phone"  no account rule applies: the user's own number (change_phone_old,
+#                    signing), or a number checked otherwise (the legal representative's,
+#                    by the carrier 3-factor check; the new main admin's).
 PURPOSES: dict[str, str] = {
     "register": "new_phone",
     "login": "existing",
     "reset_password": "existing",
     "change_phone_old": "own_phone",
     "change_phone_new": "new_phone",
+    "sign": "own_phone",  # core/contracts/signing.py SIGN_PURPOSE
+    "enterprise_auth": "own_phone",  # core/enterprise/certification SMS_PURPOSE
+    "admin_transfer": "own_phone",  # core/enterprise/admin_change.py SMS_PURPOSE
 }
-
-
-def add_purpose(name: str, kind: str) -> None:
-    if kind not in {"new_phone", "existing", "own_phone"}:
-        raise ValueError(f"unknown purpose kind {kind!r}")
-    PURPOSES[name] = kind
 
 
 def check_purpose(purpose: str) -> str:

@@ -60,7 +60,6 @@ from storage.uow import Tx
 log = logging.getLogger(__name__)
 
 SIGN_PURPOSE = "sign"
-sms_codes.add_purpose(SIGN_PURPOSE, "own_phone")
 
 SIGN_JOB_KIND = common.SIGN_JOB_KIND
 # The request signs at once; the job is the safety net, due only after this delay.

@@ -41,7 +41,6 @@ from storage.models import AdminChange, CertificationAttempt, Enterprise, Member
 from storage.uow import Tx
 
 SMS_PURPOSE = "admin_transfer"
-sms_codes.add_purpose(SMS_PURPOSE, "own_phone")
 
 class ChangeState(StrEnum):
     PENDING = "pending"

@@ -179,9 +179,11 @@ async def test_unknown_purpose_and_bad_phone_are_refused(deps) -> None:
         await send_code(deps, purpose="register", phone="12345", meta=META)
 
 
-def test_later_features_can_add_a_purpose() -> None:
-    sms_codes.add_purpose("test_sign", "own_phone")
-    try:
-        assert sms_codes.check_purpose("test_sign") == "test_sign"
-    finally:
-        sms_codes.PURPOSES.pop("test_sign")
+def test_every_feature_s_purpose_is_in_the_one_table() -> None:
+    from core.contracts.signing import SIGN_PURPOSE
+    from core.enterprise import admin_change, certification
+
+    for purpose in (SIGN_PURPOSE, certification.SMS_PURPOSE, admin_change.SMS_PURPOSE):
+        assert sms_codes.check_purpose(purpose) == purpose
+        assert sms_codes.PURPOSES[purpose] == "own_phone"
+    assert set(sms_codes.PURPOSES.values()) <= {"new_phone", "existing", "own_phone"}

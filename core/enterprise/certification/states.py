@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 from enum import StrEnum
 
-from core import sms_codes
 from core.files import MB
 from core.statemachine import StateMachine
 
@@ -87,6 +86,3 @@ FACE_ATTEMPT_TTL = timedelta(minutes=30)
 LETTER_ATTEMPT_TTL = timedelta(days=30)
 SMS_PURPOSE = "enterprise_auth"
 
-# The legal representative's phone is not the applicant's: "own_phone" kind means
-# "no account rule applies"; the number is checked by the carrier 3-factor instead.
-sms_codes.add_purpose(SMS_PURPOSE, "own_phone")
