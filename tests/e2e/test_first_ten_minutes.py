@@ -162,10 +162,18 @@ class Inbox:
         code = newest.locator("strong.code")
         return text, (await code.inner_text()).strip() if await code.count() else None
 
-    async def next_code(self, seen: int) -> str:
-        _, code = await self.next_message(seen)
-        assert code, f"the newest SMS to {self.number} has no code"
-        return code
+    async def next_code(self, seen: int, seconds: float = 90.0) -> str:
+        """The newest code among the messages after the first `seen`. Notices (a contract
+        to sign) go out on their own job queue, so one may land after the code."""
+        deadline = time.monotonic() + seconds
+        while True:
+            fresh = await self.count() - seen
+            for i in range(max(fresh, 0)):
+                code = self.page.locator("article.sms").nth(i).locator("strong.code")
+                if await code.count():
+                    return (await code.inner_text()).strip()
+            assert time.monotonic() < deadline, f"no new SMS code to {self.number}"
+            await self.page.wait_for_timeout(300)
 
 
 async def new_context(browser, device: dict):
