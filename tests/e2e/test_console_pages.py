@@ -52,11 +52,13 @@ async def _enterprise(deps) -> str:
     for name, phone in (("陈一", "13800002001"), ("林二", "13800002002")):
         await E.onboard_employee(deps, admin.id, ent, {"name": name, "phone": phone}, META)
     pdf = sample_contract_pdf(3)
+    # a second apart, so the list's newest-first order is the order they are made in
     person = SignerSpec("person", (Box(2, EMPLOYEE_BOX),), name="陈一", phone="13800002001")
     await send.create_and_send(
         deps, admin.id, ent, title="劳动合同（陈一）", filename="a.pdf", pdf=pdf, meta=META,
         signers=[SignerSpec("enterprise", (Box(2, ENTERPRISE_BOX),), seal_id=seal_id),
                  SignerSpec(person.party, person.boxes, person.name, person.phone, order=2)])
+    deps.clock.advance(seconds=1)
     await send.create_and_send(
         deps, admin.id, ent, title="实习协议（林二）", filename="b.pdf", pdf=pdf, meta=META,
         signers=[SignerSpec("person", (Box(2, EMPLOYEE_BOX),), name="林二",
@@ -64,6 +66,7 @@ async def _enterprise(deps) -> str:
                  SignerSpec("enterprise", (Box(2, ENTERPRISE_BOX),), seal_id=seal_id,
                             order=2)],
         deadline=deps.clock.now() + timedelta(days=1))
+    deps.clock.advance(seconds=1)
     await send.create_draft(deps, admin.id, ent, title="劳务合同（草稿）", filename="c.pdf",
                             pdf=pdf, meta=META)
     return ent
