@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up (first time) and run every check: lint, import contracts, the whole test suite
-# on SQLite, on PostgreSQL, and on SQLite again at a date a year ahead. Extra arguments
+# on SQLite, then on PostgreSQL and on SQLite at a date a year ahead side by side. Extra arguments
 # go to pytest.
 #   scripts/test.sh --fast   the inner loop: lint, import contracts and the tests without
 #                            a browser or third-party validators, on SQLite only
@@ -24,12 +24,28 @@ if $fast; then
 fi
 echo "== tests on SQLite"
 LABORSIGN_TEST_DATABASE_URL="" pytest -q -p no:cacheprovider "$@"
-echo "== tests on PostgreSQL"
+
+# The suite keeps about one core busy, so on a machine with two the PostgreSQL pass and the
+# shifted-date pass run side by side, each into its own log and artefact folder; the logs
+# are printed when both are done.
 pg_url=$(scripts/pg.sh)
-LABORSIGN_TEST_DATABASE_URL="$pg_url" pytest -q -p no:cacheprovider "$@"
-# Nothing may depend on today's date: run once more with the system clock a year ahead,
-# on the last day of that month at 20:00 in Beijing (12:00 UTC), where day, month and
-# (in December) year boundaries are close.
+# Nothing may depend on today's date: the second of them runs with the system clock a year
+# ahead, on the last day of that month at 20:00 in Beijing (12:00 UTC), where day, month
+# and (in December) year boundaries are close.
 at=$(scripts/shifted_date.py)
+logs=$(mktemp -d)
+trap 'rm -rf "$logs"' EXIT
+LABORSIGN_TEST_DATABASE_URL="$pg_url" LABORSIGN_TEST_OUTPUT="$PWD/test-output/postgresql" \
+  pytest -q -p no:cacheprovider "$@" >"$logs/pg" 2>&1 &
+pg_pid=$!
+LABORSIGN_TEST_DATABASE_URL="" LABORSIGN_TEST_OUTPUT="$PWD/test-output/shifted" \
+  scripts/at_date.sh "$at" pytest -q -p no:cacheprovider "$@" >"$logs/shifted" 2>&1 &
+shifted_pid=$!
+status=0
+wait "$pg_pid" || status=1
+echo "== tests on PostgreSQL"
+cat "$logs/pg"
+wait "$shifted_pid" || status=1
 echo "== tests on SQLite at $at UTC (libfaketime)"
-LABORSIGN_TEST_DATABASE_URL="" scripts/at_date.sh "$at" pytest -q -p no:cacheprovider "$@"
+cat "$logs/shifted"
+exit "$status"

@@ -149,7 +149,9 @@ async def client(aiohttp_client, deps: Deps, config: Config):
 @pytest.fixture
 def output_dir(request: pytest.FixtureRequest) -> Iterator[Path]:
     """Where a test leaves artefacts for people to look at (screenshots, PDFs)."""
-    root = Path(__file__).resolve().parent.parent / "test-output"
+    # scripts/test.sh gives each of its passes its own folder, as two of them run at once
+    root = Path(os.environ.get("LABORSIGN_TEST_OUTPUT")
+                or Path(__file__).resolve().parent.parent / "test-output")
     path = root / request.node.name.replace("/", "_").replace("[", "_").replace("]", "")
     path.mkdir(parents=True, exist_ok=True)
     yield path
