@@ -13,6 +13,7 @@ from core import housekeeping, periodic
 from core.clock import Clock, SystemClock
 from core.config import Config, ensure_secrets, resolve_path
 from core.context import Deps
+from core.contracts import evidence
 from core.contracts import handover as contract_handover
 from core.contracts.signing import SIGN_JOB_KIND, deliver_sign_job
 from core.crypto import FieldCipher
@@ -157,6 +158,8 @@ def deliverers() -> dict[str, Deliverer]:
         NOTIFY_KIND: deliver_notification,
         SMS_KIND: deliver_sms,
         SIGN_JOB_KIND: deliver_sign_job,
+        evidence.PACKAGE_JOB_KIND: evidence.deliver_package_notice,
+        evidence.EXPORT_JOB_KIND: evidence.deliver_export,
         PERSON_CERT_KIND: deliver_person_certificate,
         pki.ISSUE_KIND: pki.deliver_issue,
         pki.REVOKE_KIND: pki.deliver_revoke,

@@ -11,7 +11,7 @@ from PIL import Image, ImageDraw
 from sqlalchemy import select
 
 from core.context import Deps, RequestMeta
-from core.contracts import send, signing
+from core.contracts import disclosure, send, signing
 from core.contracts.send import Box, SignerSpec
 from core.enterprise import members as enterprise_members
 from core.enterprise import roles
@@ -73,10 +73,19 @@ async def seal_holder(deps: Deps, enterprise_id: str, admin_id: str, seal_id: st
     return user_id
 
 
-async def employee(deps: Deps, name: str = "张三", *, with_signature: bool = True) -> str:
+async def accept_disclosure(deps: Deps, user_id: str, contract_id: str | None = None) -> None:
+    """The signing disclosure (告知), shown and accepted, as a first signing requires."""
+    await disclosure.show(deps, user_id, contract_id, META)
+    await disclosure.accept(deps, user_id, contract_id, META)
+
+
+async def employee(deps: Deps, name: str = "张三", *, with_signature: bool = True,
+                   disclosed: bool = True) -> str:
     user_id = await make_user(deps, name=name)
     if with_signature:
         await add_signature(deps, user_id, signature_png(), META)
+    if disclosed:
+        await accept_disclosure(deps, user_id)
     return user_id
 
 

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from core import identity, signatures
 from core.context import Deps, RequestMeta
-from core.contracts import access, send, signing
+from core.contracts import access, disclosure, send, signing
 from core.contracts.demo_contract import DemoParties, demo_contract_pdf
 from core.contracts.send import Box, SignerSpec
 from core.crypto import mask_id_number
@@ -223,6 +223,10 @@ async def _code(deps: Deps, worker: OutboxWorker, phone: str) -> str:
 
 
 async def _sign(deps: Deps, worker: OutboxWorker, user_id: str, contract_id: str) -> None:
+    if not await disclosure.is_accepted(deps, user_id):
+        # The demo worker reads the signing disclosure (告知) like anyone signing first.
+        await disclosure.show(deps, user_id, contract_id, META)
+        await disclosure.accept(deps, user_id, contract_id, META)
     sent = await signing.request_sign(deps, user_id, contract_id, META)
     user = await _user(deps, user_id)
     await signing.confirm_sign(deps, user_id, contract_id,

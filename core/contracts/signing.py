@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import outbox, sms_codes
 from core.clock import LOCAL_ZONE
 from core.context import Deps, RequestMeta
-from core.contracts import common, engine, turns
+from core.contracts import common, disclosure, engine, evidence, turns
 from core.contracts.states import CONTRACT, SIGNER, ContractState, SignerState
 from core.cpu import run_cpu
 from core.crypto import mask_phone, sha256_hex
@@ -189,6 +189,8 @@ async def request_sign(
             await _check_person_ready(deps, tx, user, signer)
             if signer.party == "person" and not await _has_signature(tx, user.id):
                 raise SignatureRequired()
+            if signer.party == "person":
+                await disclosure.require_accepted(tx, user.id)
             await sms_codes.check_send_limits(tx, deps, user.phone, meta)
             await sms_codes.issue_code(tx, deps, user.phone, SIGN_PURPOSE, meta)
             code_row = (
@@ -252,6 +254,8 @@ async def confirm_sign(
             await _check_person_ready(deps, tx, user, signer)
             if signer.party == "person" and not await _has_signature(tx, user.id):
                 raise SignatureRequired()
+            if signer.party == "person":
+                await disclosure.require_accepted(tx, user.id)
             evidence = (
                 await tx.session.execute(
                     select(IntentConfirmation).where(IntentConfirmation.signer_id == signer.id)
@@ -646,17 +650,13 @@ async def _complete(
         ContractState.COMPLETED, now, now)
     await common.log(tx, deps, "contract.completed", contract, actor_id=None,
                      data={"document_sha256": digest})
+    # E3: the report is built and each worker is sent the evidence package's link.
+    await evidence.queue_package_notice(tx, deps, contract)
     link = common.contract_link(deps, contract.id)
     text = f"《{contract.title}》已由各方签署完成，可点击链接查看和下载："
-    notified: set[str] = set()
-    for s in signers:
-        if s.party == "person" and s.phone and s.phone not in notified:
-            notified.add(s.phone)
-            await notify_person(
-                tx, deps, phone=s.phone, user_id=s.user_id, event="completed",
-                title="合同已签署完成", text=text, link=link,
-                dedupe_key=f"contract-done:{contract.id}:{s.phone}",
-            )
+    # The person signers are told by the evidence-package job (one message with the
+    # package's link and the offline check), queued above.
+    notified: set[str] = {s.phone for s in signers if s.party == "person" and s.phone}
     people = [contract.initiator_id] + [s.signed_by for s in signers
                                         if s.party == "enterprise" and s.signed_by]
     for user_id in people:

@@ -26,7 +26,7 @@ from core.errors import InvalidInput, PayloadTooLarge, ProviderUnavailable
 from core.ratelimit import Limit
 from core.signing import service
 from core.signing.verify import DocumentReport, VerifyLimits, VerifyTimeout, precheck
-from storage.models import Contract, DocumentHash
+from storage.models import Contract, DocumentHash, EvidenceReport
 
 RATE_BUCKET = "verify"
 # The worker checks its budget between signatures; past this much more it is killed.
@@ -141,4 +141,21 @@ async def verify_upload(
                 contract.title, contract.state, CONTRACT_LABELS[ContractState(contract.state)],
                 entry.version, entry.kind, entry.version == newest,
             )
+        else:
+            found = (await tx.session.execute(
+                select(EvidenceReport, Contract)
+                .join(Contract, Contract.id == EvidenceReport.contract_id)
+                .where(EvidenceReport.sha256 == digest).limit(1)
+            )).first()
+            if found is not None:
+                entry_r, contract = found
+                newest_r = (await tx.session.execute(
+                    select(EvidenceReport.id).where(EvidenceReport.contract_id == contract.id)
+                    .order_by(EvidenceReport.created_at.desc()).limit(1)
+                )).scalar_one()
+                registered = Registered(
+                    contract.title, contract.state,
+                    CONTRACT_LABELS[ContractState(contract.state)], 0, "evidence_report",
+                    newest_r == entry_r.id,
+                )
     return VerificationResult(report, registered)

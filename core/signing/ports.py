@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric.types import PublicKeyTypes
 from pyhanko.sign.signers import Signer
 from pyhanko.sign.timestamps import TimeStamper as PyHankoTimeStamper
 
-OWNER_TYPES = ("person", "enterprise", "seal")
+OWNER_TYPES = ("person", "enterprise", "seal", "platform")
 
 
 @dataclass(frozen=True)

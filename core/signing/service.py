@@ -320,6 +320,43 @@ async def issue_seal_certificate(
     )
 
 
+PLATFORM_OWNER = "platform"
+# Who signs the platform's own documents (evidence reports): the operator of this
+# installation, under our CA.
+PLATFORM_SUBJECT = "LaborSign 电子签约平台出证"
+
+
+async def platform_material(deps: Deps) -> SignerMaterial:
+    """The platform's own signing key, for documents the platform itself issues and
+    vouches for (evidence reports). Issued once, lazily, like any certificate (audited
+    as `certificate.issued`); it is not a person's or an enterprise's key, so no grant
+    stands between the platform and its own key, as with the built-in TSA's."""
+    info = await _issue(
+        deps, PLATFORM_OWNER, PLATFORM_OWNER,
+        SubjectSpec(common_name=PLATFORM_SUBJECT, owner_type=PLATFORM_OWNER,
+                    organization="LaborSign", unit="出证"),
+        actor_id=None, tenant_id=None, meta=None,
+    )
+    async with deps.db.sessions() as session:
+        cert = await session.get(Certificate, info.id)
+    assert cert is not None
+    eng = engine(deps)
+    store = DbKeyStore(eng.kek) if cert.key_store == "db" else eng.key_store
+    if store.name != cert.key_store:
+        raise Conflict("签名密钥所在的设备未配置", code="key_store_unavailable")
+    return SignerMaterial(
+        certificate_der=cert.cert_der,
+        chain_der=tuple(iter_der(eng.ca.chain())),
+        key=store.key_ref(cert.key_label or f"ls-{cert.id}", cert.key_cipher),
+    )
+
+
+def tsa_certificate_der(deps: Deps) -> bytes:
+    """The built-in TSA's certificate (for offline checks of its tokens)."""
+    cert, _ = engine(deps).ca.tsa_material()
+    return cert.public_bytes(Encoding.DER)
+
+
 async def revoke_certificate(
     deps: Deps,
     certificate_id: str,

@@ -9,13 +9,14 @@ from handlers.console import (
     certification,
     employees,
     enterprise,
+    evidence,
     home,
     members,
     seals,
     settings,
 )
 
-AREAS = (home, certification, enterprise, members, seals, employees, settings)
+AREAS = (home, certification, enterprise, evidence, members, seals, employees, settings)
 
 
 def install(app: web.Application) -> None:

@@ -9,6 +9,7 @@ from aiohttp import web
 from handlers.h5 import (
     accounts,
     contracts,
+    evidence,
     identity,
     onboarding,
     qr_login,
@@ -17,7 +18,7 @@ from handlers.h5 import (
 )
 
 # In the order they were always mounted (a route matches first come, first served).
-AREAS = (identity, accounts, qr_login, signatures, contracts, verify, onboarding)
+AREAS = (identity, accounts, qr_login, signatures, contracts, evidence, verify, onboarding)
 
 
 def install(app: web.Application) -> None:

@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from core.contracts import access, ending, pages, send, signing
+from core.contracts import access, disclosure, ending, pages, send, signing
 from core.contracts.access import ContractView
 from core.contracts.send import Box, SignerSpec
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
@@ -145,6 +145,9 @@ async def sign_page(request: web.Request) -> web.Response:
         if not view.has_signature:
             # 我的签名: the pre-made name seal or a new drawing, then back here.
             raise web.HTTPFound(f"/me/signatures?next={next_path}")
+        if not await disclosure.is_accepted(request.app[DEPS], user_id):
+            # 告知 (指引 Art. 6): shown and accepted once, before the first signing.
+            raise web.HTTPFound(f"/contracts/{view.id}/disclosure")
     return render(request, "contracts/sign.html",
                   {"c": view, "pages": page_layout(view, mine_only=True), "step": "start",
                    "signer_id": signer_id})
@@ -173,6 +176,8 @@ async def sign_code(request: web.Request) -> web.Response:
     except signing.SignatureRequired:
         next_path = quote(f"/contracts/{_cid(request)}/sign", safe="")
         raise web.HTTPSeeOther(f"/me/signatures?next={next_path}") from None
+    except disclosure.DisclosureRequired:
+        raise web.HTTPSeeOther(f"/contracts/{_cid(request)}/disclosure") from None
     except DomainError as exc:
         error = exc
     view = await access.view_contract(request.app[DEPS], user_id, _cid(request))

@@ -33,6 +33,12 @@ from storage.models.enterprise import (
     SealGrant,
     SealUsage,
 )
+from storage.models.evidence import (
+    EvidenceExport,
+    EvidenceReport,
+    PaperCopyRequest,
+    SigningDisclosure,
+)
 from storage.models.identity import IdentityVerification
 from storage.models.outbox import ConsoleSms, OutboxMessage, PeriodicRun
 from storage.models.qr_login import QrLogin
@@ -69,12 +75,15 @@ __all__ = [
     "Employee",
     "Enterprise",
     "EnterpriseRole",
+    "EvidenceExport",
+    "EvidenceReport",
     "HandwrittenSignature",
     "IdentityVerification",
     "IntentConfirmation",
     "JoinRequest",
     "Member",
     "OutboxMessage",
+    "PaperCopyRequest",
     "PeriodicRun",
     "PlatformOperator",
     "QrLogin",
@@ -84,6 +93,7 @@ __all__ = [
     "SealUsage",
     "SignatureField",
     "SignaturePadToken",
+    "SigningDisclosure",
     "SigningGrant",
     "SmsCode",
     "User",
