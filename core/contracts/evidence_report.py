@@ -220,7 +220,8 @@ def _layout(data: ReportInput, font: CjkFont, bold: CjkFont) -> ReportLayout:
 
     w.heading("五、审计链记录")
     w.para(f"审计链：企业链 {t.chain}。每条记录的哈希由其内容与上一条记录的哈希计算得出，"
-           "删改任一条都会使其后的哈希全部对不上。", 8.5, gray=0.3)
+           "删改任一条都会使其后的哈希全部对不上。序号不连续处是同一企业链中"
+           "其他合同或事项的记录（本报告只列出与本合同有关的记录）。", 8.5, gray=0.3)
     w.gap(2)
     for e in t.entries:
         w.para(f"#{e.chain_seq}　{when(e.at)}　{e.label}（{e.action}）"

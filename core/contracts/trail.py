@@ -206,10 +206,16 @@ async def _enterprise_check(tx: Tx, enterprise_id: str | None) -> IdentityCheck 
                          f"统一社会信用代码 {ent.credit_code}")
 
 
+def _dn(name: str) -> str:
+    """An RFC 4514 name as people read it (the serialNumber attribute by its name)."""
+    return name.replace("2.5.4.5=", "SERIALNUMBER=")
+
+
 def _cert_view(row: Certificate | None) -> CertificateView | None:
     if row is None:
         return None
-    return CertificateView(row.subject, row.serial, row.issuer, row.not_before, row.not_after,
+    return CertificateView(_dn(row.subject), row.serial, _dn(row.issuer), row.not_before,
+                           row.not_after,
                            hashlib.sha256(row.cert_der).hexdigest(), row.status)
 
 

@@ -427,6 +427,11 @@ async def test_first_ten_minutes(product: Product, browser, shot, output_dir: Pa
         await draw_with_mouse(emp)
     await shot(emp, "employee-pad-drawn")
     await emp.click("#pad-submit")
+    # The signing disclosure (告知), once, before the first signing.
+    await emp.wait_for_url(f"{url}/contracts/{contract_id}/disclosure")
+    await top_shot(shot, emp, "employee-disclosure")
+    await emp.check("#disclosure-agree")
+    await emp.click("#disclosure-accept")
     await emp.wait_for_url(f"{url}/contracts/{contract_id}/sign")
     await top_shot(shot, emp, "employee-sign-page")
     seen = await emp_inbox.count()

@@ -206,6 +206,11 @@ async def test_hr_sends_employee_signs_enterprise_seals(
     await _draw_signature(page)
     await shot(page, "employee-pad-drawn")
     await page.click("#pad-submit")
+    # -- the signing disclosure (告知), shown and accepted once before a first signing ---------
+    await page.wait_for_url(f"**/contracts/{contract_id}/disclosure")
+    await shot(page, "employee-disclosure")
+    await page.check("#disclosure-agree")
+    await page.click("#disclosure-accept")
     await page.wait_for_url(f"**/contracts/{contract_id}/sign")
     await shot(page, "employee-sign-page")
 
