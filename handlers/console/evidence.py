@@ -9,6 +9,7 @@ from core.contracts import evidence, paper_copies, trail
 from core.errors import DomainError
 from handlers.console.enterprise import console_context, enterprise_page_context
 from handlers.console.forms import deps_of, ent_of, form_of, go_to, text_of, uid_of
+from handlers.h5.contracts import local_time
 from handlers.h5.evidence import attachment
 from handlers.render import render
 from handlers.util import request_meta
@@ -24,7 +25,7 @@ async def trail_page(request: web.Request) -> web.Response:
     uid = uid_of(request)
     t = await trail.load_trail(deps_of(request), uid, request.match_info["id"])
     ctx = await console_context(request, t.enterprise_id, "contracts")
-    return render(request, "console/contract_trail.html", {**ctx, "t": t})
+    return render(request, "console/contract_trail.html", {**ctx, "t": t, "when": local_time})
 
 
 async def _paper_page(request: web.Request, error: DomainError | None = None) -> web.Response:

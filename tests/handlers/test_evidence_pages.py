@@ -22,6 +22,7 @@ from tests.contract_support import (
     sign_as,
 )
 from tests.enterprise_factories import make_user, user_phone
+from tests.factories import get_user, login_as
 from tests.handlers.test_contracts_h5 import as_user, csrf_of
 
 
@@ -29,6 +30,11 @@ from tests.handlers.test_contracts_h5 import as_user, csrf_of
 async def app_flow(client, deps):
     deps.timestamper = HttpTimeStamperSpec(str(client.make_url("/tsa")))
     return await parties(deps)
+
+
+async def bearer(deps, user_id: str) -> dict[str, str]:
+    """API calls as a server-to-server client would make them (Authorization: Bearer)."""
+    return (await login_as(deps, await get_user(deps, user_id))).headers
 
 
 async def _completed(deps, outbox, flow) -> str:
@@ -53,7 +59,8 @@ async def test_first_signing_goes_through_the_disclosure(client, deps, outbox,
     html = await page.text()
     assert page.status == 200 and "电子劳动合同签约告知书" in html and "纸质" in html
     # The API refuses the code until it is accepted.
-    code = await client.post(f"/api/v1/contracts/{contract_id}/sign/code", json={})
+    code = await client.post(f"/api/v1/contracts/{contract_id}/sign/code", json={},
+                             headers=await bearer(deps, newcomer))
     assert code.status == 409 and (await code.json())["error"]["code"] == "disclosure_required"
     # Not ticked: the page again, with the message.
     refused = await client.post(f"/contracts/{contract_id}/disclosure",
@@ -119,6 +126,7 @@ async def test_outsiders_get_404_and_bad_input_is_a_4xx(client, deps, outbox,
     contract_id = await _completed(deps, outbox, app_flow)
     stranger = await make_user(deps, name="路人")
     await as_user(client, deps, stranger)
+    auth = await bearer(deps, stranger)
     for path in (f"/contracts/{contract_id}/trail", f"/contracts/{contract_id}/evidence.zip",
                  f"/contracts/{contract_id}/evidence-report.pdf",
                  f"/console/contracts/{contract_id}/trail", "/contracts/nope/trail",
@@ -126,37 +134,39 @@ async def test_outsiders_get_404_and_bad_input_is_a_4xx(client, deps, outbox,
                  f"/api/v1/contracts/{contract_id}/trail",
                  f"/api/v1/contracts/{contract_id}/evidence-report",
                  "/console/exports/nope/download", "/api/v1/evidence-exports/x/download"):
-        r = await client.get(path)
+        r = await client.get(path, headers=auth if path.startswith("/api/") else None)
         assert r.status == 404, (path, r.status)
     r = await client.get(f"/console/e/{app_flow.enterprise_id}/paper-copies")
     assert r.status in (403, 404)
-    r = await client.post(f"/api/v1/contracts/{contract_id}/paper-copy", json={"note": 5})
+    r = await client.post(f"/api/v1/contracts/{contract_id}/paper-copy", json={"note": 5},
+                          headers=auth)
     assert r.status == 400
-    r = await client.post("/api/v1/paper-copies/x", json={"state": "printed"})
+    r = await client.post("/api/v1/paper-copies/x", json={"state": "printed"}, headers=auth)
     assert r.status == 404
     r = await client.post(f"/api/v1/enterprises/{app_flow.enterprise_id}/evidence-exports",
-                          json={"contract_ids": ["x"] * 51})
+                          json={"contract_ids": ["x"] * 51}, headers=auth)
     assert r.status == 400
 
 
 async def test_api_trail_report_and_batch_export(client, deps, outbox, app_flow) -> None:
     contract_id = await _completed(deps, outbox, app_flow)
     await as_user(client, deps, app_flow.admin_id)
-    trail = await client.get(f"/api/v1/contracts/{contract_id}/trail")
+    hr = await bearer(deps, app_flow.admin_id)
+    trail = await client.get(f"/api/v1/contracts/{contract_id}/trail", headers=hr)
     body = await trail.json()
     assert trail.status == 200 and body["parties"][0]["intent"]["method"] == "短信验证码"
     assert body["entries"][0]["action"] == "contract.created"
-    report = await client.get(f"/api/v1/contracts/{contract_id}/evidence-report")
+    report = await client.get(f"/api/v1/contracts/{contract_id}/evidence-report", headers=hr)
     assert report.status == 200 and report.headers["Content-Type"] == "application/pdf"
     made = await client.post(f"/api/v1/enterprises/{app_flow.enterprise_id}/evidence-exports",
-                             json={"contract_ids": [contract_id]})
+                             json={"contract_ids": [contract_id]}, headers=hr)
     assert made.status == 202, await made.text()
     export_id = (await made.json())["id"]
     await outbox.drain()
     listed = await (await client.get(
-        f"/api/v1/enterprises/{app_flow.enterprise_id}/evidence-exports")).json()
+        f"/api/v1/enterprises/{app_flow.enterprise_id}/evidence-exports", headers=hr)).json()
     assert listed["items"][0]["state"] == "ready"
-    zipped = await client.get(f"/api/v1/evidence-exports/{export_id}/download")
+    zipped = await client.get(f"/api/v1/evidence-exports/{export_id}/download", headers=hr)
     assert zipped.status == 200
     names = zipfile.ZipFile(io.BytesIO(await zipped.read())).namelist()
     assert any(n.endswith("/evidence-report.pdf") for n in names)
@@ -164,13 +174,14 @@ async def test_api_trail_report_and_batch_export(client, deps, outbox, app_flow)
     assert page.status == 200 and f"/console/exports/{export_id}/download" in await page.text()
 
     # The worker asks for a paper copy over the API; HR moves it on.
-    await as_user(client, deps, app_flow.employee_id)
-    asked = await client.post(f"/api/v1/contracts/{contract_id}/paper-copy", json={})
+    asked = await client.post(f"/api/v1/contracts/{contract_id}/paper-copy", json={},
+                              headers=await bearer(deps, app_flow.employee_id))
     assert asked.status == 201
     rid = (await asked.json())["id"]
-    await as_user(client, deps, app_flow.admin_id)
-    bad = await client.post(f"/api/v1/paper-copies/{rid}", json={"state": "stamped"})
+    bad = await client.post(f"/api/v1/paper-copies/{rid}", json={"state": "stamped"},
+                            headers=hr)
     assert bad.status == 409 and (await bad.json())["error"]["code"] == \
         "paper_copy_out_of_order"
-    ok = await client.post(f"/api/v1/paper-copies/{rid}", json={"state": "printed"})
+    ok = await client.post(f"/api/v1/paper-copies/{rid}", json={"state": "printed"},
+                           headers=hr)
     assert ok.status == 200 and (await ok.json())["state"] == "printed"
