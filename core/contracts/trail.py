@@ -59,6 +59,12 @@ def action_label(action: str) -> str:
     return ACTION_LABELS.get(action, action)
 
 
+def _entry_label(action: str, data: dict[str, object]) -> str:
+    if action == "contract.paper_copy_updated" and str(data.get("state")) in PAPER_STATES:
+        return f"纸质副本{PAPER_STATES[str(data['state'])]}"
+    return action_label(action)
+
+
 @dataclass(frozen=True)
 class IdentityCheck:
     method: str  # label, e.g. 人脸识别
@@ -279,7 +285,7 @@ async def load_trail_in(tx: Tx, contract: Contract) -> Trail:
         select(User.id, User.real_name).where(User.id.in_(actor_ids or {""}))
     )).all())
     entries = tuple(
-        TrailEntry(r.chain_seq, r.at, r.action, action_label(r.action),
+        TrailEntry(r.chain_seq, r.at, r.action, _entry_label(r.action, r.data or {}),
                    names.get(r.actor_id) if r.actor_id else "系统", r.ip,
                    _detail(r.data or {}), r.hash, r.prev_hash)
         for r in rows[:MAX_ENTRIES]

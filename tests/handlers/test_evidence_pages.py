@@ -118,7 +118,7 @@ async def test_trail_downloads_and_paper_copy_on_the_phone(client, deps, outbox,
         f"/console/e/{app_flow.enterprise_id}/paper-copies?state=done")).text()
     assert "已交付" in done
     console_trail = await client.get(f"/console/contracts/{contract_id}/trail")
-    assert console_trail.status == 200 and "纸质副本处理进度" in await console_trail.text()
+    assert console_trail.status == 200 and "纸质副本已交付" in await console_trail.text()
 
 
 async def test_outsiders_get_404_and_bad_input_is_a_4xx(client, deps, outbox,

@@ -38,7 +38,7 @@ def upgrade() -> None:
                             ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_signing_disclosures')),
     sa.UniqueConstraint('user_id', 'version',
-                        name=op.f('uq_signing_disclosures_user_id_version')),
+                        name=op.f('uq_signing_disclosures_user_id')),
     )
     with op.batch_alter_table('signing_disclosures', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_signing_disclosures_user_id'), ['user_id'],
@@ -57,7 +57,7 @@ def upgrade() -> None:
                             ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_contract_evidence_reports')),
     sa.UniqueConstraint('contract_id', 'fingerprint',
-                        name=op.f('uq_contract_evidence_reports_contract_id_fingerprint')),
+                        name=op.f('uq_contract_evidence_reports_contract_id')),
     )
     with op.batch_alter_table('contract_evidence_reports', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_contract_evidence_reports_contract_id'),
@@ -87,7 +87,7 @@ def upgrade() -> None:
                             ondelete='CASCADE'),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_paper_copy_requests')),
     sa.UniqueConstraint('contract_id', 'user_id',
-                        name=op.f('uq_paper_copy_requests_contract_id_user_id')),
+                        name=op.f('uq_paper_copy_requests_contract_id')),
     )
     with op.batch_alter_table('paper_copy_requests', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_paper_copy_requests_contract_id'),
