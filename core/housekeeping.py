@@ -16,6 +16,7 @@ from sqlalchemy import delete
 from core import ratelimit
 from core.context import Deps
 from core.contracts.ending import expire_due
+from core.contracts.evidence import prune_exports
 from core.enterprise.certification import cancel_attempts_on_expiry
 from core.periodic import PeriodicTask
 from storage.models import CaptchaChallenge, SmsCode
@@ -58,4 +59,6 @@ TASKS = (
     # Attempts also expire when next touched; this closes the ones nobody comes back to.
     PeriodicTask("certification.expire_attempts", timedelta(minutes=5),
                  cancel_attempts_on_expiry),
+    # Batch evidence exports (.zip) are kept a week (core/contracts/evidence.py).
+    PeriodicTask("evidence.prune_exports", timedelta(hours=1), prune_exports),
 )

@@ -64,6 +64,10 @@ EXPORT_JOB_KIND = "evidence.export"
 MAX_EXPORT_CONTRACTS = 50
 MAX_EXPORT_BYTES = 200 * 1024 * 1024
 EXPORTS_LISTED = 20
+# A batch export is a convenience copy of evidence kept elsewhere: its file goes after a
+# week (the row stays, marked expired).
+EXPORT_KEEP = timedelta(days=7)
+PRUNE_BATCH = 100
 
 
 class NoEvidenceYet(Conflict):
@@ -200,7 +204,9 @@ def _readme(built: _Built, verify_url: str) -> str:
         "  evidence-report.pdf     出证报告（平台数字签名）",
         "  timestamps/N.tst        第 N 个签名的 RFC 3161 时间戳令牌（DER）",
         "  timestamps/N.sig        第 N 个签名的签名值（时间戳所证明的数据）",
-        "  certs/chain.pem         平台根证书与中级 CA 证书",
+        "  certs/root.pem          平台根证书",
+        "  certs/issuing-ca.pem    中级 CA 证书",
+        "  certs/chain.pem         中级 CA 证书与根证书（核对时间戳用）",
         "  certs/tsa.pem           时间戳服务证书",
         "  certs/signer-N.pem      第 N 个签名的签名人证书",
         "  certs/platform.pem      出证报告的签名证书",
@@ -226,7 +232,10 @@ def _readme(built: _Built, verify_url: str) -> str:
                      f"-untrusted certs/tsa.pem")
     lines += [
         "   输出 “Verification: OK” 表示令牌由时间戳服务签发、未被改动，",
-        "   且证明该签名值在令牌所载时间之前已经存在。",
+        "   且证明该签名值在令牌所载时间之前已经存在。令牌中的时间可用",
+        "   openssl ts -reply -token_in -in timestamps/1.tst -text 查看，",
+        "   应与出证报告第三部分的“可信时间戳”一致（openssl 显示 UTC，报告为北京时间，",
+        "   相差 8 小时）。",
         "",
         "4. 核对 PDF 中的签名 / check the PDF signatures (poppler):",
         "   mkdir nss && certutil -N --empty-password -d sql:nss",
@@ -339,7 +348,7 @@ class ExportView:
     url: str | None
 
 
-EXPORT_STATES = {"queued": "生成中", "ready": "可下载", "failed": "失败"}
+EXPORT_STATES = {"queued": "生成中", "ready": "可下载", "failed": "失败", "expired": "已过期"}
 
 
 def _export_view(row: EvidenceExport) -> ExportView:
@@ -456,3 +465,24 @@ async def deliver_export(deps: Deps, msg: OutboxMessage) -> None:
                      "/exports",
                 dedupe_key=f"evidence-export-ready:{export_id}",
             )
+
+
+async def prune_exports(deps: Deps) -> int:
+    """Delete the files of batch exports older than EXPORT_KEEP (periodic task)."""
+    cutoff = deps.clock.now() - EXPORT_KEEP
+    async with deps.db.transaction() as tx:
+        rows = list((await tx.session.execute(
+            select(EvidenceExport).where(EvidenceExport.state == "ready",
+                                         EvidenceExport.created_at < cutoff)
+            .limit(PRUNE_BATCH).with_for_update()
+        )).scalars())
+        keys = [r.file_key for r in rows if r.file_key]
+        for r in rows:
+            r.state, r.file_key = "expired", None
+    store = common.store(deps)
+    for key in keys:
+        try:
+            await asyncio.to_thread(store.delete, key)
+        except (KeyError, OSError):
+            log.warning("export file already gone", extra={"key": key})
+    return len(rows)

@@ -273,3 +273,18 @@ async def test_platform_certificate_is_issued_once(deps) -> None:
     a = await service.platform_material(deps)
     b = await service.platform_material(deps)
     assert a.certificate_der == b.certificate_der
+
+
+async def test_batch_exports_expire_after_a_week(deps, outbox, flow, clock) -> None:
+
+    contract_id = await _completed(deps, outbox, flow)
+    view = await evidence.request_export(deps, flow.admin_id, flow.enterprise_id,
+                                         [contract_id])
+    await outbox.drain()
+    assert await evidence.prune_exports(deps) == 0
+    clock.advance(days=7, minutes=1)
+    assert await evidence.prune_exports(deps) == 1
+    (row,) = await evidence.list_exports(deps, flow.admin_id, flow.enterprise_id)
+    assert row.state == "expired" and row.url is None
+    with pytest.raises(Conflict):
+        await evidence.export_download(deps, flow.admin_id, view.id)

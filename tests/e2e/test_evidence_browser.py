@@ -150,6 +150,24 @@ async def test_disclosure_trail_report_and_paper_copy(
     assert "已交付" in await hr.inner_text("#paper-table")
     await shot(hr, "pc-console-paper-handed-over")
     await hr.goto(f"{url}/console/e/{data['enterprise_id']}/contracts")
+    # Batch download: tick, build by a job, a link when ready.
+    await hr.check(f"#contract-table input[name=contract_id][value='{contract_id}']")
+    await shot(hr, "pc-console-contracts-ticked")
+    await hr.click("#export-submit")
+    await hr.wait_for_url(f"**/console/e/{data['enterprise_id']}/exports?ok=export_queued")
+    for _ in range(60):
+        if await hr.locator("#export-table .export-download").count():
+            break
+        await asyncio.sleep(0.5)
+        await hr.reload()
+    await shot(hr, "pc-console-export-ready")
+    async with hr.expect_download() as info:
+        await hr.click("#export-table .export-download")
+    batch = await (await info.value).path()
+    assert batch is not None
+    batch_names = await asyncio.to_thread(lambda: zipfile.ZipFile(batch).namelist())
+    assert any(n.endswith("/evidence-report.pdf") for n in batch_names)
+    await hr.goto(f"{url}/console/e/{data['enterprise_id']}/contracts")
     await hr.click(f"a[href='/console/contracts/{contract_id}/trail']")
     await hr.wait_for_selector("#trail-events")
     assert "纸质副本已交付" in await hr.inner_text("#trail-events")
