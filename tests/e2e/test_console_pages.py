@@ -28,8 +28,8 @@ from tests.factories import make_user
 
 ADMIN_PHONE = "13712360001"
 PC = {"viewport": {"width": 1366, "height": 768}, "locale": "zh-CN"}
-NAV = ["工作台", "合同", "发起合同", "员工", "部门", "成员", "加入审核", "印章", "管理员", "日志",
-       "设置"]
+NAV = ["工作台", "合同", "发起合同", "纸质副本", "证据包下载", "员工", "部门", "成员", "加入审核",
+       "印章", "管理员", "日志", "设置"]
 
 
 @pytest.fixture
@@ -98,7 +98,8 @@ async def _tour(page, url: str, ent: str, shot, prefix: str, wide: bool) -> None
         await _no_overflow(page)
 
     # -- every page of the navigation --------------------------------------------------
-    for label, path in (("合同", "contracts"), ("员工", "employees"), ("部门", "departments"),
+    for label, path in (("合同", "contracts"), ("纸质副本", "paper-copies"),
+                        ("证据包下载", "exports"), ("员工", "employees"), ("部门", "departments"),
                         ("成员", "members"), ("加入审核", "joins"), ("印章", "seals"),
                         ("管理员", "admin"), ("日志", "audit"), ("设置", "settings")):
         await nav.locator(f'text="{label}"').click()
