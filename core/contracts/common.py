@@ -15,6 +15,7 @@ from core.enterprise import roles
 from core.enterprise import seals as enterprise_seals
 from core.errors import NotFound
 from core.files import FileStore, file_store
+from core.integration import events
 from core.wechat.notify import notify_person
 from storage.models import (
     Contract,
@@ -57,6 +58,8 @@ async def log(
         tenant_id=contract.enterprise_id, subject_type="contract", subject_id=contract.id,
         data=data, meta=meta,
     )
+    # Sent, signed, completed, rejected, revoked and expired are webhook events too.
+    await events.contract_event(tx, deps, action, contract, data)
 
 
 async def load_contract(tx: Tx, contract_id: str, *, lock: bool = False) -> Contract:

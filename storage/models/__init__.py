@@ -34,6 +34,13 @@ from storage.models.enterprise import (
     SealUsage,
 )
 from storage.models.identity import IdentityVerification
+from storage.models.integration import (
+    ApiKey,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventHead,
+)
 from storage.models.outbox import ConsoleSms, OutboxMessage, PeriodicRun
 from storage.models.qr_login import QrLogin
 from storage.models.ratelimit import RateEvent
@@ -51,6 +58,7 @@ from storage.models.wechat import (
 __all__ = [
     "AdminChange",
     "AgreementAcceptance",
+    "ApiKey",
     "AuditChain",
     "AuditEntry",
     "Base",
@@ -88,6 +96,10 @@ __all__ = [
     "SmsCode",
     "User",
     "UserSession",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookEventHead",
     "WechatBinding",
     "WechatConversation",
     "WechatCredential",
