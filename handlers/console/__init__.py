@@ -10,12 +10,13 @@ from handlers.console import (
     employees,
     enterprise,
     home,
+    integration,
     members,
     seals,
     settings,
 )
 
-AREAS = (home, certification, enterprise, members, seals, employees, settings)
+AREAS = (home, certification, enterprise, members, seals, employees, settings, integration)
 
 
 def install(app: web.Application) -> None:
