@@ -52,13 +52,14 @@ async def webhooks_save(request: web.Request) -> web.Response:
     form = await form_of(request)
     action = text_of(form, "action")
     endpoint_id = text_of(form, "endpoint_id")
-    typed = {"url": text_of(form, "url"), "description": text_of(form, "description"),
-             "event_types": [t for t in form.getall("event_types", []) if isinstance(t, str)]}
+    types = [t for t in form.getall("event_types", []) if isinstance(t, str)]
+    typed: dict[str, Any] = {"url": text_of(form, "url"),
+                             "description": text_of(form, "description"), "event_types": types}
     try:
         if action == "create":
-            made = await W.create_endpoint(deps, uid, ent, url=typed["url"],
-                                           event_types=typed["event_types"],
-                                           description=typed["description"], meta=meta)
+            made = await W.create_endpoint(deps, uid, ent, url=text_of(form, "url"),
+                                           event_types=types,
+                                           description=text_of(form, "description"), meta=meta)
             # The secret is shown on this answer only (no redirect carries it).
             return await _webhooks_page(request, created=made, secret=made.secret)
         if action == "delete":
