@@ -54,7 +54,8 @@ class HttpWebhookSender:
             return int((time.perf_counter() - started) * 1000)
 
         try:
-            target = netguard.parse_url(url, dev_mode=allow_private)
+            # The scheme rule (https outside dev mode) is the save's; here the address is.
+            target = netguard.parse_url(url, dev_mode=True)
             addresses = (await netguard.public_addresses(target.host, target.port)
                          if not allow_private else None)
         except (netguard.RefusedAddress, DomainError) as exc:
