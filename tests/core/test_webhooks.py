@@ -287,3 +287,50 @@ async def test_a_delivery_connects_to_the_checked_address_only(
         signature.headers(receiver.secret, "evt_x", stamp, body), allow_private=False)
     assert result.status == 200 and result.ok
     assert receiver.accepted[0].body == body
+
+
+async def test_an_import_finishes_a_batch_and_approvals_are_events(deps, clock) -> None:
+    from core.enterprise import employee_import as I
+    from core.enterprise import employees as E
+    from tests.enterprise_factories import certified_enterprise, new_phone, xlsx_bytes
+
+    ent, admin = await certified_enterprise(deps)
+    data = xlsx_bytes([["员工一", new_phone(), None, None, None, None],
+                       ["员工二", new_phone(), None, None, None, None]])
+    report = await I.import_employees(deps, admin, ent, data, META)
+    assert report.imported == 2
+    pending = await E.list_employees(deps, admin, ent, statuses=["pending_review"])
+    first, second = pending.items
+    await E.review_employee(deps, admin, ent, first.id, approve=True, meta=META)
+    await E.approve_employees(deps, admin, ent, [second.id], META)
+    page = await EV.list_events(deps, admin, ent)
+    assert [e["type"] for e in page.events] == [
+        "batch.finished", "employee.approved", "employee.approved"]
+    assert page.events[0]["data"] == {"batch": "employee_import", "total": 2,
+                                      "succeeded": 2, "failed": 0,
+                                      "status": "pending_review"}
+    assert [e["data"]["employee_id"] for e in page.events[1:]] == [first.id, second.id]
+    assert "phone" not in page.events[1]["data"]
+
+
+async def test_signing_to_completion_and_a_rejection_are_delivered(
+        deps, outbox: OutboxWorker, aiohttp_server, clock) -> None:
+    from tests.contract_support import sign_as, start_tsa
+
+    await start_tsa(deps, aiohttp_server)
+    p, receiver, _ = await _setup(deps, aiohttp_server, clock)
+    signed = await send_contract(deps, p)
+    await sign_as(deps, outbox, p.employee_id, signed)
+    await sign_as(deps, outbox, p.sealer_id, signed)
+    refused = await send_contract(deps, p)
+    await ending.reject_contract(deps, p.employee_id, refused, "薪资条款有误", META)
+    await outbox.drain()
+    got = sorted(receiver.accepted, key=lambda r: r.event["seq"])
+    assert [(r.event["type"], r.event["data"]["contract_id"]) for r in got] == [
+        ("contract.sent", signed), ("contract.signed", signed), ("contract.signed", signed),
+        ("contract.completed", signed), ("contract.sent", refused),
+        ("contract.rejected", refused)]
+    assert [r.event["data"]["party"] for r in got[1:3]] == ["person", "enterprise"]
+    assert got[1].event["data"]["signer_name"] == "张三"
+    assert got[3].event["data"]["state"] == "completed"
+    assert got[5].event["data"]["reason"] == "薪资条款有误"
