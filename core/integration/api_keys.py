@@ -35,6 +35,8 @@ SCOPES: dict[str, str] = {
     "employees": "员工（读取、录入、审核、导入）",
     "admin": "全部管理操作",
 }
+# The short name shown beside a key.
+SCOPE_NAMES = {"read": "只读", "contracts": "合同", "employees": "员工", "admin": "管理"}
 
 
 @dataclass(frozen=True)
@@ -70,7 +72,7 @@ def is_api_key(token: str) -> bool:
 
 
 def _view(k: ApiKey) -> ApiKeyView:
-    return ApiKeyView(k.id, k.name, k.scope, SCOPES.get(k.scope, k.scope), k.prefix,
+    return ApiKeyView(k.id, k.name, k.scope, SCOPE_NAMES.get(k.scope, k.scope), k.prefix,
                       k.created_by, k.created_at, k.last_used_at, k.last_used_ip,
                       k.revoked_at)
 
