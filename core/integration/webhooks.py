@@ -306,9 +306,14 @@ async def deliver_webhook(deps: Deps, msg: OutboxMessage) -> None:
     sender = deps.webhook_sender
     if sender is None:
         raise outbox.PermanentFailure("no webhook sender configured")
+    try:
+        secret = deps.field_cipher.decrypt(endpoint.secret_enc)
+    except Exception:  # the data key changed: no retry can sign it
+        await _record(deps, delivery.id, None, "the signing secret cannot be read; "
+                      "change the endpoint's secret", None, None, final=True)
+        return
     body = body_of(event)
     stamp = int(deps.clock.now().timestamp())
-    secret = deps.field_cipher.decrypt(endpoint.secret_enc)
     result = await sender.post(endpoint.url, body,
                                signature.headers(secret, event.id, stamp, body),
                                allow_private=deps.config.server.dev_mode)

@@ -334,3 +334,39 @@ async def test_signing_to_completion_and_a_rejection_are_delivered(
     assert got[1].event["data"]["signer_name"] == "张三"
     assert got[3].event["data"]["state"] == "completed"
     assert got[5].event["data"]["reason"] == "薪资条款有误"
+
+
+async def test_a_changed_secret_signs_from_the_next_delivery(deps, outbox: OutboxWorker,
+                                                             aiohttp_server, clock) -> None:
+    p, receiver, made = await _setup(deps, aiohttp_server, clock)
+    old = made.secret
+    receiver.secret = await W.rotate_secret(deps, p.admin_id, p.enterprise_id,
+                                            made.endpoint.id, META)
+    assert receiver.secret != old
+    await send_contract(deps, p)
+    await outbox.drain()
+    assert receiver.types() == ["contract.sent"]
+    with pytest.raises(signature.InvalidSignature):
+        signature.verify(old, receiver.accepted[0].headers, receiver.accepted[0].body,
+                         now=clock.now().timestamp())
+
+
+async def test_a_contract_past_its_deadline_emits_expired(deps, outbox: OutboxWorker,
+                                                          aiohttp_server, clock) -> None:
+    from core.contracts import send
+    from tests.contract_support import company, person
+
+    p, receiver, _ = await _setup(deps, aiohttp_server, clock,
+                                  types=("contract.expired",))
+    from core.signing.samples import sample_contract_pdf
+
+    contract_id = await send.create_and_send(
+        deps, p.admin_id, p.enterprise_id, title="限期合同", filename="a.pdf",
+        pdf=sample_contract_pdf(3), signers=[person(p.employee_phone), company(p.seal_id)],
+        deadline=clock.now() + timedelta(days=2), meta=META)
+    clock.advance(days=2, seconds=1)
+    assert await ending.expire_due(deps) == 1
+    await outbox.drain()
+    assert receiver.types() == ["contract.expired"]
+    assert receiver.accepted[0].event["data"] == {
+        "contract_id": contract_id, "title": "限期合同", "state": "expired"}
