@@ -140,6 +140,15 @@ async def list_endpoints(deps: Deps, user_id: str, enterprise_id: str) -> list[E
     return [_view(r, failing.get(r.id, 0)) for r in rows]
 
 
+async def get_endpoint(deps: Deps, user_id: str, enterprise_id: str, endpoint_id: str
+                       ) -> EndpointView:
+    async with deps.db.transaction() as tx:
+        await R.require_permission(tx, user_id, enterprise_id, R.ENTERPRISE_MANAGE)
+        row = await _endpoint(tx, enterprise_id, endpoint_id)
+        failing = await _failing(tx, [row.id])
+    return _view(row, failing.get(row.id, 0))
+
+
 async def create_endpoint(deps: Deps, user_id: str, enterprise_id: str, *, url: str,
                           event_types: Sequence[str], description: str = "",
                           meta: RequestMeta) -> CreatedEndpoint:

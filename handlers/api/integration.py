@@ -54,6 +54,18 @@ class EndpointIn(BaseModel):
     description: str = Field(default="", max_length=100)
 
 
+class EndpointPatchIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", str_max_length=500)
+    url: str | None = Field(default=None, max_length=500)
+    event_types: list[str] | None = Field(default=None, max_length=20)
+    description: str | None = Field(default=None, max_length=100)
+    enabled: bool | None = None
+
+
+class SecretOut(BaseModel):
+    secret: str = Field(description="the new whsec_… secret, effective at once; shown once")
+
+
 class EndpointCreatedOut(BaseModel):
     endpoint: EndpointOut
     secret: str = Field(description="whsec_…: shown once; the HMAC key is its base64 part")
@@ -138,6 +150,35 @@ async def create_webhook(request: web.Request) -> web.Response:
                                    meta=request_meta(request))
     return reply(EndpointCreatedOut(endpoint=_endpoint(made.endpoint), secret=made.secret),
                  status=201)
+
+
+@api.route("PATCH", "/enterprises/{enterprise_id}/webhooks/{webhook_id}",
+           summary="Change a webhook endpoint (URL, event types, note, enabled)",
+           body=EndpointPatchIn, response=EndpointOut)
+async def patch_webhook(request: web.Request) -> web.Response:
+    session = require_session(request)
+    body = await parse(request, EndpointPatchIn)
+    deps, ent = request.app[DEPS], request.match_info["enterprise_id"]
+    current = await W.get_endpoint(deps, session.user_id, ent, request.match_info["webhook_id"])
+    view = await W.update_endpoint(
+        deps, session.user_id, ent, current.id,
+        url=body.url if body.url is not None else current.url,
+        event_types=body.event_types if body.event_types is not None else current.event_types,
+        description=body.description if body.description is not None else current.description,
+        enabled=body.enabled if body.enabled is not None else current.enabled,
+        meta=request_meta(request))
+    return reply(_endpoint(view))
+
+
+@api.route("POST", "/enterprises/{enterprise_id}/webhooks/{webhook_id}/secret",
+           summary="Replace the signing secret (the new one is in this answer only)",
+           response=SecretOut)
+async def rotate_webhook_secret(request: web.Request) -> web.Response:
+    session = require_session(request)
+    secret = await W.rotate_secret(request.app[DEPS], session.user_id,
+                                   request.match_info["enterprise_id"],
+                                   request.match_info["webhook_id"], request_meta(request))
+    return reply(SecretOut(secret=secret))
 
 
 @api.route("DELETE", "/enterprises/{enterprise_id}/webhooks/{webhook_id}",

@@ -66,13 +66,11 @@ async def webhooks_save(request: web.Request) -> web.Response:
             await W.delete_endpoint(deps, uid, ent, endpoint_id, meta)
             raise go_to(f"/console/e/{ent}/settings/webhooks", "removed")
         if action in ("enable", "disable"):
-            current = next((e for e in await W.list_endpoints(deps, uid, ent)
-                            if e.id == endpoint_id), None)
-            if current is not None:
-                await W.update_endpoint(deps, uid, ent, endpoint_id, url=current.url,
-                                        event_types=current.event_types,
-                                        description=current.description,
-                                        enabled=action == "enable", meta=meta)
+            current = await W.get_endpoint(deps, uid, ent, endpoint_id)
+            await W.update_endpoint(deps, uid, ent, endpoint_id, url=current.url,
+                                    event_types=current.event_types,
+                                    description=current.description,
+                                    enabled=action == "enable", meta=meta)
             raise go_to(f"/console/e/{ent}/settings/webhooks", "saved")
         if action == "rotate":
             secret = await W.rotate_secret(deps, uid, ent, endpoint_id, meta)

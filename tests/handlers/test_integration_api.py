@@ -188,3 +188,61 @@ async def test_console_webhook_secret_and_api_key_are_shown_once(client, deps) -
                                          "key_id": view.id}, allow_redirects=False)
     assert resp.status == 303
     assert "已吊销" in await (await client.get(keys)).text()
+
+
+async def test_webhook_endpoints_and_deliveries_through_the_api(client, deps, outbox,
+                                                                aiohttp_server, clock) -> None:
+    from tests.integration_support import start_receiver
+
+    ent, admin = await certified_enterprise(deps)
+    headers = {"Authorization": f"Bearer {await session_token(deps, admin)}"}
+    base = f"/api/v1/enterprises/{ent}"
+    receiver = await start_receiver(aiohttp_server, lambda: clock.now().timestamp())
+    resp = await client.post(f"{base}/webhooks", headers=headers, json={
+        "url": receiver.url, "event_types": ["batch.finished", "no.such.type"]})
+    made = await resp.json()
+    assert resp.status == 201 and made["endpoint"]["event_types"] == ["batch.finished"]
+    hook = made["endpoint"]["id"]
+    resp = await client.post(f"{base}/webhooks/{hook}/secret", headers=headers)
+    receiver.secret = (await resp.json())["secret"]
+    assert resp.status == 200 and receiver.secret != made["secret"]
+    resp = await client.post(f"{base}/webhooks", headers=headers,
+                             json={"url": receiver.url, "event_types": []})
+    assert resp.status == 400 and await _code(resp) == "no_event_types"
+
+    receiver.down = True
+    async with deps.db.transaction() as tx:
+        await EV.emit(tx, deps, ent, "batch.finished", {"n": 1})
+    await outbox.drain()
+    resp = await client.get(f"{base}/webhook-deliveries?status=retrying", headers=headers)
+    [delivery] = (await resp.json())["deliveries"]
+    assert delivery["attempts"] == 1 and delivery["last_status"] == 503
+    receiver.down = False
+    resp = await client.post(f"{base}/webhook-deliveries/{delivery['id']}/redeliver",
+                             headers=headers)
+    assert resp.status == 200 and (await resp.json())["status"] == "pending"
+    await outbox.drain()
+    assert receiver.types() == ["batch.finished"]
+
+    resp = await client.patch(f"{base}/webhooks/{hook}", headers=headers,
+                              json={"enabled": False})
+    assert resp.status == 200 and (await resp.json())["enabled"] is False
+    async with deps.db.transaction() as tx:
+        await EV.emit(tx, deps, ent, "batch.finished", {"n": 2})
+    await outbox.drain()
+    assert len(receiver.accepted) == 1  # a disabled endpoint gets nothing
+    resp = await client.delete(f"{base}/webhooks/{hook}", headers=headers)
+    assert resp.status == 200
+    listed = await (await client.get(f"{base}/webhooks", headers=headers)).json()
+    assert listed["endpoints"] == []
+    resp = await client.delete(f"{base}/webhooks/{hook}", headers=headers)
+    assert resp.status == 404 and await _code(resp) == "webhook_not_found"
+    # Another enterprise's admin sees none of it.
+    other_ent, other = await certified_enterprise(deps, name="乙公司有限公司")
+    theirs = {"Authorization": f"Bearer {await session_token(deps, other)}"}
+    resp = await client.get(f"{base}/webhook-deliveries", headers=theirs)
+    assert resp.status == 404
+    resp = await client.post(
+        f"/api/v1/enterprises/{other_ent}/webhook-deliveries/{delivery['id']}/redeliver",
+        headers=theirs)
+    assert resp.status == 404 and await _code(resp) == "delivery_not_found"
