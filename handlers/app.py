@@ -19,6 +19,7 @@ from core.contracts.signing import SIGN_JOB_KIND, deliver_sign_job
 from core.crypto import FieldCipher
 from core.enterprise import pki
 from core.enterprise.payment import PaymentGateway
+from core.integration import webhooks
 from core.integration.events import DELIVER_KIND as WEBHOOK_KIND
 from core.integration.webhooks import deliver_webhook
 from core.outbox import Deliverer, OutboxWorker
@@ -170,7 +171,7 @@ def deliverers() -> dict[str, Deliverer]:
 
 
 # Work that runs once across all processes, in whichever process runs jobs.
-PERIODIC_TASKS: tuple[PeriodicTask, ...] = housekeeping.TASKS
+PERIODIC_TASKS: tuple[PeriodicTask, ...] = (*housekeeping.TASKS, webhooks.PRUNE_TASK)
 
 
 @contextlib.asynccontextmanager

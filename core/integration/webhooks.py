@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
+from sqlalchemy import delete, func, select
 
 from core import outbox
 from core.context import Deps, RequestMeta
@@ -30,6 +30,7 @@ from core.integration.events import (
     job_key,
     queue_attempt,
 )
+from core.periodic import PeriodicTask
 from storage.models import OutboxMessage, WebhookDelivery, WebhookEndpoint, WebhookEvent
 from storage.uow import Tx
 
@@ -354,3 +355,30 @@ async def _record(deps: Deps, delivery_id: str, status: int | None, error: str |
             wait = RETRY_SCHEDULE[delivery.attempts - 1]
             delivery.status, delivery.next_attempt_at = "retrying", now + wait
             await queue_attempt(tx, deps, delivery, now + wait)
+
+
+# -- retention ------------------------------------------------------------------------
+
+# Events and finished deliveries older than this are deleted (the feed's numbering goes
+# on: an enterprise's head keeps its last number).
+RETENTION = timedelta(days=90)
+PRUNE_BATCH = 5000
+
+
+async def prune(deps: Deps) -> dict[str, int]:
+    """Delete old finished deliveries, then old events nothing is still delivering."""
+    cutoff = deps.clock.now() - RETENTION
+    async with deps.db.transaction() as tx:
+        old = select(WebhookDelivery.id).where(
+            WebhookDelivery.created_at < cutoff,
+            WebhookDelivery.status.in_(["succeeded", "failed"])).limit(PRUNE_BATCH)
+        deliveries = await tx.changed(
+            delete(WebhookDelivery).where(WebhookDelivery.id.in_(old)))
+        busy = select(WebhookDelivery.event_id)
+        stale = select(WebhookEvent.id).where(
+            WebhookEvent.created_at < cutoff, WebhookEvent.id.not_in(busy)).limit(PRUNE_BATCH)
+        events = await tx.changed(delete(WebhookEvent).where(WebhookEvent.id.in_(stale)))
+    return {"webhook_deliveries": deliveries, "webhook_events": events}
+
+
+PRUNE_TASK = PeriodicTask("webhooks.prune", timedelta(hours=1), prune)

@@ -370,3 +370,22 @@ async def test_a_contract_past_its_deadline_emits_expired(deps, outbox: OutboxWo
     assert receiver.types() == ["contract.expired"]
     assert receiver.accepted[0].event["data"] == {
         "contract_id": contract_id, "title": "限期合同", "state": "expired"}
+
+
+async def test_old_events_and_finished_deliveries_are_pruned(deps, outbox: OutboxWorker,
+                                                             aiohttp_server, clock) -> None:
+    p, receiver, _ = await _setup(deps, aiohttp_server, clock)
+    await send_contract(deps, p)
+    await outbox.drain()
+    clock.advance(days=80)
+    await send_contract(deps, p)
+    await outbox.drain()
+    clock.advance(days=11)
+    assert await W.prune(deps) == {"webhook_deliveries": 1, "webhook_events": 1}
+    page = await EV.list_events(deps, p.admin_id, p.enterprise_id)
+    assert [e["seq"] for e in page.events] == [2]
+    assert len(await _deliveries(deps)) == 1
+    await send_contract(deps, p)  # the numbering goes on
+    page = await EV.list_events(deps, p.admin_id, p.enterprise_id, after="2")
+    assert [e["seq"] for e in page.events] == [3]
+    assert len(receiver.accepted) == 2
