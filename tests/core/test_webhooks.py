@@ -389,3 +389,20 @@ async def test_old_events_and_finished_deliveries_are_pruned(deps, outbox: Outbo
     page = await EV.list_events(deps, p.admin_id, p.enterprise_id, after="2")
     assert [e["seq"] for e in page.events] == [3]
     assert len(receiver.accepted) == 2
+
+
+async def test_concurrent_events_get_distinct_numbers_in_commit_order(deps) -> None:
+    import asyncio
+
+    from tests.enterprise_factories import certified_enterprise
+
+    ent, admin = await certified_enterprise(deps)
+
+    async def one(n: int) -> None:
+        async with deps.db.transaction() as tx:
+            await EV.emit(tx, deps, ent, "batch.finished", {"n": n})
+
+    await asyncio.gather(*(one(n) for n in range(8)))
+    page = await EV.list_events(deps, admin, ent)
+    assert [e["seq"] for e in page.events] == list(range(1, 9))
+    assert sorted(e["data"]["n"] for e in page.events) == list(range(8))
