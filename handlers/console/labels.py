@@ -49,6 +49,10 @@ AUDIT_ACTIONS = {
     "security.proof_refused": "验证受限（次数已达上限）",
     "security.proof_exhausted": "验证错误次数过多",
     "security.proof_alert": "安全告警：多次验证失败",
+    "webhook.created": "添加事件回调地址", "webhook.updated": "修改事件回调地址",
+    "webhook.deleted": "删除事件回调地址", "webhook.secret_rotated": "更换回调签名密钥",
+    "webhook.redelivered": "重新投递事件", "api_key.created": "创建 API 密钥",
+    "api_key.revoked": "吊销 API 密钥",
 }
 # A seal's uses (storage/models/enterprise.py SealUsage.action).
 USAGE_ACTIONS = {"sign": "盖章", "auto_sign": "自动盖章"}
@@ -57,7 +61,7 @@ AUDIT_DETAILS = {"name": "名称", "reason": "原因", "count": "人数", "credi
                  "method": "方式", "kind": "类型", "phone": "手机号", "account": "账号",
                  "bank": "开户行", "resign_date": "离职日期", "handed_over": "转交事项",
                  "seal": "印章", "authorized_by_name": "自动签署授权人", "title": "合同",
-                 "member": "成员"}
+                 "member": "成员", "url": "回调地址", "scope": "权限范围"}
 DETAIL_VALUES = {**C.METHODS, **S.KINDS, "transfer": "主动转让", "appeal": "申诉",
                   **{k: r.label for k, r in P.RULES.items() if k not in C.METHODS},
                   **P.ALERT_REASONS}
