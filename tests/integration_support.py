@@ -3,6 +3,7 @@ verifies each delivery the way docs/integration.md tells receivers to."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -47,8 +48,6 @@ class Receiver:
             self.refused.append("replayed id")
             return web.Response(status=409, text="already processed")
         self.seen.add(event_id)
-        import json
-
         self.accepted.append(Received(dict(request.headers), body, json.loads(body)))
         return web.Response(text="ok")
 
