@@ -10,6 +10,7 @@ graphics state the page leaves behind.
 from __future__ import annotations
 
 import io
+import secrets
 from dataclasses import dataclass
 
 from pyhanko.pdf_utils import generic
@@ -17,7 +18,7 @@ from pyhanko.pdf_utils import generic
 from core.signing.cjk_pdf import CjkFont
 from core.signing.pdfinput import PARSE_ERRORS, PdfInvalid, media_box, open_for_update, page_count
 
-FONT_KEY = "LSFill"
+FONT_PREFIX = "LSFill"
 MIN_SIZE = 6.0
 
 
@@ -63,6 +64,9 @@ def fill_pdf(data: bytes, stamps: list[Stamp], *, font_path: str, font_index: in
         writer = open_for_update(data, max_bytes=max_bytes)
         reader = writer.prev
         pages = page_count(reader)
+        # Each filling adds its own font subset under a new name: a later filling (the
+        # employee's) must not collide with an earlier one's resource.
+        font_key = f"{FONT_PREFIX}{secrets.token_hex(4)}"
         font = CjkFont(font_path, font_index)
         try:
             ops: dict[int, list[str]] = {}
@@ -83,7 +87,7 @@ def fill_pdf(data: bytes, stamps: list[Stamp], *, font_path: str, font_index: in
                 # baseline.
                 baseline = (y1 + y2) / 2 - size * 0.38
                 ops.setdefault(s.page, []).append(
-                    f"BT 0 g /{FONT_KEY} {size:.2f} Tf {x1 + 1:.2f} {baseline:.2f} Td "
+                    f"BT 0 g /{font_key} {size:.2f} Tf {x1 + 1:.2f} {baseline:.2f} Td "
                     f"{font.encode(text)} Tj ET"
                 )
             if not ops:
@@ -93,7 +97,7 @@ def fill_pdf(data: bytes, stamps: list[Stamp], *, font_path: str, font_index: in
             font.close()
         resources = generic.DictionaryObject({
             generic.pdf_name("/Font"): generic.DictionaryObject(
-                {generic.pdf_name(f"/{FONT_KEY}"): font_ref})
+                {generic.pdf_name(f"/{font_key}"): font_ref})
         })
         for page, page_ops in sorted(ops.items()):
             before = generic.StreamObject(stream_data=b"q\n")
