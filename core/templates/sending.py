@@ -181,15 +181,16 @@ async def _version(deps: Deps, user_id: str, enterprise_id: str, template_id: st
 
 
 async def preview(deps: Deps, user_id: str, enterprise_id: str, template_id: str,
-                  raw_values: dict[str, object]) -> tuple[bytes, list[str]]:
-    """The filled PDF as it will be sent (sender values only) and its pages as PNG data
-    URLs (at most PREVIEW_PAGES) for the console."""
+                  raw_values: dict[str, object], *, pages: int = PREVIEW_PAGES
+                  ) -> tuple[bytes, list[str]]:
+    """The filled PDF as it will be sent (sender values only) and its first `pages` pages
+    (at most PREVIEW_PAGES) as PNG data URLs for the console."""
     version = await _version(deps, user_id, enterprise_id, template_id)
     values = clean_values(version.fields, raw_values, "sender")
     pdf = await _fill(deps, version.file_key, version.sha256,
                       _stamps(version, version.fields, values))
     images = []
-    for page in range(min(len(version.page_sizes), PREVIEW_PAGES)):
+    for page in range(min(len(version.page_sizes), pages, PREVIEW_PAGES)):
         png = await run_cpu(render_page, pdf, page, PREVIEW_WIDTH)
         images.append("data:image/png;base64," + base64.b64encode(png).decode("ascii"))
     return pdf, images
