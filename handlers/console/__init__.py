@@ -13,9 +13,10 @@ from handlers.console import (
     members,
     seals,
     settings,
+    templates,
 )
 
-AREAS = (home, certification, enterprise, members, seals, employees, settings)
+AREAS = (home, certification, enterprise, members, seals, employees, templates, settings)
 
 
 def install(app: web.Application) -> None:
