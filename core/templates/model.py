@@ -13,7 +13,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from core.contracts.demo_contract import BODY, CLAUSES, LEADING, MARGIN, _faces, _Layout
+from core.contracts.demo_contract import BODY, CLAUSES, MARGIN, _faces, _Layout
 from core.signing.cjk_pdf import A4, CjkFont, write_pdf
 
 BLANK = "{　　　　　　　　}"
@@ -112,10 +112,3 @@ def _lay_out(body: CjkFont, heavy: CjkFont) -> ModelTemplate:
     out.footers()
     return ModelTemplate(write_pdf(out.pages, out.fonts, "劳动合同书（示范文本）"), fields)
 
-
-def model_text_lines() -> list[str]:
-    """The clauses' headings, for the docs and the console's hints."""
-    return [text for kind, text in CLAUSES if kind == "h"]
-
-
-LINE_HEIGHT = BODY * LEADING
