@@ -39,6 +39,7 @@ from core.signatures import default_signature_png
 from core.signing import service
 from core.signing.pdf import CertificateRevoked
 from core.signing.seals import signing_date_text
+from core.templates import gate as template_gate
 from core.validators import check_sms_code_format
 from core.wechat.notify import notify_person
 from storage.models import (
@@ -189,6 +190,8 @@ async def request_sign(
             await _check_person_ready(deps, tx, user, signer)
             if signer.party == "person" and not await _has_signature(tx, user.id):
                 raise SignatureRequired()
+            if await template_gate.fill_pending(tx, contract.id, signer.id):
+                raise template_gate.FillRequired()
             await sms_codes.check_send_limits(tx, deps, user.phone, meta)
             await sms_codes.issue_code(tx, deps, user.phone, SIGN_PURPOSE, meta)
             code_row = (
@@ -528,6 +531,7 @@ async def perform_signing(
             date_text=signing_date_text(deps.clock.now().astimezone(LOCAL_ZONE).date()),
             font_path=deps.config.signing.font_path,
             font_index=deps.config.signing.font_index,
+            sign_day=deps.clock.now().astimezone(LOCAL_ZONE).date().isoformat(),
         )
         try:
             signed = await run_cpu(engine.sign_fields, pdf, job)

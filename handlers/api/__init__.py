@@ -19,11 +19,12 @@ def api_groups() -> list[ApiRoutes]:
         integration,
         meta,
         onboarding,
+        templates,
         verify,
     )
 
     return [meta.api, auth.api, identity.api, contracts.api, verify.api, enterprise.api,
-            onboarding.api, integration.api]
+            onboarding.api, integration.api, templates.api]
 
 
 def install_api(app: web.Application) -> None:

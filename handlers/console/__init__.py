@@ -14,9 +14,11 @@ from handlers.console import (
     members,
     seals,
     settings,
+    templates,
 )
 
-AREAS = (home, certification, enterprise, members, seals, employees, settings, integration)
+AREAS = (home, certification, enterprise, members, seals, employees, templates, settings,
+         integration)
 
 
 def install(app: web.Application) -> None:

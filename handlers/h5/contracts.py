@@ -15,6 +15,7 @@ from core.contracts import access, ending, pages, send, signing
 from core.contracts.access import ContractView
 from core.contracts.send import Box, SignerSpec
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
+from core.templates import sending as template_sending
 from handlers.console.enterprise import console_context
 from handlers.keys import DEPS, current_session
 from handlers.render import render
@@ -137,6 +138,10 @@ async def sign_page(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther(f"/contracts/{view.id}/done")
     if not view.can_sign:
         raise web.HTTPSeeOther(f"/contracts/{view.id}")
+    if view.my_party == "person" and await template_sending.fill_form(
+            request.app[DEPS], user_id, view.id) is not None:
+        # 乙方补全: the employee's own template fields come first.
+        raise web.HTTPSeeOther(f"/contracts/{view.id}/fill")
     if view.my_party == "person":
         next_path = quote(f"/contracts/{view.id}/sign", safe="")
         if not view.identity_verified:
@@ -148,6 +153,32 @@ async def sign_page(request: web.Request) -> web.Response:
     return render(request, "contracts/sign.html",
                   {"c": view, "pages": page_layout(view, mine_only=True), "step": "start",
                    "signer_id": signer_id})
+
+
+@routes.get("/contracts/{id}/fill")
+async def fill_page(request: web.Request) -> web.Response:
+    user_id = _login_first(request)
+    form = await template_sending.fill_form(request.app[DEPS], user_id, _cid(request))
+    if form is None:
+        raise web.HTTPSeeOther(f"/contracts/{_cid(request)}/sign")
+    return render(request, "contracts/fill.html", {"f": form, "form": {}})
+
+
+@routes.post("/contracts/{id}/fill")
+async def fill_submit(request: web.Request) -> web.Response:
+    user_id = _login_first(request)
+    data = await form_data(request)
+    try:
+        await template_sending.fill_employee_fields(request.app[DEPS], user_id, _cid(request),
+                                                    dict(data), request_meta(request))
+    except InvalidInput as exc:
+        form = await template_sending.fill_form(request.app[DEPS], user_id, _cid(request))
+        if form is None:
+            raise
+        return render(request, "contracts/fill.html",
+                      {"f": form, "form": {k: v[:200] for k, v in data.items()}, "error": exc},
+                      status=exc.status)
+    raise web.HTTPSeeOther(f"/contracts/{_cid(request)}/sign")
 
 
 @routes.get("/contracts/{id}/stamp.png")

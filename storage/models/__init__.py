@@ -46,6 +46,7 @@ from storage.models.qr_login import QrLogin
 from storage.models.ratelimit import RateEvent
 from storage.models.signatures import HandwrittenSignature, SignaturePadToken
 from storage.models.signing import Certificate, SigningGrant
+from storage.models.templates import Template, TemplateContract, TemplateVersion
 from storage.models.wechat import (
     ConsoleWechatMessage,
     WechatBinding,
@@ -94,6 +95,9 @@ __all__ = [
     "SignaturePadToken",
     "SigningGrant",
     "SmsCode",
+    "Template",
+    "TemplateContract",
+    "TemplateVersion",
     "User",
     "UserSession",
     "WebhookDelivery",
