@@ -206,9 +206,14 @@ async def test_reminders_follow_the_schedule_and_stop_at_the_most(deps, outbox, 
 
 async def test_reminders_never_fall_after_the_deadline(deps, outbox, flow, clock) -> None:
     await set_schedule(deps, flow, 3, 2, 5)
-    await send_with_deadline(deps, flow, 8)
-    await run_days(deps, clock, 12)
-    # Days 3, 5 and 7; day 9 is past the deadline.
+    contract_id = await send_with_deadline(deps, flow, 8)
+    await run_days(deps, clock, 7)
+    async with deps.db.sessions() as session:
+        row = await session.get(Contract, contract_id)
+        assert row is not None and row.reminders_sent == 3
+        assert row.next_reminder_at is None  # day 9 would be past the deadline
+    await run_days(deps, clock, 5)
+    # Days 3, 5 and 7.
     assert len(await texts(deps, outbox, flow.employee_phone, "还在等您签署")) == 3
 
 
