@@ -11,7 +11,7 @@ from urllib.parse import quote
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from core.contracts import access, ending, send, signing, urging
+from core.contracts import access, ending, reminders, send, signing, urging
 from core.contracts.access import ContractItem, ContractView
 from core.contracts.send import Box, SignerSpec
 from core.errors import InvalidInput, PayloadTooLarge
@@ -175,6 +175,30 @@ class BulkOut(BaseModel):
     done: int
     failed: int
     items: list[BulkItemOut]
+
+
+class RemindersIn(BaseModel):
+    enabled: bool
+    first_days: int | None = Field(default=None, ge=reminders.FIRST_DAYS[0],
+                                   le=reminders.FIRST_DAYS[1],
+                                   description="first reminder this many days after sending")
+    every_days: int | None = Field(default=None, ge=reminders.EVERY_DAYS[0],
+                                   le=reminders.EVERY_DAYS[1], description="then every … days")
+    max_times: int | None = Field(default=None, ge=reminders.MAX_TIMES[0],
+                                  le=reminders.MAX_TIMES[1], description="at most … reminders")
+
+
+class RemindersOut(BaseModel):
+    enabled: bool
+    first_days: int
+    every_days: int
+    max_times: int
+    summary: str
+
+
+def reminders_out(r: reminders.ReminderSchedule) -> RemindersOut:
+    return RemindersOut(enabled=r.enabled, first_days=r.first_days, every_days=r.every_days,
+                        max_times=r.max_times, summary=r.summary)
 
 
 def item_out(c: ContractItem) -> ContractItemOut:
@@ -356,6 +380,28 @@ async def revoke_contracts(request: web.Request) -> web.Response:
     rows = await ending.revoke_many(request.app[DEPS], session.user_id, body.contract_ids,
                                     body.reason, request_meta(request))
     return reply(bulk_out(rows))
+
+
+@api.route("GET", "/enterprises/{id}/contract-reminders",
+           summary="The enterprise's automatic reminder schedule", response=RemindersOut)
+async def get_reminders(request: web.Request) -> web.Response:
+    session = require_session(request)
+    schedule = await reminders.reminder_schedule(request.app[DEPS], session.user_id,
+                                                 request.match_info["id"])
+    return reply(reminders_out(schedule))
+
+
+@api.route("PUT", "/enterprises/{id}/contract-reminders",
+           summary="Set the automatic reminder schedule (contracts.send); contracts in "
+           "progress follow it", body=RemindersIn, response=RemindersOut)
+async def set_reminders(request: web.Request) -> web.Response:
+    session = require_session(request)
+    body = await parse(request, RemindersIn)
+    schedule = await reminders.set_reminder_schedule(
+        request.app[DEPS], session.user_id, request.match_info["id"], enabled=body.enabled,
+        first_days=body.first_days, every_days=body.every_days, max_times=body.max_times,
+        meta=request_meta(request))
+    return reply(reminders_out(schedule))
 
 
 @api.route("GET", "/contracts/{id}/document", summary="The current PDF (signed once completed)",

@@ -19,7 +19,7 @@ from core.enterprise import roles
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.signing.samples import sample_contract_pdf
 from handlers.app import build_deps
-from storage.models import Contract, ContractSigner
+from storage.models import Contract, ContractSigner, OutboxMessage, WechatBinding
 from tests.contract_support import (
     META,
     company,
@@ -381,3 +381,17 @@ async def test_urge_counts_are_kept_on_the_signer(deps, flow) -> None:
             ContractSigner.contract_id == contract_id, ContractSigner.party == "person"))
         ).scalar_one()
     assert signer.urge_count == 1 and signer.last_urged_at is not None
+
+
+async def test_a_signer_bound_to_wechat_is_urged_by_template_message(deps, flow) -> None:
+    async with deps.db.transaction() as tx:
+        tx.session.add(WechatBinding(openid="o_employee", user_id=flow.employee_id,
+                                     created_at=deps.clock.now()))
+    contract_id = await send_contract(deps, flow)
+    await urging.urge_contract(deps, flow.admin_id, contract_id, META)
+    async with deps.db.sessions() as session:
+        jobs = list((await session.execute(select(OutboxMessage).where(
+            OutboxMessage.kind == "notify.send"))).scalars())
+    urged = [j for j in jobs if j.payload["event"] == "urged"]
+    assert [j.payload["user_id"] for j in urged] == [flow.employee_id]
+    assert urged[0].payload["link"].endswith(f"/contracts/{contract_id}")

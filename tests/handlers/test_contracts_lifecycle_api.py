@@ -168,3 +168,22 @@ async def test_the_contract_page_urges(client, deps, outbox, api_flow) -> None:
     assert "已催办，待签署方将收到" in text and "已催办，10 小时后可再次催办" in text
     r = await client.post(f"{path}/urge", data={"_csrf": token}, headers=h)
     assert r.status == 429 and "已催办，10 小时后可再次催办" in await r.text()
+
+
+async def test_the_reminder_schedule_over_the_api(client, deps, api_flow) -> None:
+    path = f"/api/v1/enterprises/{api_flow.enterprise_id}/contract-reminders"
+    h = await headers(deps, api_flow.admin_id)
+    before = await (await client.get(path, headers=h)).json()
+    assert before["enabled"] is False
+    r = await client.put(path, json={"enabled": True, "first_days": 3, "every_days": 2,
+                                     "max_times": 5}, headers=h)
+    assert r.status == 200, await r.text()
+    assert (await r.json())["summary"].startswith("发起 3 天后首次提醒")
+    bad = await client.put(path, json={"enabled": True, "first_days": 0, "every_days": 2,
+                                       "max_times": 5}, headers=h)
+    assert bad.status == 400
+    outsider = await client.get(path, headers=await headers(deps, api_flow.employee_id))
+    assert outsider.status == 404
+    employee = await client.put(path, json={"enabled": False},
+                                headers=await headers(deps, api_flow.employee_id))
+    assert employee.status == 404
