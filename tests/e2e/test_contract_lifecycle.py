@@ -1,7 +1,8 @@
 """The sending side urges (催办) and revokes (撤销) from the console, on a phone (390×844)
 and on a PC (1366×768): a row's 催办 button, which then says how long to wait; 催办 on the
 contract page; ticking two contracts and revoking them with a reason. Each signer gets
-the SMS. Screenshots land in test-output/<test name>/."""
+the SMS; then the enterprise sets its reminder schedule. Screenshots land in
+test-output/<test name>/."""
 
 from __future__ import annotations
 
@@ -113,4 +114,17 @@ async def test_hr_urges_and_revokes_from_the_console(deps, live_server, browser,
     await shot(page, f"{device}-revoked")
     for phone in (CHEN, LIN):
         assert await _texts(live_server, phone, "原因：岗位调整，合同重新发起")
+
+    # the enterprise's automatic reminder schedule, in 设置
+    await page.goto(f"{live_server.url}/console/e/{ent}/settings")
+    await page.check("#reminder-settings input[name=enabled]")
+    await page.fill("#r-first", "3")
+    await page.fill("#r-every", "2")
+    await page.fill("#r-max", "5")
+    await page.click("#reminder-settings button[value=reminders]")
+    await page.wait_for_selector(".alert-ok[role=status]")
+    assert "发起 3 天后首次提醒，之后每 2 天提醒一次，最多 5 次" in await page.inner_text(
+        "#reminder-settings")
+    await _no_overflow(page)
+    await shot(page, f"{device}-reminder-settings")
     await context.close()
