@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from core.context import Deps, RequestMeta
-from core.contracts import common, turns
+from core.contracts import common, reminders, turns
 from core.contracts.engine import DATE_MARK, PdfInfo, inspect_pdf, prepare
 from core.contracts.states import CONTRACT, ContractState, SignerState
 from core.cpu import run_cpu
@@ -436,6 +436,7 @@ async def _send(
                                           x1=x1, y1=y1, x2=x2, y2=y2))
     contract.state, contract.sent_at, contract.updated_at = ContractState.IN_PROGRESS, now, now
     contract.deadline = deadline
+    reminders.on_send(contract, ent)
     await tx.session.flush()
     await common.log(
         tx, deps, "contract.sent", contract, actor_id=user_id,

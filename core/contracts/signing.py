@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import outbox, sms_codes
 from core.clock import LOCAL_ZONE
 from core.context import Deps, RequestMeta
-from core.contracts import common, engine, turns
+from core.contracts import common, ending, engine, turns
 from core.contracts.states import CONTRACT, SIGNER, ContractState, SignerState
 from core.cpu import run_cpu
 from core.crypto import mask_phone, sha256_hex
@@ -309,11 +309,8 @@ async def confirm_sign(
 
 async def _expire_if_due(tx: Tx, deps: Deps, contract: Contract) -> bool:
     now = deps.clock.now()
-    if contract.state == ContractState.IN_PROGRESS and contract.deadline is not None \
-            and contract.deadline <= now:
-        CONTRACT.ensure(contract.state, ContractState.EXPIRED)
-        contract.state, contract.ended_at, contract.updated_at = ContractState.EXPIRED, now, now
-        await common.log(tx, deps, "contract.expired", contract, actor_id=None)
+    if common.is_overdue(contract, now):
+        await ending.expire_in(tx, deps, contract)
         return True
     return False
 

@@ -42,7 +42,9 @@ AUDIT_ACTIONS = {
     "contract.sign_failed": "签署失败", "contract.completed": "合同签署完成",
     "contract.rejected": "拒签合同", "contract.revoked": "撤回合同",
     "contract.expired": "合同已过期", "sign": "签署",
-    "contract.auto_sign": "自动盖章",
+    "contract.auto_sign": "自动盖章", "contract.urged": "催办合同",
+    "contract.reminded": "自动提醒待签署方", "contract.due_notice": "合同即将截止提醒",
+    "contracts.reminders_set": "设置合同自动提醒",
     "contract.auto_sign_withdrawn": "自动盖章已取消，改为人工盖章",
     "certificate.issued": "签发数字证书", "certificate.revoked": "吊销数字证书",
     "signing.granted": "授权签署", "signing.key_unlocked": "启用签署密钥",
@@ -61,7 +63,8 @@ AUDIT_DETAILS = {"name": "名称", "reason": "原因", "count": "人数", "credi
                  "method": "方式", "kind": "类型", "phone": "手机号", "account": "账号",
                  "bank": "开户行", "resign_date": "离职日期", "handed_over": "转交事项",
                  "seal": "印章", "authorized_by_name": "自动签署授权人", "title": "合同",
-                 "member": "成员", "url": "回调地址", "scope": "权限范围"}
+                 "member": "成员", "url": "回调地址", "scope": "权限范围",
+                 "signers": "签署方", "number": "第几次", "schedule": "提醒规则"}
 DETAIL_VALUES = {**C.METHODS, **S.KINDS, "transfer": "主动转让", "appeal": "申诉",
                   **{k: r.label for k, r in P.RULES.items() if k not in C.METHODS},
                   **P.ALERT_REASONS}

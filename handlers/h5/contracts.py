@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from core.contracts import access, ending, pages, send, signing
+from core.contracts import access, ending, pages, send, signing, urging
 from core.contracts.access import ContractView
 from core.contracts.send import Box, SignerSpec
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
@@ -84,15 +84,23 @@ async def list_page(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------ reading
 
 
-@routes.get("/contracts/{id}")
-async def view_page(request: web.Request) -> web.Response:
+async def _view_page(request: web.Request, error: DomainError | None = None) -> web.Response:
     user_id = _login_first(request)
     view = await access.view_contract(request.app[DEPS], user_id, _cid(request))
     notice = {"signed": "签署成功", "rejected": "已拒签", "revoked": "合同已撤销",
-              "sent": "合同已发出，签署人将收到短信通知"}.get(request.query.get("done", ""))
-    return render(request, "contracts/view.html",
-                  {"c": view, "pages": page_layout(view), "when": local_time,
-                   "notice": notice})
+              "sent": "合同已发出，签署人将收到短信通知",
+              "urged": "已催办，待签署方将收到微信或短信提醒"}.get(request.query.get("done", ""))
+    response = render(request, "contracts/view.html",
+                      {"c": view, "pages": page_layout(view), "when": local_time,
+                       "notice": notice, "error": error})
+    if error is not None:
+        response.set_status(error.status)
+    return response
+
+
+@routes.get("/contracts/{id}")
+async def view_page(request: web.Request) -> web.Response:
+    return await _view_page(request)
 
 
 @routes.get("/contracts/{id}/pages/{page:\\d+}.png")
@@ -245,6 +253,21 @@ async def reject(request: web.Request) -> web.Response:
     await ending.reject_contract(request.app[DEPS], user_id, _cid(request),
                                  form.get("reason", ""), request_meta(request))
     raise web.HTTPSeeOther(f"/contracts/{_cid(request)}?done=rejected")
+
+
+@routes.post("/contracts/{id}/urge")
+async def urge(request: web.Request) -> web.Response:
+    """催办 from the contract page (the sending side)."""
+    user_id = _login_first(request)
+    await form_data(request)
+    try:
+        await urging.urge_contract(request.app[DEPS], user_id, _cid(request),
+                                   request_meta(request))
+    except DomainError as err:
+        if err.status == 404:
+            raise
+        return await _view_page(request, err)
+    raise web.HTTPSeeOther(f"/contracts/{_cid(request)}?done=urged")
 
 
 @routes.post("/contracts/{id}/revoke")
