@@ -14,11 +14,11 @@ from core.context import Deps
 from core.contracts import common
 from core.contracts.states import (
     CONTRACT_LABELS,
-    ENDED,
     SIGNER_LABELS,
     ContractState,
     SignerState,
 )
+from core.contracts.urging import next_urge_at, wait_label
 from core.crypto import mask_phone
 from core.enterprise import roles
 from core.errors import InvalidInput
@@ -113,13 +113,18 @@ class ContractView:
     my_phone_masked: str
     # The enterprise's contract list in the HR console, for its members who may see it.
     console_url: str | None = None
+    # The sending side may urge (催办) the pending signers now; else the button's words.
+    can_urge: bool = False
+    urge_label: str | None = None
+    next_urge_at: datetime | None = None
 
 
-def _to_sign(mine: ColumnElement[bool]) -> tuple[ColumnElement[bool], ...]:
-    """Contracts in progress where one of the viewer's signer rows is pending."""
+def _to_sign(mine: ColumnElement[bool], now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Contracts in progress (not past the deadline) where one of the viewer's signer
+    rows is pending."""
     todo = select(ContractSigner.contract_id).where(
         mine, ContractSigner.state == SignerState.PENDING)
-    return (Contract.state == ContractState.IN_PROGRESS, Contract.id.in_(todo))
+    return (common.live_condition(now), Contract.id.in_(todo))
 
 
 async def count_to_sign(deps: Deps, user_id: str) -> int:
@@ -132,13 +137,15 @@ async def count_to_sign(deps: Deps, user_id: str) -> int:
         seal_ids = await common.sealer_scope(tx, user_id)
         mine = or_(common.person_condition(user), common.sealer_condition(seal_ids))
         return (await tx.session.execute(
-            select(func.count()).select_from(Contract).where(*_to_sign(mine))
+            select(func.count()).select_from(Contract).where(
+                *_to_sign(mine, deps.clock.now()))
         )).scalar_one()
 
 
 async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractItem]:
     if tab not in TABS:
         raise InvalidInput("列表类型无效", code="invalid_tab", field="tab")
+    now = deps.clock.now()
     async with deps.db.transaction() as tx:
         user = await common.load_user(tx, user_id)
         seal_ids = await common.sealer_scope(tx, user_id)
@@ -151,27 +158,27 @@ async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractIte
             party_ids = select(ContractSigner.contract_id).where(mine)
             query = query.where(Contract.id.in_(party_ids))
             if tab == "to_sign":
-                query = query.where(*_to_sign(mine))
+                query = query.where(*_to_sign(mine, now))
             elif tab == "waiting":
                 todo = select(ContractSigner.contract_id).where(
                     mine, ContractSigner.state == SignerState.PENDING)
-                query = query.where(Contract.state == ContractState.IN_PROGRESS,
-                                    Contract.id.not_in(todo))
+                query = query.where(common.live_condition(now), Contract.id.not_in(todo))
             elif tab == "completed":
                 query = query.where(Contract.state == ContractState.COMPLETED)
             else:
-                query = query.where(Contract.state.in_(list(ENDED)))
+                query = query.where(common.ended_condition(now))
         rows = (await tx.session.execute(
             query.order_by(Contract.created_at.desc()).limit(LIST_LIMIT)
         )).all()
-    return [
-        ContractItem(
-            c.id, c.title, c.state, CONTRACT_LABELS[ContractState(c.state)], name,
+    out = []
+    for c, name in rows:
+        state = common.effective_state(c, now)
+        out.append(ContractItem(
+            c.id, c.title, state, CONTRACT_LABELS[state], name,
             c.created_at, c.sent_at, c.completed_at, c.deadline,
             f"/contracts/{c.id}",
-        )
-        for c, name in rows
-    ]
+        ))
+    return out
 
 
 # The HR console's list of one enterprise's contracts.
@@ -199,6 +206,11 @@ class EnterpriseContractItem:
     sent_at: datetime | None
     deadline: datetime | None
     url: str
+    # For the sending side: urge (催办) now, or the words saying when; revoke.
+    can_urge: bool = False
+    urge_label: str | None = None
+    next_urge_at: datetime | None = None
+    can_revoke: bool = False
 
 
 async def enterprise_contracts(
@@ -209,6 +221,7 @@ async def enterprise_contracts(
     started and those waiting for (or sealed with) a seal the member holds."""
     if tab not in ENTERPRISE_TABS:
         raise InvalidInput("列表类型无效", code="invalid_tab", field="tab")
+    now = deps.clock.now()
     async with deps.db.transaction() as tx:
         actor = await roles.actor_for(tx, user_id, enterprise_id)  # NotFound for outsiders
         seal_ids = await common.sealer_scope(tx, user_id)
@@ -224,12 +237,11 @@ async def enterprise_contracts(
                 ContractSigner.enterprise_id == enterprise_id,
                 common.sealer_condition(seal_ids),
                 ContractSigner.state == SignerState.PENDING)
-            query = query.where(Contract.state == ContractState.IN_PROGRESS,
-                                Contract.id.in_(todo))
+            query = query.where(common.live_condition(now), Contract.id.in_(todo))
         elif tab == "ended":
-            query = query.where(Contract.state.in_(list(ENDED)))
+            query = query.where(common.ended_condition(now))
         elif tab != "all":
-            query = query.where(Contract.state == tab)
+            query = query.where(common.state_condition(tab, now))
         contracts = list((await tx.session.execute(
             query.order_by(Contract.created_at.desc()).limit(LIST_LIMIT))).scalars())
         ids = [c.id for c in contracts]
@@ -253,11 +265,18 @@ async def enterprise_contracts(
             f"{'企业' if s.party == 'enterprise' else s.name} "
             f"{SIGNER_LABELS[SignerState(s.state)]}" for s in rows)
         draft = c.state == ContractState.DRAFT
+        state = common.effective_state(c, now)
+        manages = may_edit or c.initiator_id == user_id
+        urge_at = next_urge_at(c, rows, now) if manages else None
         out.append(EnterpriseContractItem(
-            c.id, c.title, c.state, CONTRACT_LABELS[ContractState(c.state)], summary,
+            c.id, c.title, state, CONTRACT_LABELS[state], summary,
             sum(1 for s in rows if s.state == SignerState.SIGNED), len(rows),
             names.get(c.initiator_id) or "", c.created_at, c.sent_at, c.deadline,
             f"/console/contracts/{c.id}/edit" if draft and may_edit else f"/contracts/{c.id}",
+            can_urge=urge_at is not None and urge_at <= now,
+            urge_label=wait_label(urge_at, now) if urge_at and urge_at > now else None,
+            next_urge_at=urge_at,
+            can_revoke=manages and state in (ContractState.DRAFT, ContractState.IN_PROGRESS),
         ))
     return out
 
@@ -280,13 +299,11 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
         in_console = inv.viewer or (
             contract.initiator_id == user.id
             and await roles.active_member(tx, user.id, contract.enterprise_id) is not None)
-        can_revoke = False
-        if contract.state in (ContractState.DRAFT, ContractState.IN_PROGRESS):
-            if contract.initiator_id == user.id:
-                can_revoke = True
-            elif inv.viewer:
-                actor = await roles.actor_for(tx, user.id, contract.enterprise_id)
-                can_revoke = actor.can(roles.CONTRACTS_SEND)
+        state = common.effective_state(contract, now)
+        manages = contract.initiator_id == user.id or (
+            inv.viewer and await common.may_manage(tx, user.id, contract))
+        can_revoke = manages and state in (ContractState.DRAFT, ContractState.IN_PROGRESS)
+        urge_at = next_urge_at(contract, signers, now) if manages else None
     boxes: dict[str, list[BoxView]] = {}
     for f in fields:
         boxes.setdefault(f.signer_id, []).append(
@@ -311,8 +328,8 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
     has_sig = await default_signature_png(deps, user_id) is not None
     sizes = tuple((float(w), float(h)) for w, h in json.loads(doc.page_sizes))
     return ContractView(
-        id=contract.id, title=contract.title, state=contract.state,
-        state_label=CONTRACT_LABELS[ContractState(contract.state)],
+        id=contract.id, title=contract.title, state=state,
+        state_label=CONTRACT_LABELS[state],
         enterprise_id=contract.enterprise_id, enterprise_name=ent.name if ent else "",
         initiator=contract.initiator_id == user.id, created_at=contract.created_at,
         sent_at=contract.sent_at, completed_at=contract.completed_at,
@@ -326,6 +343,9 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
         identity_verified=user.identity_state == "verified", has_signature=has_sig,
         my_phone_masked=mask_phone(user.phone),
         console_url=f"/console/e/{contract.enterprise_id}/contracts" if in_console else None,
+        can_urge=urge_at is not None and urge_at <= now,
+        urge_label=wait_label(urge_at, now) if urge_at and urge_at > now else None,
+        next_urge_at=urge_at,
     )
 
 

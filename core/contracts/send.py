@@ -8,14 +8,15 @@ anyone signs, so no later change can break an earlier signature.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from core.context import Deps, RequestMeta
-from core.contracts import common, turns
-from core.contracts.engine import PdfInfo, inspect_pdf, prepare
+from core.contracts import common, reminders, turns
+from core.contracts.engine import DATE_MARK, PdfInfo, inspect_pdf, prepare
 from core.contracts.states import CONTRACT, ContractState, SignerState
 from core.cpu import run_cpu
 from core.crypto import mask_phone, sha256_hex
@@ -23,6 +24,7 @@ from core.enterprise import roles
 from core.errors import Conflict, InvalidInput, PayloadTooLarge
 from core.files import read_verified
 from core.signing.pdf import FieldSpec
+from core.templates.fields import DATE_FORMATS
 from core.validators import check_person_name, normalize_phone
 from storage.models import (
     Contract,
@@ -40,6 +42,7 @@ MAX_SIGNERS = 20
 MAX_BOXES_PER_SIGNER = 10
 MAX_DEADLINE_DAYS = 365
 PARTIES = ("person", "enterprise")
+OnSent = Callable[[Tx, Contract, list[ContractSigner]], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,9 @@ class Box:
 
     page: int
     rect: tuple[float, float, float, float]
+    # Not empty: the box shows the signing date alone, in this format (a template's
+    # 签署日期 field; core.templates.fields.DATE_FORMATS).
+    date_format: str = ""
 
 
 @dataclass(frozen=True)
@@ -142,6 +148,9 @@ def plan_fields(specs: list[SignerSpec], info: PdfInfo, max_boxes: int | None = 
                                    field="rect")
             if x2 - x1 < 20 or y2 - y1 < 20:
                 raise InvalidInput("签署位置太小", code="signature_field_invalid", field="rect")
+            if box.date_format and box.date_format not in DATE_FORMATS:
+                raise InvalidInput("签署日期格式无效", code="signature_field_invalid",
+                                   field="date_format")
         if spec.party == "person":
             phone = normalize_phone(spec.phone)
             if phone in phones:
@@ -160,7 +169,9 @@ def plan_fields(specs: list[SignerSpec], info: PdfInfo, max_boxes: int | None = 
     for i, spec in enumerate(cleaned):
         prefix = "ent" if spec.party == "enterprise" else f"p{i}"
         plan.fields.append(
-            [FieldSpec(f"{prefix}_{j + 1}", box.page, box.rect)
+            [FieldSpec(f"{prefix}_{j + 1}"
+                       + (f"{DATE_MARK}{box.date_format}" if box.date_format else ""),
+                       box.page, box.rect)
              for j, box in enumerate(spec.boxes)]
         )
     return plan
@@ -338,8 +349,13 @@ async def create_and_send(
     signers: list[SignerSpec],
     deadline: datetime | None = None,
     meta: RequestMeta,
+    on_sent: OnSent | None = None,
 ) -> str:
-    """One call (API): upload, boxes and signers; nothing is written unless all is valid."""
+    """One call (API): upload, boxes and signers; nothing is written unless all is valid.
+
+    `on_sent` runs inside the sending transaction with the contract and its signer rows
+    (in the order of `signers`), for callers that record more about the contract (the
+    template it came from), so both are written or neither."""
     title = check_title(title)
     deadline = _check_deadline(deps, deadline)
     async with deps.db.transaction() as tx:
@@ -363,8 +379,10 @@ async def create_and_send(
             await common.log(tx, deps, "contract.created", contract, actor_id=user_id,
                              data={"title": title, "sha256": doc.original_sha256,
                                    "pages": info.page_count}, meta=meta)
-            await _send(tx, deps, contract, doc, ent, plan, prepared, key, digest, deadline,
-                        user_id, meta)
+            rows = await _send(tx, deps, contract, doc, ent, plan, prepared, key, digest,
+                               deadline, user_id, meta)
+            if on_sent is not None:
+                await on_sent(tx, contract, rows)
             return contract.id
     except BaseException:
         await _delete_files(deps, key, original_key)
@@ -384,7 +402,7 @@ async def _send(
     deadline: datetime | None,
     user_id: str,
     meta: RequestMeta,
-) -> None:
+) -> list[ContractSigner]:
     now = deps.clock.now()
     CONTRACT.ensure(contract.state, ContractState.IN_PROGRESS)
     doc.file_key, doc.current_sha256, doc.size = key, digest, len(prepared)
@@ -418,6 +436,7 @@ async def _send(
                                           x1=x1, y1=y1, x2=x2, y2=y2))
     contract.state, contract.sent_at, contract.updated_at = ContractState.IN_PROGRESS, now, now
     contract.deadline = deadline
+    reminders.on_send(contract, ent)
     await tx.session.flush()
     await common.log(
         tx, deps, "contract.sent", contract, actor_id=user_id,
@@ -435,3 +454,4 @@ async def _send(
     for signer in rows:
         if signer.state == SignerState.PENDING:
             await turns.open_turn(tx, deps, contract, signer, ent.name)
+    return rows

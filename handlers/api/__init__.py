@@ -17,13 +17,15 @@ def api_groups() -> list[ApiRoutes]:
         enterprise,
         evidence,
         identity,
+        integration,
         meta,
         onboarding,
+        templates,
         verify,
     )
 
     return [meta.api, auth.api, identity.api, contracts.api, evidence.api, verify.api,
-            enterprise.api, onboarding.api]
+            enterprise.api, onboarding.api, integration.api, templates.api]
 
 
 def install_api(app: web.Application) -> None:

@@ -11,12 +11,15 @@ from handlers.console import (
     enterprise,
     evidence,
     home,
+    integration,
     members,
     seals,
     settings,
+    templates,
 )
 
-AREAS = (home, certification, enterprise, evidence, members, seals, employees, settings)
+AREAS = (home, certification, enterprise, evidence, members, seals, employees, templates,
+         settings, integration)
 
 
 def install(app: web.Application) -> None:

@@ -77,7 +77,9 @@ async def exports_page(request: web.Request) -> web.Response:
 async def exports_create(request: web.Request) -> web.Response:
     uid = uid_of(request)
     form = await form_of(request)
-    ids = [v for v in form.getall("contract_id", []) if isinstance(v, str)]
+    # The contract list's selection (`ids`, shared with urge and revoke) or `contract_id`.
+    ids = [v for key in ("ids", "contract_id") for v in form.getall(key, [])
+           if isinstance(v, str)]
     try:
         await evidence.request_export(deps_of(request), uid, ent_of(request),
                                       ids[:evidence.MAX_EXPORT_CONTRACTS + 1])

@@ -151,7 +151,7 @@ async def test_disclosure_trail_report_and_paper_copy(
     await shot(hr, "pc-console-paper-handed-over")
     await hr.goto(f"{url}/console/e/{data['enterprise_id']}/contracts")
     # Batch download: tick, build by a job, a link when ready.
-    await hr.check(f"#contract-table input[name=contract_id][value='{contract_id}']")
+    await hr.check(f"#contract-table input[name=ids][value='{contract_id}']")
     await shot(hr, "pc-console-contracts-ticked")
     await hr.click("#export-submit")
     await hr.wait_for_url(f"**/console/e/{data['enterprise_id']}/exports?ok=export_queued")

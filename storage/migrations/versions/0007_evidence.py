@@ -1,7 +1,7 @@
 """Evidence: signing disclosures, evidence reports, paper-copy requests, batch exports
 
 Revision ID: 0007_evidence
-Revises: 0004_jobs
+Revises: 0005_lifecycle
 Create Date: 2026-12-03 18:00:00
 """
 
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0007_evidence'
-down_revision: str | None = '0004_jobs'
+down_revision: str | None = '0005_lifecycle'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
