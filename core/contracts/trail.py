@@ -225,8 +225,10 @@ def _cert_view(row: Certificate | None) -> CertificateView | None:
                            hashlib.sha256(row.cert_der).hexdigest(), row.status)
 
 
-async def load_trail_in(tx: Tx, contract: Contract) -> Trail:
-    """The trail of a contract the caller has already checked access to."""
+async def load_trail_in(tx: Tx, contract: Contract, now: datetime | None = None) -> Trail:
+    """The trail of a contract the caller has already checked access to; with `now`, a
+    contract past its deadline reads as expired whatever the sweep has done."""
+    state = common.effective_state(contract, now) if now else ContractState(contract.state)
     signers = await common.signers_of(tx, contract.id)
     doc = await common.load_document(tx, contract.id)
     ent = await tx.session.get(Enterprise, contract.enterprise_id)
@@ -291,8 +293,7 @@ async def load_trail_in(tx: Tx, contract: Contract) -> Trail:
         for r in rows[:MAX_ENTRIES]
     )
     return Trail(
-        contract.id, contract.title, contract.state,
-        CONTRACT_LABELS[ContractState(contract.state)], contract.enterprise_id,
+        contract.id, contract.title, state.value, CONTRACT_LABELS[state], contract.enterprise_id,
         ent.name if ent else "", contract.created_at, contract.sent_at,
         contract.completed_at, contract.ended_at, contract.end_reason,
         doc.current_sha256, doc.version, doc.filename, tuple(parties), versions, entries,
@@ -307,4 +308,4 @@ async def load_trail(deps: Deps, user_id: str, contract_id: str) -> Trail:
         contract = await common.load_contract(tx, contract_id)
         signers = await common.signers_of(tx, contract.id)
         await common.require_involved(tx, user, contract, signers)
-        return await load_trail_in(tx, contract)
+        return await load_trail_in(tx, contract, deps.clock.now())

@@ -288,3 +288,19 @@ async def test_batch_exports_expire_after_a_week(deps, outbox, flow, clock) -> N
     assert row.state == "expired" and row.url is None
     with pytest.raises(Conflict):
         await evidence.export_download(deps, flow.admin_id, view.id)
+
+
+async def test_trail_reads_expired_once_past_the_deadline(deps, flow, clock) -> None:
+    from datetime import timedelta
+
+    from core.contracts import send
+    from core.signing.samples import sample_contract_pdf
+
+    contract_id = await send.create_and_send(
+        deps, flow.admin_id, flow.enterprise_id, title="到期合同", filename="a.pdf",
+        pdf=sample_contract_pdf(3), signers=[person(flow.employee_phone)],
+        deadline=deps.clock.now() + timedelta(days=1), meta=META)
+    assert (await trail.load_trail(deps, flow.admin_id, contract_id)).state == "in_progress"
+    clock.advance(days=2)
+    t = await trail.load_trail(deps, flow.admin_id, contract_id)
+    assert (t.state, t.state_label) == ("expired", "已过期")

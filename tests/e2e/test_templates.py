@@ -244,6 +244,10 @@ async def test_build_check_fix_publish_and_send_a_template(
     address = next(f for f in fields if f["label"] == "住址")
     await emp.fill(f"#f-{address['key']}", "浙江省杭州市西湖区天目山路100号")
     await emp.click("#fill-submit")
+    # A first signing: the signing disclosure (告知) is shown and accepted once.
+    await emp.wait_for_url(f"**/contracts/{contract_id}/disclosure")
+    await emp.check("#disclosure-agree")
+    await emp.click("#disclosure-accept")
     await emp.wait_for_url(f"**/contracts/{contract_id}/sign")
     seen = await live_server.sms_count(data["employee_phone"])
     await emp.click("#sign-start")
