@@ -1,5 +1,7 @@
-"""Reading contracts: the lists (待我签署 / 待他人签署 / 已完成 / 已作废 / 我发起的), one
-contract's view, its page images and the signed PDF. Only parties see a contract."""
+"""Reading contracts: the lists (待我签署 / 待他人签署 / 已完成 / 已作废 / 我发起的 /
+抄送我的) with search and a state filter, one contract's view, its page images and the
+signed PDF. Only parties (and cc) see a contract; the enterprise's ledger is
+core/contracts/ledger.py."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, or_, select
 
 from core.context import Deps
-from core.contracts import common
+from core.contracts import common, ledger
 from core.contracts.states import (
     CONTRACT_LABELS,
     ENDED,
@@ -25,7 +27,9 @@ from core.errors import InvalidInput
 from core.files import read_verified
 from core.signatures import default_signature_png
 from storage.models import (
+    BusinessType,
     Contract,
+    ContractCc,
     ContractDocument,
     ContractSigner,
     Enterprise,
@@ -40,8 +44,20 @@ TABS = {
     "completed": "已完成",
     "ended": "已作废",
     "initiated": "我发起的",
+    "cc": "抄送我的",
 }
 LIST_LIMIT = 100
+# The state filter of the personal lists ("" = every state).
+LIST_STATES = {
+    "": "全部状态",
+    "in_progress": "签署中",
+    "completed": "已完成",
+    "rejected": "已拒签",
+    "revoked": "已撤销",
+    "expired": "已过期",
+    "draft": "草稿",
+}
+MAX_LIST_QUERY = 50
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,7 @@ class ContractItem:
     completed_at: datetime | None
     deadline: datetime | None
     url: str
+    number: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,12 @@ class ContractView:
     my_phone_masked: str
     # The enterprise's contract list in the HR console, for its members who may see it.
     console_url: str | None = None
+    number: str = ""
+    business_type: str = ""
+    confidential: bool = False
+    cc_names: tuple[str, ...] = ()
+    # The viewer is copied on it (抄送): they read, they never sign.
+    is_cc: bool = False
 
 
 def _to_sign(mine: ColumnElement[bool]) -> tuple[ColumnElement[bool], ...]:
@@ -136,9 +159,18 @@ async def count_to_sign(deps: Deps, user_id: str) -> int:
         )).scalar_one()
 
 
-async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractItem]:
+async def list_contracts(deps: Deps, user_id: str, tab: str, *, q: str = "",
+                         state: str = "") -> list[ContractItem]:
+    """One of my lists, newest first; `q` searches the title, the contract number and
+    the sending enterprise's name, `state` keeps one state (LIST_STATES)."""
     if tab not in TABS:
         raise InvalidInput("列表类型无效", code="invalid_tab", field="tab")
+    q = (q or "").strip()
+    if len(q) > MAX_LIST_QUERY:
+        raise InvalidInput(f"搜索内容不能超过 {MAX_LIST_QUERY} 个字", code="invalid_query",
+                           field="q")
+    if state not in LIST_STATES:
+        raise InvalidInput("合同状态无效", code="invalid_state", field="state")
     async with deps.db.transaction() as tx:
         user = await common.load_user(tx, user_id)
         seal_ids = await common.sealer_scope(tx, user_id)
@@ -147,6 +179,10 @@ async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractIte
             Enterprise, Enterprise.id == Contract.enterprise_id)
         if tab == "initiated":
             query = query.where(Contract.initiator_id == user_id)
+        elif tab == "cc":
+            copied = select(ContractCc.contract_id).where(common.cc_condition(user))
+            query = query.where(Contract.id.in_(copied),
+                                Contract.state != ContractState.DRAFT)
         else:
             party_ids = select(ContractSigner.contract_id).where(mine)
             query = query.where(Contract.id.in_(party_ids))
@@ -161,14 +197,21 @@ async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractIte
                 query = query.where(Contract.state == ContractState.COMPLETED)
             else:
                 query = query.where(Contract.state.in_(list(ENDED)))
+        if state:
+            query = query.where(Contract.state == state)
+        if q:
+            like = common.like_pattern(q)
+            query = query.where(or_(Contract.title.ilike(like, escape="\\"),
+                                    Contract.number.ilike(like, escape="\\"),
+                                    Enterprise.name.ilike(like, escape="\\")))
         rows = (await tx.session.execute(
-            query.order_by(Contract.created_at.desc()).limit(LIST_LIMIT)
+            query.order_by(Contract.created_at.desc(), Contract.id).limit(LIST_LIMIT)
         )).all()
     return [
         ContractItem(
             c.id, c.title, c.state, CONTRACT_LABELS[ContractState(c.state)], name,
             c.created_at, c.sent_at, c.completed_at, c.deadline,
-            f"/contracts/{c.id}",
+            f"/contracts/{c.id}", c.number or "",
         )
         for c, name in rows
     ]
@@ -204,62 +247,18 @@ class EnterpriseContractItem:
 async def enterprise_contracts(
     deps: Deps, user_id: str, enterprise_id: str, tab: str = "all"
 ) -> list[EnterpriseContractItem]:
-    """One enterprise's contracts for a member, newest first, by the rules of `involvement`:
-    with contracts.view every contract of the enterprise; otherwise those the member
-    started and those waiting for (or sealed with) a seal the member holds."""
+    """The newest 100 of one enterprise's contracts that the member may see (the ledger's
+    first page, core/contracts/ledger.py, for the dashboard and older callers)."""
     if tab not in ENTERPRISE_TABS:
         raise InvalidInput("列表类型无效", code="invalid_tab", field="tab")
-    async with deps.db.transaction() as tx:
-        actor = await roles.actor_for(tx, user_id, enterprise_id)  # NotFound for outsiders
-        seal_ids = await common.sealer_scope(tx, user_id)
-        query = select(Contract).where(Contract.enterprise_id == enterprise_id)
-        if not actor.can(roles.CONTRACTS_VIEW):
-            sealed = select(ContractSigner.contract_id).where(
-                ContractSigner.enterprise_id == enterprise_id,
-                common.sealer_condition(seal_ids))
-            query = query.where(or_(Contract.initiator_id == user_id,
-                                    Contract.id.in_(sealed)))
-        if tab == "to_seal":
-            todo = select(ContractSigner.contract_id).where(
-                ContractSigner.enterprise_id == enterprise_id,
-                common.sealer_condition(seal_ids),
-                ContractSigner.state == SignerState.PENDING)
-            query = query.where(Contract.state == ContractState.IN_PROGRESS,
-                                Contract.id.in_(todo))
-        elif tab == "ended":
-            query = query.where(Contract.state.in_(list(ENDED)))
-        elif tab != "all":
-            query = query.where(Contract.state == tab)
-        contracts = list((await tx.session.execute(
-            query.order_by(Contract.created_at.desc()).limit(LIST_LIMIT))).scalars())
-        ids = [c.id for c in contracts]
-        signers = list((await tx.session.execute(
-            select(ContractSigner).where(ContractSigner.contract_id.in_(ids or [""]))
-            .order_by(ContractSigner.sign_order, ContractSigner.created_at)
-        )).scalars())
-        names = dict((await tx.session.execute(
-            select(Member.user_id, Member.display_name).where(
-                Member.enterprise_id == enterprise_id,
-                Member.user_id.in_({c.initiator_id for c in contracts} or {""}))
-        )).all())
-    by_contract: dict[str, list[ContractSigner]] = {}
-    for s in signers:
-        by_contract.setdefault(s.contract_id, []).append(s)
-    may_edit = actor.can(roles.CONTRACTS_SEND)
-    out = []
-    for c in contracts:
-        rows = by_contract.get(c.id, [])
-        summary = "、".join(
-            f"{'企业' if s.party == 'enterprise' else s.name} "
-            f"{SIGNER_LABELS[SignerState(s.state)]}" for s in rows)
-        draft = c.state == ContractState.DRAFT
-        out.append(EnterpriseContractItem(
-            c.id, c.title, c.state, CONTRACT_LABELS[ContractState(c.state)], summary,
-            sum(1 for s in rows if s.state == SignerState.SIGNED), len(rows),
-            names.get(c.initiator_id) or "", c.created_at, c.sent_at, c.deadline,
-            f"/console/contracts/{c.id}/edit" if draft and may_edit else f"/contracts/{c.id}",
-        ))
-    return out
+    page = await ledger.ledger(deps, user_id, enterprise_id,
+                               ledger.LedgerQuery(state=tab, per_page=LIST_LIMIT))
+    return [
+        EnterpriseContractItem(
+            i.id, i.title, i.state, i.state_label, i.signers, i.signed, i.total,
+            i.initiator_name, i.created_at, i.sent_at, i.deadline, i.url)
+        for i in page.items
+    ]
 
 
 async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractView:
@@ -277,6 +276,11 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
             select(SignatureField).where(SignatureField.contract_id == contract.id)
             .order_by(SignatureField.page, SignatureField.field_name)
         )).scalars())
+        cc_names = tuple((await tx.session.execute(
+            select(ContractCc.name).where(ContractCc.contract_id == contract.id)
+            .order_by(ContractCc.created_at, ContractCc.phone))).scalars())
+        btype = await tx.session.get(BusinessType, contract.business_type_id) \
+            if contract.business_type_id else None
         in_console = inv.viewer or (
             contract.initiator_id == user.id
             and await roles.active_member(tx, user.id, contract.enterprise_id) is not None)
@@ -326,6 +330,9 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
         identity_verified=user.identity_state == "verified", has_signature=has_sig,
         my_phone_masked=mask_phone(user.phone),
         console_url=f"/console/e/{contract.enterprise_id}/contracts" if in_console else None,
+        number=contract.number or "", business_type=btype.name if btype else "",
+        confidential=bool(contract.confidential), cc_names=cc_names,
+        is_cc=inv.cc and mine is None,
     )
 
 

@@ -18,6 +18,7 @@ from core.files import FileStore, file_store
 from core.wechat.notify import notify_person
 from storage.models import (
     Contract,
+    ContractCc,
     ContractDocument,
     ContractSigner,
     Enterprise,
@@ -148,6 +149,20 @@ def person_condition(user: User) -> Any:
     )
 
 
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere (escape character: backslash)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def cc_condition(user: User) -> Any:
+    """ContractCc rows addressed to this user (by account, or by phone before linking)."""
+    return or_(
+        ContractCc.user_id == user.id,
+        (ContractCc.user_id.is_(None)) & (ContractCc.phone == user.phone),
+    )
+
+
 @dataclass(frozen=True)
 class Involvement:
     """How the user relates to one contract."""
@@ -155,12 +170,17 @@ class Involvement:
     person_signer: ContractSigner | None
     enterprise_signer: ContractSigner | None  # one the user may seal for
     initiator: bool
-    viewer: bool  # a member of the sending enterprise with contracts.view
+    # A member of the sending enterprise with contracts.view who may see this contract:
+    # of a business type they are not limited away from, and not confidential (the main
+    # admin sees confidential ones too).
+    viewer: bool
+    cc: bool = False  # copied on the contract (抄送): may read, never sign
+    handler: bool = False  # sealed it for the enterprise (even without the grant now)
 
     @property
     def any(self) -> bool:
         return bool(self.person_signer or self.enterprise_signer or self.initiator
-                    or self.viewer)
+                    or self.viewer or self.cc or self.handler)
 
 
 async def involvement(
@@ -179,10 +199,17 @@ async def involvement(
     if member is not None:
         try:
             actor = await roles.actor_for(tx, user.id, contract.enterprise_id)
-            viewer = actor.can(roles.CONTRACTS_VIEW)
+            viewer = (actor.can(roles.CONTRACTS_VIEW)
+                      and actor.sees_type(contract.business_type_id)
+                      and (actor.is_main_admin or not contract.confidential))
         except NotFound:
             viewer = False
-    return Involvement(person, sealer, contract.initiator_id == user.id, viewer)
+    cc = (await tx.session.execute(
+        select(ContractCc.id).where(ContractCc.contract_id == contract.id, cc_condition(user))
+        .limit(1))).scalar_one_or_none() is not None
+    handler = member is not None and any(
+        s.party == "enterprise" and s.signed_by == user.id for s in signers)
+    return Involvement(person, sealer, contract.initiator_id == user.id, viewer, cc, handler)
 
 
 async def require_involved(
