@@ -541,3 +541,41 @@ async def _send(
     for phone, _, _, _ in ccs:
         await queue_sms(tx, deps, phone, "notice", {"text": text},
                         dedupe_key=f"sms:contract-cc:{contract.id}:{phone}")
+
+
+@dataclass(frozen=True)
+class CcChoice:
+    member_id: str
+    name: str
+    phone_masked: str
+
+
+MAX_CC_CHOICES = 200
+
+
+async def cc_choices(deps: Deps, user_id: str, enterprise_id: str) -> list[CcChoice]:
+    """The members a sender may copy a contract to (抄送), for the send form."""
+    async with deps.db.transaction() as tx:
+        await roles.require_permission(tx, user_id, enterprise_id, roles.CONTRACTS_SEND)
+        rows = (await tx.session.execute(
+            select(Member).where(Member.enterprise_id == enterprise_id,
+                                 Member.status == "active",
+                                 Member.user_id != user_id)
+            .order_by(Member.created_at, Member.id).limit(MAX_CC_CHOICES))).scalars().all()
+    return [CcChoice(m.id, m.display_name, mask_phone(m.phone)) for m in rows]
+
+
+def parse_cc_lines(text: str) -> tuple[CcSpec, ...]:
+    """Typed cc: one person a line, "姓名 手机号" or just the phone."""
+    out = []
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if len(lines) > MAX_CC:
+        raise InvalidInput(f"抄送人不能超过 {MAX_CC} 个", code="too_many_cc", field="cc")
+    for line in lines:
+        parts = line.replace(",", " ").replace("，", " ").split()
+        phones = [p for p in parts if p.lstrip("+").isdigit()]
+        if len(phones) != 1 or len(parts) > 2:
+            raise InvalidInput("抄送人每行填写“姓名 手机号”", code="invalid_cc", field="cc")
+        name = next((p for p in parts if p not in phones), "")
+        out.append(CcSpec(phone=phones[0], name=name))
+    return tuple(out)

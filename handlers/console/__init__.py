@@ -7,6 +7,7 @@ from aiohttp import web
 
 from handlers.console import (
     certification,
+    contracts,
     employees,
     enterprise,
     home,
@@ -15,7 +16,7 @@ from handlers.console import (
     settings,
 )
 
-AREAS = (home, certification, enterprise, members, seals, employees, settings)
+AREAS = (home, certification, enterprise, contracts, members, seals, employees, settings)
 
 
 def install(app: web.Application) -> None:

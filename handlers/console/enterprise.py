@@ -1,4 +1,5 @@
-"""One enterprise's console: the shared page context, the dashboard, the contract list."""
+"""One enterprise's console: the shared page context, the dashboard (the contract ledger
+is handlers/console/contracts.py)."""
 
 from __future__ import annotations
 
@@ -6,7 +7,6 @@ from typing import Any
 
 from aiohttp import web
 
-from core.contracts import access as contract_access
 from core.enterprise import dashboard as D
 from core.enterprise import members as M
 from core.errors import DomainError
@@ -41,20 +41,6 @@ async def dashboard(request: web.Request, error: DomainError | None = None) -> w
     ctx = await enterprise_page_context(request, "home")
     board = await D.dashboard(deps_of(request), uid_of(request), ent_of(request))
     return render(request, "console/dashboard.html", {**ctx, "board": board, "error": error})
-
-
-# ---------------------------------------------------------------- contracts
-
-
-@routes.get("/console/e/{ent}/contracts")
-async def contracts_page(request: web.Request) -> web.Response:
-    uid = uid_of(request)
-    ctx = await enterprise_page_context(request, "contracts")
-    tab = request.query.get("tab", "all")
-    tab = tab if tab in contract_access.ENTERPRISE_TABS else "all"
-    items = await contract_access.enterprise_contracts(deps_of(request), uid, ent_of(request), tab)
-    return render(request, "console/contracts.html", {
-        **ctx, "items": items, "tab": tab, "tabs": contract_access.ENTERPRISE_TABS})
 
 
 # ---------------------------------------------------------------- members & joins & roles
