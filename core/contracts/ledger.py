@@ -435,10 +435,9 @@ async def choices(deps: Deps, user_id: str, enterprise_id: str) -> LedgerChoices
             select(BusinessType).where(BusinessType.enterprise_id == enterprise_id)
             .order_by(BusinessType.created_at, BusinessType.name))).scalars())
         depts = flatten(await all_departments(tx, enterprise_id))
-    defaults = {name: i for i, name in enumerate(roles.DEFAULT_BUSINESS_TYPES)}
-    types.sort(key=lambda b: (b.created_at, defaults.get(b.name, len(defaults))))
     return LedgerChoices(
-        [Choice(b.id, b.name) for b in types if actor.sees_type(b.id)],
+        [Choice(b.id, b.name) for b in roles.sort_business_types(types)
+         if actor.sees_type(b.id)],
         [Choice(d.id, ("　" * d.depth) + d.name) for d in depts],
     )
 

@@ -301,7 +301,7 @@ async def business_type_for(tx: Tx, user_id: str, enterprise_id: str,
     rows = list((await tx.session.execute(
         select(BusinessType).where(BusinessType.enterprise_id == enterprise_id)
         .order_by(BusinessType.created_at, BusinessType.name))).scalars())
-    usable = [b for b in rows if actor.sees_type(b.id)]
+    usable = [b for b in roles.sort_business_types(rows) if actor.sees_type(b.id)]
     if business_type_id:
         if len(business_type_id) > 32 or not any(b.id == business_type_id for b in usable):
             raise InvalidInput("业务类型不存在或您无权使用", code="business_type_not_found",

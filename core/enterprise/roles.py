@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from core.errors import NotFound, PermissionDenied
-from storage.models import Enterprise, EnterpriseRole, Member, PlatformOperator
+from storage.models import BusinessType, Enterprise, EnterpriseRole, Member, PlatformOperator
 from storage.uow import Tx
 
 # Console permissions. Contract/template permissions are declared here so roles can
@@ -74,6 +74,13 @@ BUILTIN_ROLES: dict[str, tuple[str, frozenset[str]]] = {
     "employee": ("员工", frozenset({ENTERPRISE_VIEW})),
 }
 DEFAULT_BUSINESS_TYPES = ("劳动合同", "劳务派遣合同", "保密协议", "实习协议", "劳务合同", "其他")
+
+
+def sort_business_types(rows: list[BusinessType]) -> list[BusinessType]:
+    """Oldest first; the defaults share one creation time, so they keep their listed order."""
+    defaults = {name: i for i, name in enumerate(DEFAULT_BUSINESS_TYPES)}
+    return sorted(rows, key=lambda b: (b.created_at, defaults.get(b.name, len(defaults)),
+                                       b.name))
 
 
 @dataclass(frozen=True)
