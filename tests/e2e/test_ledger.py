@@ -29,6 +29,12 @@ PC = {"viewport": {"width": 1366, "height": 768}, "locale": "zh-CN"}
 
 
 @pytest.fixture
+def live_server_env(config) -> dict[str, str]:
+    """The server reads the files of the contract this test sends (its page images)."""
+    return {"LABORSIGN_STORAGE_FILE_DIR": config.storage.file_dir}
+
+
+@pytest.fixture
 def fast_codes(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("LABORSIGN_SMS_PER_PHONE_INTERVAL_SECONDS", "1")
 
@@ -173,5 +179,9 @@ async def test_the_copied_person_finds_it_under_cc_me(
     await page.wait_for_url(re.compile(r".*/contracts/[0-9a-f]{32}$"))
     assert await page.locator("#cc-me").is_visible()
     assert await page.locator("#go-sign").count() == 0
+    first_page = page.locator("figure[data-page='1'] img")
+    await first_page.scroll_into_view_if_needed()
+    await page.wait_for_function(
+        "document.querySelector(\"figure[data-page='1'] img\").naturalWidth > 0")
     await shot(page, f"{device}-cc-contract")
     await context.close()
