@@ -165,10 +165,7 @@ async def list_contracts(deps: Deps, user_id: str, tab: str, *, q: str = "",
     the sending enterprise's name, `state` keeps one state (LIST_STATES)."""
     if tab not in TABS:
         raise InvalidInput("列表类型无效", code="invalid_tab", field="tab")
-    q = (q or "").strip()
-    if len(q) > MAX_LIST_QUERY:
-        raise InvalidInput(f"搜索内容不能超过 {MAX_LIST_QUERY} 个字", code="invalid_query",
-                           field="q")
+    q = common.check_search(q, MAX_LIST_QUERY)
     if state not in LIST_STATES:
         raise InvalidInput("合同状态无效", code="invalid_state", field="state")
     async with deps.db.transaction() as tx:

@@ -13,7 +13,7 @@ from core.context import Deps, RequestMeta
 from core.contracts.states import ContractState
 from core.enterprise import roles
 from core.enterprise import seals as enterprise_seals
-from core.errors import NotFound
+from core.errors import InvalidInput, NotFound
 from core.files import FileStore, file_store
 from core.wechat.notify import notify_person
 from storage.models import (
@@ -147,6 +147,16 @@ def person_condition(user: User) -> Any:
         ContractSigner.user_id == user.id,
         (ContractSigner.user_id.is_(None)) & (ContractSigner.phone == user.phone),
     )
+
+
+def check_search(text: str, limit: int) -> str:
+    """A search box's text: trimmed, at most `limit` characters, no control characters
+    (PostgreSQL refuses NUL in a string)."""
+    text = (text or "").strip()
+    if len(text) > limit or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InvalidInput(f"搜索内容须为 {limit} 个字以内的文字", code="invalid_query",
+                           field="q")
+    return text
 
 
 def like_pattern(text: str) -> str:

@@ -140,10 +140,7 @@ def _id(params: Mapping[str, str], name: str) -> str | None:
 
 def parse_query(params: Mapping[str, str]) -> LedgerQuery:
     """The ledger's query from a query string (the console page and the API share it)."""
-    q = (params.get("q") or "").strip()
-    if len(q) > MAX_QUERY:
-        raise InvalidInput(f"搜索内容不能超过 {MAX_QUERY} 个字", code="invalid_query",
-                           field="q")
+    q = common.check_search(params.get("q") or "", MAX_QUERY)
     state = (params.get("state") or params.get("tab") or "all").strip()
     if state not in STATES:
         raise InvalidInput("合同状态无效", code="invalid_state", field="state")

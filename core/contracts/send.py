@@ -324,8 +324,10 @@ async def _cc_rows(tx: Tx, enterprise_id: str, specs: tuple[CcSpec, ...]
     out: dict[str, tuple[str, str, str | None, str | None]] = {}
     for spec in specs:
         if spec.member_id:
+            if len(spec.member_id) > 32 or not spec.member_id.isalnum():
+                raise InvalidInput("抄送的成员不存在", code="cc_member_not_found", field="cc")
             member = (await tx.session.execute(
-                select(Member).where(Member.id == spec.member_id[:32],
+                select(Member).where(Member.id == spec.member_id,
                                      Member.enterprise_id == enterprise_id,
                                      Member.status != "removed"))).scalar_one_or_none()
             if member is None:

@@ -255,6 +255,8 @@ async def test_cc_by_phone_reads_the_contract_in_cc_me_but_never_signs(deps, out
         await access.list_contracts(deps, watcher, "cc", state="bogus")
     with pytest.raises(InvalidInput):
         await access.list_contracts(deps, watcher, "cc", q="长" * 51)
+    with pytest.raises(InvalidInput):
+        await access.list_contracts(deps, watcher, "cc", q="\x00")
 
 
 async def test_cc_refuses_strangers_members_and_bad_phones(deps) -> None:
@@ -265,6 +267,7 @@ async def test_cc_refuses_strangers_members_and_bad_phones(deps) -> None:
         foreign = (await session.execute(select(Member.id).where(
             Member.enterprise_id == other.enterprise_id))).scalars().first()
     for cc in ((CcSpec(member_id=foreign),), (CcSpec(phone="12345"),),
+               (CcSpec(member_id="a\x00b"),),
                tuple(CcSpec(phone=new_phone()) for _ in range(send.MAX_CC + 1))):
         with pytest.raises(InvalidInput):
             await send.create_and_send(
@@ -331,7 +334,8 @@ async def test_outsiders_and_bad_queries_are_refused(deps) -> None:
     for bad in ({"state": "nope"}, {"sort": "id"}, {"order": "up"}, {"page": "0"},
                 {"page": "99999999"}, {"per_page": "30"}, {"sent_from": "2026-13-01"},
                 {"sent_from": "2026-02-02", "sent_to": "2026-02-01"}, {"q": "长" * 51},
-                {"type": "x' or 1=1"}, {"dept": "a" * 40}, {"deadline_before": "tomorrow"}):
+                {"type": "x' or 1=1"}, {"q": "a\x00b"}, {"q": "\x07"}, {"dept": "a" * 40},
+                {"deadline_before": "tomorrow"}):
         with pytest.raises(InvalidInput):
             parse_query(bad)
     q = parse_query({"q": " 张三 ", "state": "completed", "page": "3", "per_page": "50",
