@@ -13,7 +13,8 @@ Who sees what (one SQL condition, `visible`, used by the list, the count and the
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -46,6 +47,14 @@ from storage.models import (
     User,
 )
 from storage.uow import Tx
+
+
+@asynccontextmanager
+async def _reading(deps: Deps) -> AsyncIterator[Tx]:
+    """A read: no write turn, so a long export never holds up the process's writers (on
+    SQLite a read transaction sees one snapshot of the WAL for all its batches)."""
+    async with deps.db.sessions() as session:
+        yield Tx(session)
 
 STATES = {
     "all": "全部",
@@ -395,7 +404,7 @@ async def ledger(deps: Deps, user_id: str, enterprise_id: str,
                  query: LedgerQuery | None = None) -> LedgerPage:
     """One page of the ledger and the number of contracts that match."""
     query = query or LedgerQuery()
-    async with deps.db.transaction() as tx:
+    async with _reading(deps) as tx:
         scope = await scope_of(tx, user_id, enterprise_id)
         conds = await _conditions(tx, scope, query)
         total = (await tx.session.execute(
@@ -426,7 +435,7 @@ class LedgerChoices:
 async def choices(deps: Deps, user_id: str, enterprise_id: str) -> LedgerChoices:
     """The business types the member may see and the departments, for the filter form
     (and the business type picker when sending)."""
-    async with deps.db.transaction() as tx:
+    async with _reading(deps) as tx:
         actor = await roles.actor_for(tx, user_id, enterprise_id)
         types = list((await tx.session.execute(
             select(BusinessType).where(BusinessType.enterprise_id == enterprise_id)
@@ -493,7 +502,7 @@ async def export(deps: Deps, user_id: str, enterprise_id: str, query: LedgerQuer
     """The filtered ledger (every page, in the chosen order) as .xlsx, at most
     EXPORT_LIMIT rows; read in batches, written in the CPU pool."""
     rows: list[tuple[str, ...]] = []
-    async with deps.db.transaction() as tx:
+    async with _reading(deps) as tx:
         scope = await scope_of(tx, user_id, enterprise_id)
         conds = await _conditions(tx, scope, query)
         total = (await tx.session.execute(
