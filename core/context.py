@@ -17,6 +17,7 @@ if TYPE_CHECKING:  # types only: these modules themselves take Deps
     from core.crypto import FieldCipher
     from core.enterprise.members import HandoverProvider
     from core.enterprise.payment import PaymentGateway
+    from core.integration.ports import WebhookSender
     from core.outbox import Wakeups
     from core.signing.pdf import ValidationMaterial
     from core.signing.ports import TimeStamperSpec
@@ -54,6 +55,8 @@ class Deps:
     timestamper: TimeStamperSpec | None = None
     # What members hold besides seal grants, offered for hand-over before removal.
     handover: tuple[HandoverProvider, ...] = ()
+    # Outbound webhook deliveries (core/integration/webhooks.py); None: none are sent.
+    webhook_sender: WebhookSender | None = None
     # Set by the job runner so services can wake it after commit.
     outbox_wakeup: Wakeups | None = None
     caches: ProcessCaches = field(default_factory=lambda: ProcessCaches())

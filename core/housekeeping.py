@@ -1,6 +1,7 @@
 """Periodic work (run once across all processes by core/periodic.py): contracts past
-their deadline expire; short-lived rows (rate-limit events, captchas, old SMS codes) are
-removed.
+their deadline expire (and the parties are told); pending signers get the reminders
+their enterprise scheduled, and a notice the day before the deadline; short-lived rows
+(rate-limit events, captchas, old SMS codes) are removed.
 
 Evidence is not touched: intent confirmations, audit rows and verification records
 are kept (the law asks for at least two years after a contract ends).
@@ -15,6 +16,7 @@ from sqlalchemy import delete
 
 from core import ratelimit
 from core.context import Deps
+from core.contracts import reminders
 from core.contracts.ending import expire_due
 from core.enterprise.certification import cancel_attempts_on_expiry
 from core.periodic import PeriodicTask
@@ -49,11 +51,14 @@ async def expire_contracts(deps: Deps) -> int:
 
 async def sweep(deps: Deps) -> dict[str, int]:
     """Everything at once (the demo command and tests)."""
-    return {**await prune(deps), "contracts_expired": await expire_contracts(deps)}
+    return {**await prune(deps), "contracts_expired": await expire_contracts(deps),
+            **{f"contracts_{k}": v for k, v in (await reminders.run(deps)).items()}}
 
 
 TASKS = (
     PeriodicTask("contracts.expire", timedelta(minutes=1), expire_contracts),
+    # Automatic reminders and "due tomorrow" notices (core/contracts/reminders.py).
+    PeriodicTask("contracts.remind", timedelta(minutes=5), reminders.run),
     PeriodicTask("housekeeping.prune", timedelta(minutes=5), prune),
     # Attempts also expire when next touched; this closes the ones nobody comes back to.
     PeriodicTask("certification.expire_attempts", timedelta(minutes=5),

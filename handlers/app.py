@@ -10,6 +10,7 @@ from aiohttp import web
 
 from bot.webhook import install as install_wechat
 from core import housekeeping, periodic
+from core.adapters.webhook_http import HttpWebhookSender
 from core.clock import Clock, SystemClock
 from core.config import Config, ensure_secrets, resolve_path
 from core.context import Deps
@@ -18,6 +19,9 @@ from core.contracts.signing import SIGN_JOB_KIND, deliver_sign_job
 from core.crypto import FieldCipher
 from core.enterprise import pki
 from core.enterprise.payment import PaymentGateway
+from core.integration import webhooks
+from core.integration.events import DELIVER_KIND as WEBHOOK_KIND
+from core.integration.webhooks import deliver_webhook
 from core.outbox import Deliverer, OutboxWorker
 from core.periodic import PeriodicTask
 from core.ports import FileStore, IdentityVerifier, SmsSender, WechatApi
@@ -148,6 +152,7 @@ def build_deps(config: Config, clock: Clock | None = None) -> Deps:
         payment=build_payment(config, db, clock),
         # What members hold besides seal grants, for the hand-over before removal.
         handover=(contract_handover.PROVIDER,),
+        webhook_sender=HttpWebhookSender(),
     )
 
 
@@ -161,11 +166,12 @@ def deliverers() -> dict[str, Deliverer]:
         pki.ISSUE_KIND: pki.deliver_issue,
         pki.REVOKE_KIND: pki.deliver_revoke,
         pki.IMAGES_KIND: pki.deliver_seal_images,
+        WEBHOOK_KIND: deliver_webhook,
     }
 
 
 # Work that runs once across all processes, in whichever process runs jobs.
-PERIODIC_TASKS: tuple[PeriodicTask, ...] = housekeeping.TASKS
+PERIODIC_TASKS: tuple[PeriodicTask, ...] = (*housekeeping.TASKS, webhooks.PRUNE_TASK)
 
 
 @contextlib.asynccontextmanager

@@ -10,10 +10,12 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from core.errors import DomainError, InvalidInput, NotFound, PayloadTooLarge
-from core.sessions import load_session
+from core.integration import api_keys
+from core.sessions import CurrentSession, load_session
+from handlers.api.registry import PREFIX
 from handlers.csrf import CSRF_COOKIE, CSRF_FIELD, CSRF_HEADER, csrf_valid
-from handlers.keys import CSRF_COOKIE_KEY, DEPS, SESSION_KEY
-from handlers.util import is_loopback_client, read_form
+from handlers.keys import API_KEY_KEY, CSRF_COOKIE_KEY, DEPS, SESSION_KEY
+from handlers.util import client_ip, is_loopback_client, read_form
 
 log = logging.getLogger("laborsign.http")
 
@@ -161,6 +163,34 @@ async def _check_csrf(request: web.Request) -> None:
         raise DomainError("页面已过期，请刷新后重试", code="csrf_failed") from None
 
 
+async def _api_key_session(request: web.Request, token: str) -> CurrentSession | None:
+    """The session of a request made with an API key: its maker, limited to the key's
+    scope and enterprise (core/integration/api_keys.py). Keys work on the JSON API only."""
+    if not is_api(request):
+        return None
+    deps = request.app[DEPS]
+    grant = await api_keys.authenticate(deps, token, client_ip(request))
+    if grant is None:
+        return None
+    request[API_KEY_KEY] = grant
+    resource = request.match_info.route.resource
+    if resource is not None and resource.canonical.startswith(PREFIX):
+        path = resource.canonical[len(PREFIX):]
+        enterprise_id = request.match_info.get("enterprise_id")
+        if path == "/events":
+            enterprise_id = request.query.get("enterprise_id") or grant.enterprise_id
+        elif path == "/contracts" and request.method == "POST":
+            form = await read_form(request)
+            value = form.get("enterprise_id")
+            enterprise_id = value if isinstance(value, str) else ""
+        api_keys.check_call(grant, request.method, path, enterprise_id)
+        contract_id = request.match_info.get("id")
+        if path.startswith("/contracts/{id}") and contract_id and \
+                await api_keys.contract_enterprise(deps, contract_id) != grant.enterprise_id:
+            raise NotFound("合同不存在", code="contract_not_found")
+    return CurrentSession(f"apikey:{grant.key_id}", grant.user_id, "", "api_key")
+
+
 def _set_csrf_cookie(request: web.Request, response: web.StreamResponse) -> None:
     seed = request.get(CSRF_COOKIE_KEY)
     if seed and request.cookies.get(CSRF_COOKIE) != seed:
@@ -183,8 +213,12 @@ async def browser_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     if _is_dev_path(request) and not is_loopback_client(request):
         raise NotFound()
-    token = bearer_token(request) or request.cookies.get(SESSION_COOKIE)
-    request[SESSION_KEY] = await load_session(request.app[DEPS], token) if token else None
+    bearer = bearer_token(request)
+    if bearer and api_keys.is_api_key(bearer):
+        request[SESSION_KEY] = await _api_key_session(request, bearer)
+    else:
+        token = bearer or request.cookies.get(SESSION_COOKIE)
+        request[SESSION_KEY] = await load_session(request.app[DEPS], token) if token else None
     await _check_csrf(request)
     response = await handler(request)
     _set_csrf_cookie(request, response)

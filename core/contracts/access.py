@@ -16,11 +16,11 @@ from core.context import Deps
 from core.contracts import common, ledger
 from core.contracts.states import (
     CONTRACT_LABELS,
-    ENDED,
     SIGNER_LABELS,
     ContractState,
     SignerState,
 )
+from core.contracts.urging import next_urge_at, wait_label
 from core.crypto import mask_phone
 from core.enterprise import roles
 from core.errors import InvalidInput
@@ -136,13 +136,18 @@ class ContractView:
     cc_names: tuple[str, ...] = ()
     # The viewer is copied on it (抄送): they read, they never sign.
     is_cc: bool = False
+    # The sending side may urge (催办) the pending signers now; else the button's words.
+    can_urge: bool = False
+    urge_label: str | None = None
+    next_urge_at: datetime | None = None
 
 
-def _to_sign(mine: ColumnElement[bool]) -> tuple[ColumnElement[bool], ...]:
-    """Contracts in progress where one of the viewer's signer rows is pending."""
+def _to_sign(mine: ColumnElement[bool], now: datetime) -> tuple[ColumnElement[bool], ...]:
+    """Contracts in progress (not past the deadline) where one of the viewer's signer
+    rows is pending."""
     todo = select(ContractSigner.contract_id).where(
         mine, ContractSigner.state == SignerState.PENDING)
-    return (Contract.state == ContractState.IN_PROGRESS, Contract.id.in_(todo))
+    return (common.live_condition(now), Contract.id.in_(todo))
 
 
 async def count_to_sign(deps: Deps, user_id: str) -> int:
@@ -155,7 +160,8 @@ async def count_to_sign(deps: Deps, user_id: str) -> int:
         seal_ids = await common.sealer_scope(tx, user_id)
         mine = or_(common.person_condition(user), common.sealer_condition(seal_ids))
         return (await tx.session.execute(
-            select(func.count()).select_from(Contract).where(*_to_sign(mine))
+            select(func.count()).select_from(Contract).where(
+                *_to_sign(mine, deps.clock.now()))
         )).scalar_one()
 
 
@@ -168,6 +174,7 @@ async def list_contracts(deps: Deps, user_id: str, tab: str, *, q: str = "",
     q = common.check_search(q, MAX_LIST_QUERY)
     if state not in LIST_STATES:
         raise InvalidInput("合同状态无效", code="invalid_state", field="state")
+    now = deps.clock.now()
     async with deps.db.transaction() as tx:
         user = await common.load_user(tx, user_id)
         seal_ids = await common.sealer_scope(tx, user_id)
@@ -184,18 +191,17 @@ async def list_contracts(deps: Deps, user_id: str, tab: str, *, q: str = "",
             party_ids = select(ContractSigner.contract_id).where(mine)
             query = query.where(Contract.id.in_(party_ids))
             if tab == "to_sign":
-                query = query.where(*_to_sign(mine))
+                query = query.where(*_to_sign(mine, now))
             elif tab == "waiting":
                 todo = select(ContractSigner.contract_id).where(
                     mine, ContractSigner.state == SignerState.PENDING)
-                query = query.where(Contract.state == ContractState.IN_PROGRESS,
-                                    Contract.id.not_in(todo))
+                query = query.where(common.live_condition(now), Contract.id.not_in(todo))
             elif tab == "completed":
                 query = query.where(Contract.state == ContractState.COMPLETED)
             else:
-                query = query.where(Contract.state.in_(list(ENDED)))
+                query = query.where(common.ended_condition(now))
         if state:
-            query = query.where(Contract.state == state)
+            query = query.where(common.state_condition(state, now))
         if q:
             like = common.like_pattern(q)
             query = query.where(or_(Contract.title.ilike(like, escape="\\"),
@@ -204,14 +210,15 @@ async def list_contracts(deps: Deps, user_id: str, tab: str, *, q: str = "",
         rows = (await tx.session.execute(
             query.order_by(Contract.created_at.desc(), Contract.id).limit(LIST_LIMIT)
         )).all()
-    return [
-        ContractItem(
-            c.id, c.title, c.state, CONTRACT_LABELS[ContractState(c.state)], name,
+    out = []
+    for c, name in rows:
+        shown = common.effective_state(c, now)
+        out.append(ContractItem(
+            c.id, c.title, shown, CONTRACT_LABELS[shown], name,
             c.created_at, c.sent_at, c.completed_at, c.deadline,
             f"/contracts/{c.id}", c.number or "",
-        )
-        for c, name in rows
-    ]
+        ))
+    return out
 
 
 # The HR console's list of one enterprise's contracts.
@@ -239,6 +246,11 @@ class EnterpriseContractItem:
     sent_at: datetime | None
     deadline: datetime | None
     url: str
+    # For the sending side: urge (催办) now, or the words saying when; revoke.
+    can_urge: bool = False
+    urge_label: str | None = None
+    next_urge_at: datetime | None = None
+    can_revoke: bool = False
 
 
 async def enterprise_contracts(
@@ -253,7 +265,9 @@ async def enterprise_contracts(
     return [
         EnterpriseContractItem(
             i.id, i.title, i.state, i.state_label, i.signers, i.signed, i.total,
-            i.initiator_name, i.created_at, i.sent_at, i.deadline, i.url)
+            i.initiator_name, i.created_at, i.sent_at, i.deadline, i.url,
+            can_urge=i.can_urge, urge_label=i.urge_label, next_urge_at=i.next_urge_at,
+            can_revoke=i.can_revoke)
         for i in page.items
     ]
 
@@ -281,13 +295,11 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
         in_console = inv.viewer or (
             contract.initiator_id == user.id
             and await roles.active_member(tx, user.id, contract.enterprise_id) is not None)
-        can_revoke = False
-        if contract.state in (ContractState.DRAFT, ContractState.IN_PROGRESS):
-            if contract.initiator_id == user.id:
-                can_revoke = True
-            elif inv.viewer:
-                actor = await roles.actor_for(tx, user.id, contract.enterprise_id)
-                can_revoke = actor.can(roles.CONTRACTS_SEND)
+        state = common.effective_state(contract, now)
+        manages = contract.initiator_id == user.id or (
+            inv.viewer and await common.may_manage(tx, user.id, contract))
+        can_revoke = manages and state in (ContractState.DRAFT, ContractState.IN_PROGRESS)
+        urge_at = next_urge_at(contract, signers, now) if manages else None
     boxes: dict[str, list[BoxView]] = {}
     for f in fields:
         boxes.setdefault(f.signer_id, []).append(
@@ -312,8 +324,8 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
     has_sig = await default_signature_png(deps, user_id) is not None
     sizes = tuple((float(w), float(h)) for w, h in json.loads(doc.page_sizes))
     return ContractView(
-        id=contract.id, title=contract.title, state=contract.state,
-        state_label=CONTRACT_LABELS[ContractState(contract.state)],
+        id=contract.id, title=contract.title, state=state,
+        state_label=CONTRACT_LABELS[state],
         enterprise_id=contract.enterprise_id, enterprise_name=ent.name if ent else "",
         initiator=contract.initiator_id == user.id, created_at=contract.created_at,
         sent_at=contract.sent_at, completed_at=contract.completed_at,
@@ -330,6 +342,9 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
         number=contract.number or "", business_type=btype.name if btype else "",
         confidential=bool(contract.confidential), cc_names=cc_names,
         is_cc=inv.cc and mine is None,
+        can_urge=urge_at is not None and urge_at <= now,
+        urge_label=wait_label(urge_at, now) if urge_at and urge_at > now else None,
+        next_urge_at=urge_at,
     )
 
 

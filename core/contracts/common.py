@@ -10,11 +10,12 @@ from sqlalchemy import or_, select
 
 from core import audit
 from core.context import Deps, RequestMeta
-from core.contracts.states import ContractState
+from core.contracts.states import ContractState, SignerState
 from core.enterprise import roles
 from core.enterprise import seals as enterprise_seals
 from core.errors import InvalidInput, NotFound
 from core.files import FileStore, file_store
+from core.integration import events
 from core.wechat.notify import notify_person
 from storage.models import (
     Contract,
@@ -58,6 +59,8 @@ async def log(
         tenant_id=contract.enterprise_id, subject_type="contract", subject_id=contract.id,
         data=data, meta=meta,
     )
+    # Sent, signed, completed, rejected, revoked and expired are webhook events too.
+    await events.contract_event(tx, deps, action, contract, data)
 
 
 async def load_contract(tx: Tx, contract_id: str, *, lock: bool = False) -> Contract:
@@ -286,3 +289,123 @@ def is_live(contract: Contract, now: datetime) -> bool:
     return contract.state == ContractState.IN_PROGRESS and (
         contract.deadline is None or contract.deadline > now
     )
+
+
+def is_overdue(contract: Contract, now: datetime) -> bool:
+    """In progress on paper but past its deadline: it reads as expired at once, whatever
+    the expiry sweep has done yet."""
+    return (contract.state == ContractState.IN_PROGRESS and contract.deadline is not None
+            and contract.deadline <= now)
+
+
+def effective_state(contract: Contract, now: datetime) -> ContractState:
+    return ContractState.EXPIRED if is_overdue(contract, now) else ContractState(contract.state)
+
+
+def live_condition(now: datetime) -> Any:
+    """SQL: in progress and not past the deadline."""
+    return (Contract.state == ContractState.IN_PROGRESS) & (
+        Contract.deadline.is_(None) | (Contract.deadline > now))
+
+
+def expired_condition(now: datetime) -> Any:
+    """SQL: expired, or in progress past its deadline (not swept yet)."""
+    return (Contract.state == ContractState.EXPIRED) | (
+        (Contract.state == ContractState.IN_PROGRESS) & Contract.deadline.is_not(None)
+        & (Contract.deadline <= now))
+
+
+def state_condition(state: str, now: datetime) -> Any:
+    """SQL for "reads as `state`" (in_progress and expired follow the deadline)."""
+    if state == ContractState.IN_PROGRESS:
+        return live_condition(now)
+    if state == ContractState.EXPIRED:
+        return expired_condition(now)
+    return Contract.state == state
+
+
+def ended_condition(now: datetime) -> Any:
+    """SQL for 已作废: rejected, revoked or expired (by the deadline, too)."""
+    return Contract.state.in_([ContractState.REJECTED, ContractState.REVOKED]) | \
+        expired_condition(now)
+
+
+def _sees(actor: roles.Actor, contract: Contract) -> bool:
+    """The ledger's limits on a member who did not start the contract: only business
+    types they are not limited away from, and confidential ones only for the main admin."""
+    return actor.sees_type(contract.business_type_id) and (
+        actor.is_main_admin or not contract.confidential)
+
+
+async def may_manage(tx: Tx, user_id: str, contract: Contract) -> bool:
+    """The sending side: the initiator, or an active member with contracts.send who may
+    see the contract (business type, confidential)."""
+    if contract.initiator_id == user_id:
+        return True
+    try:
+        actor = await roles.actor_for(tx, user_id, contract.enterprise_id)
+    except NotFound:
+        return False
+    return actor.can(roles.CONTRACTS_SEND) and _sees(actor, contract)
+
+
+async def require_manager(tx: Tx, user_id: str, contract: Contract) -> None:
+    """Urge and revoke are for the sending side; outsiders, and members the contract is
+    hidden from, learn nothing (NotFound)."""
+    if contract.initiator_id == user_id:
+        return
+    try:
+        actor = await roles.require_permission(tx, user_id, contract.enterprise_id,
+                                               roles.CONTRACTS_SEND)
+    except NotFound:
+        raise NotFound("合同不存在", code="contract_not_found") from None
+    if not _sees(actor, contract):
+        raise NotFound("合同不存在", code="contract_not_found")
+
+
+@dataclass(frozen=True)
+class Recipient:
+    """One person to tell about a signer row: the person signer, or for an enterprise
+    row each holder of its seal's grant (else the main admin)."""
+
+    signer_id: str
+    phone: str | None
+    user_id: str | None
+    sealing: bool
+
+
+async def pending_recipients(
+    tx: Tx, signers: list[ContractSigner], only: set[str] | None = None
+) -> list[Recipient]:
+    """Who must act now: the pending rows (restricted to `only` signer ids if given)."""
+    out: list[Recipient] = []
+    for s in signers:
+        if s.state != SignerState.PENDING or (only is not None and s.id not in only):
+            continue
+        if s.party == "person":
+            out.append(Recipient(s.id, s.phone, s.user_id, False))
+            continue
+        for user in await sealer_recipients(tx, s.enterprise_id or "", s.seal_id):
+            out.append(Recipient(s.id, user.phone, user.id, True))
+    return out
+
+
+async def tell(
+    tx: Tx, deps: Deps, contract: Contract, recipients: list[Recipient], *, event: str,
+    title: str, text: str, seal_text: str | None = None, key: str,
+) -> int:
+    """One notice (WeChat template, else SMS, through the job system) per recipient,
+    idempotent by `key`; `seal_text` is what the seal holders of an enterprise row read."""
+    link = contract_link(deps, contract.id)
+    told: set[str] = set()
+    count = 0
+    for r in recipients:
+        who = r.user_id or r.phone or ""
+        if not who or who in told or (r.phone and r.phone in told):
+            continue
+        told.update(x for x in (r.user_id, r.phone) if x)
+        count += 1
+        await notify_person(tx, deps, phone=r.phone, user_id=r.user_id, event=event,
+                            title=title, text=seal_text if r.sealing and seal_text else text,
+                            link=link, dedupe_key=f"{key}:{who}")
+    return count

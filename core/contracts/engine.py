@@ -11,6 +11,7 @@ import io
 import json
 import time
 from dataclasses import dataclass
+from datetime import date
 
 from core.context import Deps, RequestMeta
 from core.enterprise import pki
@@ -36,6 +37,11 @@ from core.signing.pdfinput import (
 from core.signing.ports import SignerMaterial
 from core.signing.timestamping import timestamper_from_config
 from core.signing.verify import DocumentReport, TrustAnchors, VerifyLimits, verify_pdf
+from core.templates.fields import format_date
+
+# A signature field whose name holds this shows the signing date alone; the format's key
+# follows it (core.templates.fields.DATE_FORMATS).
+DATE_MARK = "__date_"
 
 # The signed file grows with every signature (stamp image, certificates, timestamp, CRLs).
 GROWTH_ALLOWANCE = 8 * 1024 * 1024
@@ -105,12 +111,20 @@ class SignJob:
     date_text: str | None = None
     font_path: str = ""
     font_index: int = 2
+    # The signing day (ISO, Beijing time) for boxes that show the date alone.
+    sign_day: str = ""
 
 
 def sign_fields(data: bytes, job: SignJob) -> bytes:
-    """Sign each of the party's fields in turn (one revision per field)."""
+    """Sign each of the party's fields in turn (one revision per field). A field named
+    with DATE_MARK (send.plan_fields) shows the signing day alone, in its own format."""
     out = data
     for ix, name in enumerate(job.field_names):
+        date_text, date_only = job.date_text, False
+        if DATE_MARK in name and job.sign_day:
+            date_text = format_date(date.fromisoformat(job.sign_day),
+                                    name.split(DATE_MARK, 1)[1])
+            date_only = True
         out = sign_document(
             out,
             name,
@@ -124,9 +138,10 @@ def sign_fields(data: bytes, job: SignJob) -> bytes:
                 location="LaborSign",
                 signer_name=job.signer_name,
                 max_bytes=job.max_bytes,
-                date_text=job.date_text,
+                date_text=date_text,
                 font_path=job.font_path,
                 font_index=job.font_index,
+                date_only=date_only,
             ),
         )
     return out

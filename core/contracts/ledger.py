@@ -26,11 +26,11 @@ from core.context import Deps
 from core.contracts import common
 from core.contracts.states import (
     CONTRACT_LABELS,
-    ENDED,
     SIGNER_LABELS,
     ContractState,
     SignerState,
 )
+from core.contracts.urging import next_urge_at, wait_label
 from core.cpu import run_cpu
 from core.crypto import mask_phone
 from core.enterprise import roles
@@ -44,6 +44,8 @@ from storage.models import (
     Department,
     Employee,
     Member,
+    Template,
+    TemplateContract,
     User,
 )
 from storage.uow import Tx
@@ -74,6 +76,7 @@ MAX_PAGE = 10_000
 MAX_QUERY = 50
 EXPORT_LIMIT = 10_000
 EXPORT_BATCH = 500
+MAX_TEMPLATE_CHOICES = 500
 
 
 @dataclass(frozen=True)
@@ -88,8 +91,7 @@ class LedgerQuery:
     sent_to: date | None = None
     deadline_after: date | None = None
     deadline_before: date | None = None
-    # Hook for the templates work: contracts do not carry a template yet, so this is
-    # accepted and kept in links but filters nothing until they do.
+    # Contracts sent from this template (TemplateContract.template_id).
     template_id: str | None = None
     sort: str = "sent"
     order: str = "desc"
@@ -218,7 +220,10 @@ def visible(scope: Scope) -> ColumnElement[bool]:
     return cond
 
 
-async def _conditions(tx: Tx, scope: Scope, query: LedgerQuery) -> list[ColumnElement[bool]]:
+async def _conditions(tx: Tx, scope: Scope, query: LedgerQuery, now: datetime
+                      ) -> list[ColumnElement[bool]]:
+    """The SQL conditions of a query. States are read as the lists show them: in progress
+    past the deadline counts as expired (common.effective_state)."""
     ent_id = scope.actor.enterprise_id
     conds: list[ColumnElement[bool]] = [Contract.enterprise_id == ent_id, visible(scope)]
     if query.q:
@@ -236,13 +241,18 @@ async def _conditions(tx: Tx, scope: Scope, query: LedgerQuery) -> list[ColumnEl
             ContractSigner.enterprise_id == ent_id,
             common.sealer_condition(set(scope.seal_ids)),
             ContractSigner.state == SignerState.PENDING)
-        conds += [Contract.state == ContractState.IN_PROGRESS, Contract.id.in_(todo)]
+        conds += [common.live_condition(now), Contract.id.in_(todo)]
     elif query.state == "ended":
-        conds.append(Contract.state.in_(list(ENDED)))
+        conds.append(common.ended_condition(now))
     elif query.state != "all":
-        conds.append(Contract.state == query.state)
+        conds.append(common.state_condition(query.state, now))
     if query.business_type_id:
         conds.append(Contract.business_type_id == query.business_type_id)
+    if query.template_id:
+        from_template = select(TemplateContract.contract_id).join(
+            Template, Template.id == TemplateContract.template_id).where(
+            Template.enterprise_id == ent_id, Template.id == query.template_id)
+        conds.append(Contract.id.in_(from_template))
     if query.department_id:
         depts = await all_departments(tx, ent_id)
         ids = _subtree(depts, query.department_id)
@@ -318,6 +328,16 @@ class LedgerItem:
     deadline: datetime | None
     completed_at: datetime | None
     url: str
+    # For the sending side (the initiator, or a member with contracts.send): urge (催办)
+    # now, or the words saying when it can again; revoke (撤销).
+    can_urge: bool = False
+    urge_label: str | None = None
+    next_urge_at: datetime | None = None
+    can_revoke: bool = False
+
+    @property
+    def manageable(self) -> bool:
+        return self.can_urge or bool(self.urge_label) or self.can_revoke
 
 
 @dataclass(frozen=True)
@@ -337,8 +357,14 @@ class LedgerPage:
     def has_prev(self) -> bool:
         return self.query.page > 1
 
+    @property
+    def can_manage(self) -> bool:
+        """Some row on this page can be urged or revoked (the list shows check boxes)."""
+        return any(i.manageable for i in self.items)
 
-async def _items(tx: Tx, scope: Scope, contracts: list[Contract]) -> list[LedgerItem]:
+
+async def _items(tx: Tx, scope: Scope, contracts: list[Contract], now: datetime
+                 ) -> list[LedgerItem]:
     ent_id = scope.actor.enterprise_id
     ids = [c.id for c in contracts] or [""]
     signers = list((await tx.session.execute(
@@ -376,9 +402,15 @@ async def _items(tx: Tx, scope: Scope, contracts: list[Contract]) -> list[Ledger
         rows = by_contract.get(c.id, [])
         people = [s for s in rows if s.party == "person"]
         draft = c.state == ContractState.DRAFT
+        state = common.effective_state(c, now)
+        # As common.require_manager decides (urge and revoke check it again).
+        manages = c.initiator_id == scope.user.id or (
+            may_edit and scope.actor.sees_type(c.business_type_id)
+            and (scope.actor.is_main_admin or not c.confidential))
+        urge_at = next_urge_at(c, rows, now) if manages else None
         out.append(LedgerItem(
-            id=c.id, number=c.number or "", title=c.title, state=c.state,
-            state_label=CONTRACT_LABELS[ContractState(c.state)],
+            id=c.id, number=c.number or "", title=c.title, state=state,
+            state_label=CONTRACT_LABELS[state],
             business_type_id=c.business_type_id,
             business_type=types.get(c.business_type_id or "", ""),
             confidential=bool(c.confidential),
@@ -396,6 +428,10 @@ async def _items(tx: Tx, scope: Scope, contracts: list[Contract]) -> list[Ledger
             completed_at=c.completed_at,
             url=(f"/console/contracts/{c.id}/edit" if draft and may_edit
                  else f"/contracts/{c.id}"),
+            can_urge=urge_at is not None and urge_at <= now,
+            urge_label=wait_label(urge_at, now) if urge_at and urge_at > now else None,
+            next_urge_at=urge_at,
+            can_revoke=manages and state in (ContractState.DRAFT, ContractState.IN_PROGRESS),
         ))
     return out
 
@@ -404,16 +440,17 @@ async def ledger(deps: Deps, user_id: str, enterprise_id: str,
                  query: LedgerQuery | None = None) -> LedgerPage:
     """One page of the ledger and the number of contracts that match."""
     query = query or LedgerQuery()
+    now = deps.clock.now()
     async with _reading(deps) as tx:
         scope = await scope_of(tx, user_id, enterprise_id)
-        conds = await _conditions(tx, scope, query)
+        conds = await _conditions(tx, scope, query, now)
         total = (await tx.session.execute(
             select(func.count()).select_from(Contract).where(*conds))).scalar_one()
         pages = max(1, -(-total // query.per_page))
         contracts = list((await tx.session.execute(
             select(Contract).where(*conds).order_by(*_ordering(query))
             .offset((query.page - 1) * query.per_page).limit(query.per_page))).scalars())
-        items = await _items(tx, scope, contracts)
+        items = await _items(tx, scope, contracts, now)
     return LedgerPage(query, items, total, pages, scope.actor.can(roles.CONTRACTS_SEND))
 
 
@@ -430,21 +467,30 @@ class Choice:
 class LedgerChoices:
     business_types: list[Choice] = field(default_factory=list)
     departments: list[Choice] = field(default_factory=list)
+    templates: list[Choice] = field(default_factory=list)
 
 
 async def choices(deps: Deps, user_id: str, enterprise_id: str) -> LedgerChoices:
-    """The business types the member may see and the departments, for the filter form
-    (and the business type picker when sending)."""
+    """The business types the member may see, the departments and the enterprise's
+    templates (of those types), for the filter form (and the business type picker when
+    sending)."""
     async with _reading(deps) as tx:
         actor = await roles.actor_for(tx, user_id, enterprise_id)
         types = list((await tx.session.execute(
             select(BusinessType).where(BusinessType.enterprise_id == enterprise_id)
             .order_by(BusinessType.created_at, BusinessType.name))).scalars())
         depts = flatten(await all_departments(tx, enterprise_id))
+        templates = list((await tx.session.execute(
+            select(Template.id, Template.name, Template.business_type).where(
+                Template.enterprise_id == enterprise_id)
+            .order_by(Template.name, Template.id).limit(MAX_TEMPLATE_CHOICES))).all())
+    type_of_name = {b.name: b.id for b in types}
     return LedgerChoices(
         [Choice(b.id, b.name) for b in roles.sort_business_types(types)
          if actor.sees_type(b.id)],
         [Choice(d.id, ("　" * d.depth) + d.name) for d in depts],
+        [Choice(tid, name) for tid, name, btype in templates
+         if actor.sees_type(type_of_name.get(btype))],
     )
 
 
@@ -502,9 +548,10 @@ async def export(deps: Deps, user_id: str, enterprise_id: str, query: LedgerQuer
     """The filtered ledger (every page, in the chosen order) as .xlsx, at most
     EXPORT_LIMIT rows; read in batches, written in the CPU pool."""
     rows: list[tuple[str, ...]] = []
+    now = deps.clock.now()
     async with _reading(deps) as tx:
         scope = await scope_of(tx, user_id, enterprise_id)
-        conds = await _conditions(tx, scope, query)
+        conds = await _conditions(tx, scope, query, now)
         total = (await tx.session.execute(
             select(func.count()).select_from(Contract).where(*conds))).scalar_one()
         if total > EXPORT_LIMIT:
@@ -515,7 +562,7 @@ async def export(deps: Deps, user_id: str, enterprise_id: str, query: LedgerQuer
             contracts = list((await tx.session.execute(
                 select(Contract).where(*conds).order_by(*_ordering(query))
                 .offset(offset).limit(EXPORT_BATCH))).scalars())
-            rows.extend(export_row(i) for i in await _items(tx, scope, contracts))
+            rows.extend(export_row(i) for i in await _items(tx, scope, contracts, now))
     data = await run_cpu(build_workbook, rows)
     stamp = deps.clock.now().astimezone(LOCAL_ZONE).strftime("%Y%m%d%H%M")
     return Export(f"合同台账-{stamp}.xlsx", data, len(rows))

@@ -8,14 +8,15 @@ anyone signs, so no later change can break an earlier signature.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
 from core.context import Deps, RequestMeta
-from core.contracts import common, numbers, turns
-from core.contracts.engine import PdfInfo, inspect_pdf, prepare
+from core.contracts import common, numbers, reminders, turns
+from core.contracts.engine import DATE_MARK, PdfInfo, inspect_pdf, prepare
 from core.contracts.states import CONTRACT, ContractState, SignerState
 from core.cpu import run_cpu
 from core.crypto import mask_phone, sha256_hex
@@ -24,6 +25,7 @@ from core.errors import Conflict, InvalidInput, PayloadTooLarge
 from core.files import read_verified
 from core.signing.pdf import FieldSpec
 from core.sms import queue_sms
+from core.templates.fields import DATE_FORMATS
 from core.validators import check_person_name, normalize_phone
 from storage.models import (
     BusinessType,
@@ -68,12 +70,18 @@ class Options:
     cc: tuple[CcSpec, ...] = ()
 
 
+OnSent = Callable[[Tx, Contract, list[ContractSigner]], Awaitable[None]]
+
+
 @dataclass(frozen=True)
 class Box:
     """0-based page and rectangle (x1, y1, x2, y2) in PDF points, origin bottom-left."""
 
     page: int
     rect: tuple[float, float, float, float]
+    # Not empty: the box shows the signing date alone, in this format (a template's
+    # 签署日期 field; core.templates.fields.DATE_FORMATS).
+    date_format: str = ""
 
 
 @dataclass(frozen=True)
@@ -168,6 +176,9 @@ def plan_fields(specs: list[SignerSpec], info: PdfInfo, max_boxes: int | None = 
                                    field="rect")
             if x2 - x1 < 20 or y2 - y1 < 20:
                 raise InvalidInput("签署位置太小", code="signature_field_invalid", field="rect")
+            if box.date_format and box.date_format not in DATE_FORMATS:
+                raise InvalidInput("签署日期格式无效", code="signature_field_invalid",
+                                   field="date_format")
         if spec.party == "person":
             phone = normalize_phone(spec.phone)
             if phone in phones:
@@ -186,7 +197,9 @@ def plan_fields(specs: list[SignerSpec], info: PdfInfo, max_boxes: int | None = 
     for i, spec in enumerate(cleaned):
         prefix = "ent" if spec.party == "enterprise" else f"p{i}"
         plan.fields.append(
-            [FieldSpec(f"{prefix}_{j + 1}", box.page, box.rect)
+            [FieldSpec(f"{prefix}_{j + 1}"
+                       + (f"{DATE_MARK}{box.date_format}" if box.date_format else ""),
+                       box.page, box.rect)
              for j, box in enumerate(spec.boxes)]
         )
     return plan
@@ -427,8 +440,13 @@ async def create_and_send(
     meta: RequestMeta,
     business_type_id: str | None = None,
     options: Options | None = None,
+    on_sent: OnSent | None = None,
 ) -> str:
-    """One call (API): upload, boxes and signers; nothing is written unless all is valid."""
+    """One call (API): upload, boxes and signers; nothing is written unless all is valid.
+
+    `on_sent` runs inside the sending transaction with the contract and its signer rows
+    (in the order of `signers`), for callers that record more about the contract (the
+    template it came from), so both are written or neither."""
     title = check_title(title)
     deadline = _check_deadline(deps, deadline)
     options = options or Options()
@@ -456,8 +474,10 @@ async def create_and_send(
             await common.log(tx, deps, "contract.created", contract, actor_id=user_id,
                              data={"title": title, "sha256": doc.original_sha256,
                                    "pages": info.page_count}, meta=meta)
-            await _send(tx, deps, contract, doc, ent, plan, prepared, key, digest, deadline,
-                        user_id, meta, options)
+            rows = await _send(tx, deps, contract, doc, ent, plan, prepared, key, digest,
+                               deadline, user_id, meta, options)
+            if on_sent is not None:
+                await on_sent(tx, contract, rows)
             return contract.id
     except BaseException:
         await _delete_files(deps, key, original_key)
@@ -478,7 +498,7 @@ async def _send(
     user_id: str,
     meta: RequestMeta,
     options: Options,
-) -> None:
+) -> list[ContractSigner]:
     now = deps.clock.now()
     CONTRACT.ensure(contract.state, ContractState.IN_PROGRESS)
     doc.file_key, doc.current_sha256, doc.size = key, digest, len(prepared)
@@ -517,6 +537,7 @@ async def _send(
     for phone, name, cc_user, member_id in ccs:
         tx.session.add(ContractCc(contract_id=contract.id, phone=phone, name=name,
                                   user_id=cc_user, member_id=member_id, created_at=now))
+    reminders.on_send(contract, ent)
     await tx.session.flush()
     await common.log(
         tx, deps, "contract.sent", contract, actor_id=user_id,
@@ -543,6 +564,7 @@ async def _send(
     for phone, _, _, _ in ccs:
         await queue_sms(tx, deps, phone, "notice", {"text": text},
                         dedupe_key=f"sms:contract-cc:{contract.id}:{phone}")
+    return rows
 
 
 @dataclass(frozen=True)

@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from core import outbox, sms_codes
 from core.clock import LOCAL_ZONE
 from core.context import Deps, RequestMeta
-from core.contracts import common, engine, turns
+from core.contracts import common, ending, engine, turns
 from core.contracts.states import CONTRACT, SIGNER, ContractState, SignerState
 from core.cpu import run_cpu
 from core.crypto import mask_phone, sha256_hex
@@ -39,6 +39,7 @@ from core.signatures import default_signature_png
 from core.signing import service
 from core.signing.pdf import CertificateRevoked
 from core.signing.seals import signing_date_text
+from core.templates import gate as template_gate
 from core.validators import check_sms_code_format
 from core.wechat.notify import notify_person
 from storage.models import (
@@ -190,6 +191,8 @@ async def request_sign(
             await _check_person_ready(deps, tx, user, signer)
             if signer.party == "person" and not await _has_signature(tx, user.id):
                 raise SignatureRequired()
+            if await template_gate.fill_pending(tx, contract.id, signer.id):
+                raise template_gate.FillRequired()
             await sms_codes.check_send_limits(tx, deps, user.phone, meta)
             await sms_codes.issue_code(tx, deps, user.phone, SIGN_PURPOSE, meta)
             code_row = (
@@ -307,11 +310,8 @@ async def confirm_sign(
 
 async def _expire_if_due(tx: Tx, deps: Deps, contract: Contract) -> bool:
     now = deps.clock.now()
-    if contract.state == ContractState.IN_PROGRESS and contract.deadline is not None \
-            and contract.deadline <= now:
-        CONTRACT.ensure(contract.state, ContractState.EXPIRED)
-        contract.state, contract.ended_at, contract.updated_at = ContractState.EXPIRED, now, now
-        await common.log(tx, deps, "contract.expired", contract, actor_id=None)
+    if common.is_overdue(contract, now):
+        await ending.expire_in(tx, deps, contract)
         return True
     return False
 
@@ -529,6 +529,7 @@ async def perform_signing(
             date_text=signing_date_text(deps.clock.now().astimezone(LOCAL_ZONE).date()),
             font_path=deps.config.signing.font_path,
             font_index=deps.config.signing.font_index,
+            sign_day=deps.clock.now().astimezone(LOCAL_ZONE).date().isoformat(),
         )
         try:
             signed = await run_cpu(engine.sign_fields, pdf, job)

@@ -18,8 +18,9 @@ from sqlalchemy import select
 
 from core import ratelimit
 from core.context import Deps, RequestMeta
+from core.contracts import common
 from core.contracts.engine import verify
-from core.contracts.states import CONTRACT_LABELS, ContractState
+from core.contracts.states import CONTRACT_LABELS
 from core.cpu import Busy, run_verification
 from core.crypto import sha256_hex
 from core.errors import InvalidInput, PayloadTooLarge, ProviderUnavailable
@@ -137,8 +138,9 @@ async def verify_upload(
                 select(DocumentHash.version).where(DocumentHash.contract_id == contract.id)
                 .order_by(DocumentHash.version.desc()).limit(1)
             )).scalar_one()
+            state = common.effective_state(contract, deps.clock.now())
             registered = Registered(
-                contract.title, contract.state, CONTRACT_LABELS[ContractState(contract.state)],
+                contract.title, state, CONTRACT_LABELS[state],
                 entry.version, entry.kind, entry.version == newest,
             )
     return VerificationResult(report, registered)

@@ -34,6 +34,7 @@ from core.enterprise.employees import (
 )
 from core.errors import InvalidInput, PayloadTooLarge
 from core.files import MB
+from core.integration import events
 from storage.models import Employee
 from storage.models.base import new_id
 
@@ -230,4 +231,7 @@ async def import_employees(
         await log(tx, deps, "employee.imported", actor_id=user_id, enterprise_id=enterprise_id,
                   subject_type="enterprise", subject_id=enterprise_id,
                   data={"count": len(records), "status": status}, meta=meta)
+        await events.emit(tx, deps, enterprise_id, "batch.finished", {
+            "batch": "employee_import", "total": total, "succeeded": len(records),
+            "failed": 0, "status": str(status)})
     return ImportReport(len(records), [], total)

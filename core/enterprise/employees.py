@@ -23,6 +23,7 @@ from core.enterprise import roles as R
 from core.enterprise.common import cipher, log
 from core.enterprise.departments import all_departments, flatten
 from core.errors import Conflict, InvalidInput, NotFound
+from core.integration import events
 from core.sms import queue_sms
 from core.statemachine import StateMachine
 from core.validators import (
@@ -422,6 +423,12 @@ async def submit_collection(deps: Deps, token: str, raw: Mapping[str, object],
 # ---------------------------------------------------------------- review
 
 
+def _event_data(e: Employee) -> dict[str, Any]:
+    """An employee in a webhook event: who, not their ID number or phone."""
+    return {"employee_id": e.id, "name": e.name, "status": str(e.status),
+            "department_id": e.department_id, "position": e.position}
+
+
 async def review_employee(deps: Deps, user_id: str, enterprise_id: str, employee_id: str,
                           *, approve: bool, reason: str = "",
                           meta: RequestMeta) -> EmployeeView:
@@ -454,6 +461,8 @@ async def review_employee(deps: Deps, user_id: str, enterprise_id: str, employee
         await log(tx, deps, "employee.approved" if approve else "employee.rejected",
                   actor_id=user_id, enterprise_id=enterprise_id, subject_type="employee",
                   subject_id=e.id, data={"reason": reason} if reason else None, meta=meta)
+        if approve:
+            await events.emit(tx, deps, enterprise_id, "employee.approved", _event_data(e))
         return _view(e, await _paths(tx, enterprise_id))
 
 
@@ -473,6 +482,7 @@ async def approve_employees(deps: Deps, user_id: str, enterprise_id: str,
         now = deps.clock.now()
         for e in rows:
             e.status, e.updated_at = EmployeeStatus.ACTIVE, now
+            await events.emit(tx, deps, enterprise_id, "employee.approved", _event_data(e))
         await log(tx, deps, "employee.bulk_approved", actor_id=user_id,
                   enterprise_id=enterprise_id, data={"count": len(rows)}, meta=meta)
         return len(rows)

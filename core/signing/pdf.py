@@ -46,7 +46,7 @@ from core.signing.pdfinput import (
     page_count,
 )
 from core.signing.ports import SignerMaterial, TimeStamperSpec
-from core.signing.seals import with_signing_date
+from core.signing.seals import signing_date_only, with_signing_date
 
 
 class _ExpectedNoFetching(logging.Filter):
@@ -139,6 +139,8 @@ class SignOptions:
     date_text: str | None = None
     font_path: str = ""
     font_index: int = 2
+    # The box shows the signing date alone, no stamp (a template's 签署日期 field).
+    date_only: bool = False
 
 
 def _check_field(spec: FieldSpec, pages: int, box: tuple[float, ...] | None) -> None:
@@ -361,7 +363,10 @@ def sign_document(
         raise Conflict("只有第一个签名可以是认证签名", code="certify_not_first")
 
     size = _field_size(matches[0][2])
-    if stamp_png is not None and options.date_text and options.font_path and size:
+    if options.date_only and options.date_text and options.font_path and size:
+        stamp_png = signing_date_only(options.date_text, size, font_path=options.font_path,
+                                      font_index=options.font_index)
+    elif stamp_png is not None and options.date_text and options.font_path and size:
         stamp_png = with_signing_date(stamp_png, options.date_text, size,
                                       font_path=options.font_path, font_index=options.font_index)
     style = stamp_style(stamp_png) if stamp_png is not None else None

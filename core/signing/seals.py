@@ -253,6 +253,25 @@ def signing_date_text(local: date) -> str:
 
 
 @lru_cache(maxsize=32)
+def signing_date_only(date_text: str, box: tuple[float, float], *, font_path: str,
+                      font_index: int = 2) -> bytes:
+    """A box holding only the signing date (a template's 签署日期 field): the text at up to
+    五号, left-aligned and vertically centred, in the box's own proportions."""
+    width_pt, height_pt = box
+    scale = min(DATE_PX_PER_POINT, DATE_MAX_SIDE / max(width_pt, height_pt, 1.0))
+    width, height = max(int(width_pt * scale), 1), max(int(height_pt * scale), 1)
+    size = max(int(min(DATE_POINTS, height_pt * 0.7) * scale), 6)
+    font = _font(font_path, font_index, size)
+    while size > 6 and font.getlength(date_text) > width - 2 * scale:
+        size -= 1
+        font = _font(font_path, font_index, size)
+    canvas = Image.new("RGBA", (width, height), (0, 0, 0, 0))
+    ImageDraw.Draw(canvas).text((int(scale), height / 2), date_text, font=font,
+                                fill=(*INK, 255), anchor="lm")
+    return _png(canvas)
+
+
+@lru_cache(maxsize=32)
 def with_signing_date(
     png: bytes, date_text: str, box: tuple[float, float], *, font_path: str,
     font_index: int = 2,

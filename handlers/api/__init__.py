@@ -11,10 +11,20 @@ VERSION = "1.0.0"
 
 def api_groups() -> list[ApiRoutes]:
     """Every API area. A new module adds its `api` here."""
-    from handlers.api import auth, contracts, enterprise, identity, meta, onboarding, verify
+    from handlers.api import (
+        auth,
+        contracts,
+        enterprise,
+        identity,
+        integration,
+        meta,
+        onboarding,
+        templates,
+        verify,
+    )
 
     return [meta.api, auth.api, identity.api, contracts.api, verify.api, enterprise.api,
-            onboarding.api]
+            onboarding.api, integration.api, templates.api]
 
 
 def install_api(app: web.Application) -> None:

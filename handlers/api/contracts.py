@@ -1,17 +1,17 @@
 """Contracts API: send (multipart), list, get, request the signing code, sign, reject,
-revoke, download."""
+revoke (one or many), urge (one or many), download."""
 
 from __future__ import annotations
 
 import json
 from datetime import date, datetime
-from typing import Literal
+from typing import Annotated, Literal
 from urllib.parse import quote
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from core.contracts import access, ending, ledger, send, signing
+from core.contracts import access, ending, ledger, reminders, send, signing, urging
 from core.contracts.access import ContractItem, ContractView
 from core.contracts.send import Box, CcSpec, Options, SignerSpec
 from core.errors import InvalidInput, PayloadTooLarge
@@ -105,6 +105,8 @@ class LedgerQueryIn(BaseModel):
     sent_to: date | None = None
     deadline_after: date | None = None
     deadline_before: date | None = None
+    template: str | None = Field(default=None, max_length=32,
+                                 description="sent from this template of the enterprise")
     sort: Literal["sent", "deadline", "title"] = "sent"
     order: Literal["desc", "asc"] = "desc"
     page: int = Field(default=1, ge=1, le=ledger.MAX_PAGE)
@@ -132,6 +134,10 @@ class LedgerItemOut(BaseModel):
     sent_at: datetime | None
     deadline: datetime | None
     completed_at: datetime | None
+    can_urge: bool = Field(default=False, description="the member may urge (催办) it now")
+    urge_label: str | None = Field(default=None, description="why not yet, when urged lately")
+    next_urge_at: datetime | None = None
+    can_revoke: bool = False
 
 
 class LedgerOut(BaseModel):
@@ -190,6 +196,11 @@ class ContractOut(BaseModel):
     can_download: bool
     identity_verified: bool
     has_signature: bool
+    can_urge: bool = Field(description="the sending side may urge the pending signers now")
+    urge_label: str | None = Field(
+        description="while urging waits: 已催办，X 小时后可再次催办")
+    next_urge_at: datetime | None = Field(
+        description="when urging is possible (now or later); null: nobody to urge")
 
 
 class CodeIn(BaseModel):
@@ -216,6 +227,65 @@ class SignOut(BaseModel):
 
 class ReasonIn(BaseModel):
     reason: str = Field(max_length=300)
+
+
+class UrgeIn(BaseModel):
+    signer_id: str | None = Field(default=None, max_length=32,
+                                  description="one pending signer (default: every pending one)")
+
+
+class UrgeOut(BaseModel):
+    contract_id: str
+    urged: list[str] = Field(description="names of the signers urged now")
+    skipped: list[str] = Field(description="pending signers urged within the last 10 hours")
+    next_urge_at: datetime
+
+
+class BulkIn(BaseModel):
+    contract_ids: list[Annotated[str, Field(max_length=32)]] = Field(
+        min_length=1, max_length=ending.MAX_BULK)
+
+
+class BulkRevokeIn(BulkIn):
+    reason: str = Field(max_length=300)
+
+
+class BulkItemOut(BaseModel):
+    contract_id: str
+    ok: bool
+    code: str | None = Field(description="why not (e.g. urge_too_soon, contract_not_found)")
+    message: str | None
+    next_urge_at: datetime | None = None
+
+
+class BulkOut(BaseModel):
+    done: int
+    failed: int
+    items: list[BulkItemOut]
+
+
+class RemindersIn(BaseModel):
+    enabled: bool
+    first_days: int | None = Field(default=None, ge=reminders.FIRST_DAYS[0],
+                                   le=reminders.FIRST_DAYS[1],
+                                   description="first reminder this many days after sending")
+    every_days: int | None = Field(default=None, ge=reminders.EVERY_DAYS[0],
+                                   le=reminders.EVERY_DAYS[1], description="then every … days")
+    max_times: int | None = Field(default=None, ge=reminders.MAX_TIMES[0],
+                                  le=reminders.MAX_TIMES[1], description="at most … reminders")
+
+
+class RemindersOut(BaseModel):
+    enabled: bool
+    first_days: int
+    every_days: int
+    max_times: int
+    summary: str
+
+
+def reminders_out(r: reminders.ReminderSchedule) -> RemindersOut:
+    return RemindersOut(enabled=r.enabled, first_days=r.first_days, every_days=r.every_days,
+                        max_times=r.max_times, summary=r.summary)
 
 
 def item_out(c: ContractItem) -> ContractItemOut:
@@ -248,8 +318,17 @@ def contract_out(v: ContractView) -> ContractOut:
         my_signer_id=v.my_signer_id, my_signer_state=v.my_signer_state,
         can_sign=v.can_sign, can_reject=v.can_reject, can_revoke=v.can_revoke,
         can_download=v.can_download, identity_verified=v.identity_verified,
-        has_signature=v.has_signature,
+        has_signature=v.has_signature, can_urge=v.can_urge, urge_label=v.urge_label,
+        next_urge_at=v.next_urge_at,
     )
+
+
+def bulk_out(rows: list[ending.BulkOutcome]) -> BulkOut:
+    return BulkOut(
+        done=sum(1 for r in rows if r.ok), failed=sum(1 for r in rows if not r.ok),
+        items=[BulkItemOut(contract_id=r.contract_id, ok=r.ok, code=r.code,
+                           message=r.message,
+                           next_urge_at=getattr(r, "next_urge_at", None)) for r in rows])
 
 
 async def _create_form(request: web.Request) -> tuple[dict[str, str], bytes, str]:
@@ -327,7 +406,8 @@ def ledger_item_out(i: ledger.LedgerItem) -> LedgerItemOut:
         signer_names=i.signer_names, signer_phones=i.signer_phones,
         departments=i.departments, cc=i.cc, initiator_name=i.initiator_name,
         created_at=i.created_at, sent_at=i.sent_at, deadline=i.deadline,
-        completed_at=i.completed_at)
+        completed_at=i.completed_at, can_urge=i.can_urge, urge_label=i.urge_label,
+        next_urge_at=i.next_urge_at, can_revoke=i.can_revoke)
 
 
 @api.route("GET", "/enterprises/{enterprise_id}/contracts",
@@ -415,6 +495,61 @@ async def revoke_contract(request: web.Request) -> web.Response:
                                  request_meta(request))
     return reply(contract_out(await access.view_contract(deps, session.user_id,
                                                          request.match_info["id"])))
+
+
+@api.route("POST", "/contracts/{id}/urge", summary="Urge (催办) the pending signers by WeChat "
+           "or SMS; once per signer per 10 hours (429 urge_too_soon)", body=UrgeIn,
+           response=UrgeOut)
+async def urge_contract(request: web.Request) -> web.Response:
+    session = require_session(request)
+    body = await parse(request, UrgeIn)
+    done = await urging.urge_contract(request.app[DEPS], session.user_id,
+                                      request.match_info["id"], request_meta(request),
+                                      signer_id=body.signer_id)
+    return reply(UrgeOut(contract_id=done.contract_id, urged=list(done.urged),
+                         skipped=list(done.skipped), next_urge_at=done.next_urge_at))
+
+
+@api.route("POST", "/contracts/urge", summary="Urge many contracts at once (each on its own)",
+           body=BulkIn, response=BulkOut)
+async def urge_contracts(request: web.Request) -> web.Response:
+    session = require_session(request)
+    body = await parse(request, BulkIn)
+    rows = await urging.urge_many(request.app[DEPS], session.user_id, body.contract_ids,
+                                  request_meta(request))
+    return reply(bulk_out(list(rows)))
+
+
+@api.route("POST", "/contracts/revoke", summary="Revoke many contracts with one reason "
+           "(each on its own; signed parties are told)", body=BulkRevokeIn, response=BulkOut)
+async def revoke_contracts(request: web.Request) -> web.Response:
+    session = require_session(request)
+    body = await parse(request, BulkRevokeIn)
+    rows = await ending.revoke_many(request.app[DEPS], session.user_id, body.contract_ids,
+                                    body.reason, request_meta(request))
+    return reply(bulk_out(rows))
+
+
+@api.route("GET", "/enterprises/{id}/contract-reminders",
+           summary="The enterprise's automatic reminder schedule", response=RemindersOut)
+async def get_reminders(request: web.Request) -> web.Response:
+    session = require_session(request)
+    schedule = await reminders.reminder_schedule(request.app[DEPS], session.user_id,
+                                                 request.match_info["id"])
+    return reply(reminders_out(schedule))
+
+
+@api.route("PUT", "/enterprises/{id}/contract-reminders",
+           summary="Set the automatic reminder schedule (contracts.send); contracts in "
+           "progress follow it", body=RemindersIn, response=RemindersOut)
+async def set_reminders(request: web.Request) -> web.Response:
+    session = require_session(request)
+    body = await parse(request, RemindersIn)
+    schedule = await reminders.set_reminder_schedule(
+        request.app[DEPS], session.user_id, request.match_info["id"], enabled=body.enabled,
+        first_days=body.first_days, every_days=body.every_days, max_times=body.max_times,
+        meta=request_meta(request))
+    return reply(reminders_out(schedule))
 
 
 @api.route("GET", "/contracts/{id}/document", summary="The current PDF (signed once completed)",

@@ -179,7 +179,8 @@ def openapi_document(groups: Iterable[ApiRoutes], *, version: str) -> dict[str, 
             "schemas": components,
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer",
-                           "description": "token from POST /api/v1/auth/login/*"},
+                           "description": "token from POST /api/v1/auth/login/*, or an "
+                                          "enterprise API key (lsk_…)"},
                 "cookie": {"type": "apiKey", "in": "cookie", "name": "ls_session",
                            "description": "browser session; unsafe methods need X-CSRF-Token"},
             },

@@ -11,12 +11,15 @@ from handlers.console import (
     employees,
     enterprise,
     home,
+    integration,
     members,
     seals,
     settings,
+    templates,
 )
 
-AREAS = (home, certification, enterprise, contracts, members, seals, employees, settings)
+AREAS = (home, certification, enterprise, contracts, members, seals, employees, templates,
+         settings, integration)
 
 
 def install(app: web.Application) -> None:

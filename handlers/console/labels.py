@@ -42,13 +42,19 @@ AUDIT_ACTIONS = {
     "contract.sign_failed": "签署失败", "contract.completed": "合同签署完成",
     "contract.rejected": "拒签合同", "contract.revoked": "撤回合同",
     "contract.expired": "合同已过期", "sign": "签署",
-    "contract.auto_sign": "自动盖章",
+    "contract.auto_sign": "自动盖章", "contract.urged": "催办合同",
+    "contract.reminded": "自动提醒待签署方", "contract.due_notice": "合同即将截止提醒",
+    "contracts.reminders_set": "设置合同自动提醒",
     "contract.auto_sign_withdrawn": "自动盖章已取消，改为人工盖章",
     "certificate.issued": "签发数字证书", "certificate.revoked": "吊销数字证书",
     "signing.granted": "授权签署", "signing.key_unlocked": "启用签署密钥",
     "security.proof_refused": "验证受限（次数已达上限）",
     "security.proof_exhausted": "验证错误次数过多",
     "security.proof_alert": "安全告警：多次验证失败",
+    "webhook.created": "添加事件回调地址", "webhook.updated": "修改事件回调地址",
+    "webhook.deleted": "删除事件回调地址", "webhook.secret_rotated": "更换回调签名密钥",
+    "webhook.redelivered": "重新投递事件", "api_key.created": "创建 API 密钥",
+    "api_key.revoked": "吊销 API 密钥",
 }
 # A seal's uses (storage/models/enterprise.py SealUsage.action).
 USAGE_ACTIONS = {"sign": "盖章", "auto_sign": "自动盖章"}
@@ -57,7 +63,8 @@ AUDIT_DETAILS = {"name": "名称", "reason": "原因", "count": "人数", "credi
                  "method": "方式", "kind": "类型", "phone": "手机号", "account": "账号",
                  "bank": "开户行", "resign_date": "离职日期", "handed_over": "转交事项",
                  "seal": "印章", "authorized_by_name": "自动签署授权人", "title": "合同",
-                 "member": "成员"}
+                 "member": "成员", "url": "回调地址", "scope": "权限范围",
+                 "signers": "签署方", "number": "第几次", "schedule": "提醒规则"}
 DETAIL_VALUES = {**C.METHODS, **S.KINDS, "transfer": "主动转让", "appeal": "申诉",
                   **{k: r.label for k, r in P.RULES.items() if k not in C.METHODS},
                   **P.ALERT_REASONS}

@@ -7,6 +7,7 @@ from typing import Any
 
 from aiohttp import web
 
+from core.contracts import reminders
 from core.enterprise import certification as C
 from core.enterprise import dashboard as D
 from core.enterprise import employees as E
@@ -37,6 +38,9 @@ async def _settings_page(request: web.Request, error: DomainError | None = None
     return render(request, "console/settings.html", {
         **ctx, "fields": await E.onboarding_fields(deps, uid, ent), "labels": E.FIELDS,
         "always": E.ALWAYS, "error": error,
+        "reminders": await reminders.reminder_schedule(deps, uid, ent),
+        "bounds": {"first": reminders.FIRST_DAYS, "every": reminders.EVERY_DAYS,
+                   "max": reminders.MAX_TIMES},
     })
 
 
@@ -51,8 +55,15 @@ async def settings_save(request: web.Request) -> web.Response:
     form = await form_of(request)
     deps, ent, meta = deps_of(request), ent_of(request), request_meta(request)
     try:
-        if text_of(form, "action") == "fields":
+        action = text_of(form, "action")
+        if action == "fields":
             await E.set_onboarding_fields(deps, uid, ent, form.getall("fields", []), meta)
+        elif action == "reminders":
+            await reminders.set_reminder_schedule(
+                deps, uid, ent, enabled=text_of(form, "enabled") == "1",
+                first_days=_small_int(text_of(form, "first_days")),
+                every_days=_small_int(text_of(form, "every_days")),
+                max_times=_small_int(text_of(form, "max_times")), meta=meta)
         else:
             rep = text_of(form, "legal_rep_name") or None
             await C.change_enterprise_info(
@@ -64,6 +75,12 @@ async def settings_save(request: web.Request) -> web.Response:
     except DomainError as err:
         return await refused(request, _settings_page, err)
     raise go_to(f"/console/e/{ent}/settings", "saved")
+
+
+def _small_int(value: str) -> int | None:
+    """A day count from the form; the service checks its bounds (None: not a number)."""
+    value = value.strip()
+    return int(value) if value.isdigit() and len(value) <= 4 else None
 
 
 def _day(value: str) -> date | None:

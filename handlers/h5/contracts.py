@@ -11,10 +11,11 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from core.contracts import access, ending, ledger, pages, send, signing
+from core.contracts import access, ending, ledger, pages, send, signing, urging
 from core.contracts.access import ContractView
 from core.contracts.send import Box, SignerSpec
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
+from core.templates import sending as template_sending
 from handlers.console.enterprise import console_context
 from handlers.keys import DEPS, current_session
 from handlers.render import render
@@ -93,15 +94,23 @@ async def list_page(request: web.Request) -> web.Response:
 # ------------------------------------------------------------------ reading
 
 
-@routes.get("/contracts/{id}")
-async def view_page(request: web.Request) -> web.Response:
+async def _view_page(request: web.Request, error: DomainError | None = None) -> web.Response:
     user_id = _login_first(request)
     view = await access.view_contract(request.app[DEPS], user_id, _cid(request))
     notice = {"signed": "签署成功", "rejected": "已拒签", "revoked": "合同已撤销",
-              "sent": "合同已发出，签署人将收到短信通知"}.get(request.query.get("done", ""))
-    return render(request, "contracts/view.html",
-                  {"c": view, "pages": page_layout(view), "when": local_time,
-                   "notice": notice})
+              "sent": "合同已发出，签署人将收到短信通知",
+              "urged": "已催办，待签署方将收到微信或短信提醒"}.get(request.query.get("done", ""))
+    response = render(request, "contracts/view.html",
+                      {"c": view, "pages": page_layout(view), "when": local_time,
+                       "notice": notice, "error": error})
+    if error is not None:
+        response.set_status(error.status)
+    return response
+
+
+@routes.get("/contracts/{id}")
+async def view_page(request: web.Request) -> web.Response:
+    return await _view_page(request)
 
 
 @routes.get("/contracts/{id}/pages/{page:\\d+}.png")
@@ -147,6 +156,10 @@ async def sign_page(request: web.Request) -> web.Response:
         raise web.HTTPSeeOther(f"/contracts/{view.id}/done")
     if not view.can_sign:
         raise web.HTTPSeeOther(f"/contracts/{view.id}")
+    if view.my_party == "person" and await template_sending.fill_form(
+            request.app[DEPS], user_id, view.id) is not None:
+        # 乙方补全: the employee's own template fields come first.
+        raise web.HTTPSeeOther(f"/contracts/{view.id}/fill")
     if view.my_party == "person":
         next_path = quote(f"/contracts/{view.id}/sign", safe="")
         if not view.identity_verified:
@@ -158,6 +171,32 @@ async def sign_page(request: web.Request) -> web.Response:
     return render(request, "contracts/sign.html",
                   {"c": view, "pages": page_layout(view, mine_only=True), "step": "start",
                    "signer_id": signer_id})
+
+
+@routes.get("/contracts/{id}/fill")
+async def fill_page(request: web.Request) -> web.Response:
+    user_id = _login_first(request)
+    form = await template_sending.fill_form(request.app[DEPS], user_id, _cid(request))
+    if form is None:
+        raise web.HTTPSeeOther(f"/contracts/{_cid(request)}/sign")
+    return render(request, "contracts/fill.html", {"f": form, "form": {}})
+
+
+@routes.post("/contracts/{id}/fill")
+async def fill_submit(request: web.Request) -> web.Response:
+    user_id = _login_first(request)
+    data = await form_data(request)
+    try:
+        await template_sending.fill_employee_fields(request.app[DEPS], user_id, _cid(request),
+                                                    dict(data), request_meta(request))
+    except InvalidInput as exc:
+        form = await template_sending.fill_form(request.app[DEPS], user_id, _cid(request))
+        if form is None:
+            raise
+        return render(request, "contracts/fill.html",
+                      {"f": form, "form": {k: v[:200] for k, v in data.items()}, "error": exc},
+                      status=exc.status)
+    raise web.HTTPSeeOther(f"/contracts/{_cid(request)}/sign")
 
 
 @routes.get("/contracts/{id}/stamp.png")
@@ -224,6 +263,21 @@ async def reject(request: web.Request) -> web.Response:
     await ending.reject_contract(request.app[DEPS], user_id, _cid(request),
                                  form.get("reason", ""), request_meta(request))
     raise web.HTTPSeeOther(f"/contracts/{_cid(request)}?done=rejected")
+
+
+@routes.post("/contracts/{id}/urge")
+async def urge(request: web.Request) -> web.Response:
+    """催办 from the contract page (the sending side)."""
+    user_id = _login_first(request)
+    await form_data(request)
+    try:
+        await urging.urge_contract(request.app[DEPS], user_id, _cid(request),
+                                   request_meta(request))
+    except DomainError as err:
+        if err.status == 404:
+            raise
+        return await _view_page(request, err)
+    raise web.HTTPSeeOther(f"/contracts/{_cid(request)}?done=urged")
 
 
 @routes.post("/contracts/{id}/revoke")

@@ -36,11 +36,19 @@ from storage.models.enterprise import (
     SealUsage,
 )
 from storage.models.identity import IdentityVerification
+from storage.models.integration import (
+    ApiKey,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+    WebhookEventHead,
+)
 from storage.models.outbox import ConsoleSms, OutboxMessage, PeriodicRun
 from storage.models.qr_login import QrLogin
 from storage.models.ratelimit import RateEvent
 from storage.models.signatures import HandwrittenSignature, SignaturePadToken
 from storage.models.signing import Certificate, SigningGrant
+from storage.models.templates import Template, TemplateContract, TemplateVersion
 from storage.models.wechat import (
     ConsoleWechatMessage,
     WechatBinding,
@@ -53,6 +61,7 @@ from storage.models.wechat import (
 __all__ = [
     "AdminChange",
     "AgreementAcceptance",
+    "ApiKey",
     "AuditChain",
     "AuditEntry",
     "Base",
@@ -90,8 +99,15 @@ __all__ = [
     "SignaturePadToken",
     "SigningGrant",
     "SmsCode",
+    "Template",
+    "TemplateContract",
+    "TemplateVersion",
     "User",
     "UserSession",
+    "WebhookDelivery",
+    "WebhookEndpoint",
+    "WebhookEvent",
+    "WebhookEventHead",
     "WechatBinding",
     "WechatConversation",
     "WechatCredential",

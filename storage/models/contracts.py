@@ -26,6 +26,9 @@ class Contract(Base):
     __table_args__ = (
         Index("ix_contracts_enterprise_state", "enterprise_id", "state"),
         Index("ix_contracts_initiator", "initiator_id", "created_at"),
+        Index("ix_contracts_state_deadline", "state", "deadline"),
+        Index("ix_contracts_state_reminder", "state", "next_reminder_at"),
+        Index("ix_contracts_state_due_notice", "state", "due_notice_at"),
         # The ledger: a human contract number, unique within the enterprise.
         UniqueConstraint("enterprise_id", "number"),
         Index("ix_contracts_enterprise_sent", "enterprise_id", "sent_at"),
@@ -54,6 +57,13 @@ class Contract(Base):
     completed_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     updated_at: Mapped[datetime]
+    # Automatic reminders (core/contracts/reminders.py): how many went out, and when the
+    # next one is due (NULL: none left, or the enterprise has them off).
+    reminders_sent: Mapped[int] = mapped_column(Integer, default=0)
+    next_reminder_at: Mapped[datetime | None]
+    # When the "due tomorrow" notice is due (deadline minus a day); NULL once sent or
+    # when the contract had less than a day to run.
+    due_notice_at: Mapped[datetime | None]
 
 
 class ContractDocument(Base):
@@ -115,6 +125,10 @@ class ContractSigner(Base):
     reject_reason: Mapped[str | None] = mapped_column(String(300))
     signed_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
+    # The last urge (催办) by the sending side: one per signer per URGE_INTERVAL,
+    # claimed by a conditional UPDATE so it holds across processes.
+    last_urged_at: Mapped[datetime | None]
+    urge_count: Mapped[int] = mapped_column(Integer, default=0)
 
 
 class SignatureField(Base):

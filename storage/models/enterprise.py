@@ -52,6 +52,12 @@ class Enterprise(Base):
     certificate_id: Mapped[str | None] = mapped_column(String(32))
     # Keys of the onboarding field catalogue this enterprise collects.
     onboarding_fields: Mapped[list[str]] = mapped_column(JSON, default=list)
+    # Automatic reminders to pending signers (core/contracts/reminders.py): the first
+    # this many days after sending, then every `reminder_every_days`, at most
+    # `reminder_max` times. NULL first days: no automatic reminders.
+    reminder_first_days: Mapped[int | None] = mapped_column(Integer)
+    reminder_every_days: Mapped[int | None] = mapped_column(Integer)
+    reminder_max: Mapped[int | None] = mapped_column(Integer)
     certified_at: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

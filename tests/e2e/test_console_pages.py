@@ -28,8 +28,8 @@ from tests.factories import make_user
 
 ADMIN_PHONE = "13712360001"
 PC = {"viewport": {"width": 1366, "height": 768}, "locale": "zh-CN"}
-NAV = ["工作台", "合同", "发起合同", "员工", "部门", "成员", "加入审核", "印章", "管理员", "日志",
-       "设置"]
+NAV = ["工作台", "合同", "发起合同", "模板", "员工", "部门", "成员", "加入审核", "印章", "管理员",
+       "日志", "设置"]
 
 
 @pytest.fixture

@@ -15,11 +15,14 @@ from openpyxl import load_workbook
 from core.contracts import ledger
 from core.signing.samples import EMPLOYEE_BOX, ENTERPRISE_BOX, sample_contract_pdf
 from core.signing.timestamping import HttpTimeStamperSpec
-from tests.contract_support import parties, send_contract
+from core.templates import service
+from storage.models import TemplateContract
+from tests.contract_support import META, parties, send_contract
 from tests.enterprise_factories import make_user, new_phone, user_phone
 from tests.handlers.test_contracts_api import headers
 from tests.handlers.test_contracts_h5 import as_user, csrf_of, upload_draft
 from tests.ledger_support import Row, insert_contracts, member_with, type_ids
+from tests.template_support import published_template
 
 
 @pytest.fixture
@@ -212,3 +215,39 @@ async def test_old_enterprise_list_callers_still_get_the_newest(deps, flow) -> N
     first = await send_contract(deps, flow, title="第一份")
     items = await access.enterprise_contracts(deps, flow.admin_id, flow.enterprise_id)
     assert [i.id for i in items] == [first]
+
+
+async def test_console_ledger_filters_by_template_and_acts_on_the_selection(
+        client, deps, outbox, flow) -> None:
+    tid = await published_template(deps, flow.admin_id, flow.enterprise_id)
+    other = await service.import_model(deps, flow.admin_id, flow.enterprise_id,
+                                       name="另一个模板", meta=META)
+    picked, rest = await insert_contracts(deps, flow.enterprise_id, flow.admin_id, [
+        Row("模板合同", "甲", new_phone()), Row("上传合同", "乙", new_phone())])
+    async with deps.db.transaction() as tx:  # as core.templates.sending records it
+        version = await service.latest_version(tx, flow.enterprise_id, tid)
+        tx.session.add(TemplateContract(contract_id=picked, template_id=tid,
+                                        version_id=version.id, version=1, employee_fields=[],
+                                        created_at=deps.clock.now()))
+    await as_user(client, deps, flow.admin_id)
+    base = f"/console/e/{flow.enterprise_id}/contracts"
+    html = await (await client.get(base, params={"template": tid})).text()
+    assert "模板合同" in html and "上传合同" not in html and "共 1 份" in html
+    assert f'<option value="{tid}" selected>劳动合同（示范文本）</option>' in html
+    assert f'<option value="{other}">另一个模板</option>' in html
+    # Check boxes, the row's 催办 and the selection's buttons sit on the filtered ledger.
+    assert f'name="ids" value="{picked}"' in html and f'name="one" value="{picked}"' in html
+    assert 'id="bulk-urge"' in html and 'id="bulk-revoke-go"' in html
+    assert f'action="{base}?template={tid}"' in html
+    r = await client.post(f"{base}?template={tid}",
+                          data={"_csrf": csrf_of(html), "action": "urge", "ids": [picked]})
+    text = await r.text()
+    assert r.status == 200 and "已催办 1 份合同" in text
+    assert "已催办，10 小时后可再次催办" in text and "上传合同" not in text
+    r = await client.post(f"{base}?template={tid}",
+                          data={"_csrf": csrf_of(html), "action": "revoke", "ids": [picked],
+                                "reason": "信息有误"})
+    assert "已撤销 1 份合同" in await r.text()
+    listed = await ledger.ledger(deps, flow.admin_id, flow.enterprise_id,
+                                 ledger.LedgerQuery(state="revoked"))
+    assert [i.id for i in listed.items] == [picked] and rest not in [i.id for i in listed.items]

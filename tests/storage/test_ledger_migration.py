@@ -23,7 +23,7 @@ async def test_existing_contracts_are_numbered_and_typed(deps, db_url, clock) ->
     clock.advance(seconds=5)
     second = await send_contract(deps, p, title="第二份")
     await deps.db.engine.dispose()
-    await asyncio.to_thread(migrate.downgrade, db_url, "0004_jobs")
+    await asyncio.to_thread(migrate.downgrade, db_url, "0005_lifecycle")
     engine = create_async_engine(db_url)
     async with engine.begin() as conn:
         await conn.execute(text("DELETE FROM business_types WHERE name IN ('保密协议', '其他')"))

@@ -7,7 +7,7 @@ and day. Existing enterprises get the default business types they lack; existing
 contracts become 劳动合同 and are numbered in the order they were made.
 
 Revision ID: 0009_ledger
-Revises: 0004_jobs
+Revises: 0005_lifecycle
 Create Date: 2026-12-03 18:00:00
 """
 
@@ -19,7 +19,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision: str = '0009_ledger'
-down_revision: str | None = '0004_jobs'
+down_revision: str | None = '0005_lifecycle'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 

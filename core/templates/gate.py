@@ -1,0 +1,28 @@
+"""Whether a signer must first fill in their template fields (乙方补全) before signing.
+
+Read by the signing flow (core.contracts.signing) before it sends the signing code, so
+nobody signs a contract whose employee fields are still blank; core.templates.sending
+fills them and clears the mark.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+
+from core.errors import Conflict
+from storage.models import TemplateContract
+from storage.uow import Tx
+
+
+class FillRequired(Conflict):
+    code = "fill_required"
+    message = "请先填写合同中需要您补全的内容，再签署"
+
+
+async def fill_pending(tx: Tx, contract_id: str, signer_id: str) -> bool:
+    found = (await tx.session.execute(
+        select(TemplateContract.contract_id).where(
+            TemplateContract.contract_id == contract_id,
+            TemplateContract.employee_signer_id == signer_id)
+    )).scalar_one_or_none()
+    return found is not None
