@@ -1,5 +1,7 @@
-"""Reading contracts: the lists (待我签署 / 待他人签署 / 已完成 / 已作废 / 我发起的), one
-contract's view, its page images and the signed PDF. Only parties see a contract."""
+"""Reading contracts: the lists (待我签署 / 待他人签署 / 已完成 / 已作废 / 我发起的 /
+抄送我的) with search and a state filter, one contract's view, its page images and the
+signed PDF. Only parties (and cc) see a contract; the enterprise's ledger is
+core/contracts/ledger.py."""
 
 from __future__ import annotations
 
@@ -11,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import ColumnElement, func, or_, select
 
 from core.context import Deps
-from core.contracts import common
+from core.contracts import common, ledger
 from core.contracts.states import (
     CONTRACT_LABELS,
     SIGNER_LABELS,
@@ -25,7 +27,9 @@ from core.errors import InvalidInput
 from core.files import read_verified
 from core.signatures import default_signature_png
 from storage.models import (
+    BusinessType,
     Contract,
+    ContractCc,
     ContractDocument,
     ContractSigner,
     Enterprise,
@@ -40,8 +44,20 @@ TABS = {
     "completed": "已完成",
     "ended": "已作废",
     "initiated": "我发起的",
+    "cc": "抄送我的",
 }
 LIST_LIMIT = 100
+# The state filter of the personal lists ("" = every state).
+LIST_STATES = {
+    "": "全部状态",
+    "in_progress": "签署中",
+    "completed": "已完成",
+    "rejected": "已拒签",
+    "revoked": "已撤销",
+    "expired": "已过期",
+    "draft": "草稿",
+}
+MAX_LIST_QUERY = 50
 
 
 @dataclass(frozen=True)
@@ -56,6 +72,7 @@ class ContractItem:
     completed_at: datetime | None
     deadline: datetime | None
     url: str
+    number: str = ""
 
 
 @dataclass(frozen=True)
@@ -113,6 +130,12 @@ class ContractView:
     my_phone_masked: str
     # The enterprise's contract list in the HR console, for its members who may see it.
     console_url: str | None = None
+    number: str = ""
+    business_type: str = ""
+    confidential: bool = False
+    cc_names: tuple[str, ...] = ()
+    # The viewer is copied on it (抄送): they read, they never sign.
+    is_cc: bool = False
     # The sending side may urge (催办) the pending signers now; else the button's words.
     can_urge: bool = False
     urge_label: str | None = None
@@ -142,9 +165,15 @@ async def count_to_sign(deps: Deps, user_id: str) -> int:
         )).scalar_one()
 
 
-async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractItem]:
+async def list_contracts(deps: Deps, user_id: str, tab: str, *, q: str = "",
+                         state: str = "") -> list[ContractItem]:
+    """One of my lists, newest first; `q` searches the title, the contract number and
+    the sending enterprise's name, `state` keeps one state (LIST_STATES)."""
     if tab not in TABS:
         raise InvalidInput("列表类型无效", code="invalid_tab", field="tab")
+    q = common.check_search(q, MAX_LIST_QUERY)
+    if state not in LIST_STATES:
+        raise InvalidInput("合同状态无效", code="invalid_state", field="state")
     now = deps.clock.now()
     async with deps.db.transaction() as tx:
         user = await common.load_user(tx, user_id)
@@ -154,6 +183,10 @@ async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractIte
             Enterprise, Enterprise.id == Contract.enterprise_id)
         if tab == "initiated":
             query = query.where(Contract.initiator_id == user_id)
+        elif tab == "cc":
+            copied = select(ContractCc.contract_id).where(common.cc_condition(user))
+            query = query.where(Contract.id.in_(copied),
+                                Contract.state != ContractState.DRAFT)
         else:
             party_ids = select(ContractSigner.contract_id).where(mine)
             query = query.where(Contract.id.in_(party_ids))
@@ -167,16 +200,23 @@ async def list_contracts(deps: Deps, user_id: str, tab: str) -> list[ContractIte
                 query = query.where(Contract.state == ContractState.COMPLETED)
             else:
                 query = query.where(common.ended_condition(now))
+        if state:
+            query = query.where(common.state_condition(state, now))
+        if q:
+            like = common.like_pattern(q)
+            query = query.where(or_(Contract.title.ilike(like, escape="\\"),
+                                    Contract.number.ilike(like, escape="\\"),
+                                    Enterprise.name.ilike(like, escape="\\")))
         rows = (await tx.session.execute(
-            query.order_by(Contract.created_at.desc()).limit(LIST_LIMIT)
+            query.order_by(Contract.created_at.desc(), Contract.id).limit(LIST_LIMIT)
         )).all()
     out = []
     for c, name in rows:
-        state = common.effective_state(c, now)
+        shown = common.effective_state(c, now)
         out.append(ContractItem(
-            c.id, c.title, state, CONTRACT_LABELS[state], name,
+            c.id, c.title, shown, CONTRACT_LABELS[shown], name,
             c.created_at, c.sent_at, c.completed_at, c.deadline,
-            f"/contracts/{c.id}",
+            f"/contracts/{c.id}", c.number or "",
         ))
     return out
 
@@ -216,69 +256,20 @@ class EnterpriseContractItem:
 async def enterprise_contracts(
     deps: Deps, user_id: str, enterprise_id: str, tab: str = "all"
 ) -> list[EnterpriseContractItem]:
-    """One enterprise's contracts for a member, newest first, by the rules of `involvement`:
-    with contracts.view every contract of the enterprise; otherwise those the member
-    started and those waiting for (or sealed with) a seal the member holds."""
+    """The newest 100 of one enterprise's contracts that the member may see (the ledger's
+    first page, core/contracts/ledger.py, for the dashboard and older callers)."""
     if tab not in ENTERPRISE_TABS:
         raise InvalidInput("列表类型无效", code="invalid_tab", field="tab")
-    now = deps.clock.now()
-    async with deps.db.transaction() as tx:
-        actor = await roles.actor_for(tx, user_id, enterprise_id)  # NotFound for outsiders
-        seal_ids = await common.sealer_scope(tx, user_id)
-        query = select(Contract).where(Contract.enterprise_id == enterprise_id)
-        if not actor.can(roles.CONTRACTS_VIEW):
-            sealed = select(ContractSigner.contract_id).where(
-                ContractSigner.enterprise_id == enterprise_id,
-                common.sealer_condition(seal_ids))
-            query = query.where(or_(Contract.initiator_id == user_id,
-                                    Contract.id.in_(sealed)))
-        if tab == "to_seal":
-            todo = select(ContractSigner.contract_id).where(
-                ContractSigner.enterprise_id == enterprise_id,
-                common.sealer_condition(seal_ids),
-                ContractSigner.state == SignerState.PENDING)
-            query = query.where(common.live_condition(now), Contract.id.in_(todo))
-        elif tab == "ended":
-            query = query.where(common.ended_condition(now))
-        elif tab != "all":
-            query = query.where(common.state_condition(tab, now))
-        contracts = list((await tx.session.execute(
-            query.order_by(Contract.created_at.desc()).limit(LIST_LIMIT))).scalars())
-        ids = [c.id for c in contracts]
-        signers = list((await tx.session.execute(
-            select(ContractSigner).where(ContractSigner.contract_id.in_(ids or [""]))
-            .order_by(ContractSigner.sign_order, ContractSigner.created_at)
-        )).scalars())
-        names = dict((await tx.session.execute(
-            select(Member.user_id, Member.display_name).where(
-                Member.enterprise_id == enterprise_id,
-                Member.user_id.in_({c.initiator_id for c in contracts} or {""}))
-        )).all())
-    by_contract: dict[str, list[ContractSigner]] = {}
-    for s in signers:
-        by_contract.setdefault(s.contract_id, []).append(s)
-    may_edit = actor.can(roles.CONTRACTS_SEND)
-    out = []
-    for c in contracts:
-        rows = by_contract.get(c.id, [])
-        summary = "、".join(
-            f"{'企业' if s.party == 'enterprise' else s.name} "
-            f"{SIGNER_LABELS[SignerState(s.state)]}" for s in rows)
-        draft = c.state == ContractState.DRAFT
-        state = common.effective_state(c, now)
-        manages = may_edit or c.initiator_id == user_id
-        urge_at = next_urge_at(c, rows, now) if manages else None
-        out.append(EnterpriseContractItem(
-            c.id, c.title, state, CONTRACT_LABELS[state], summary,
-            sum(1 for s in rows if s.state == SignerState.SIGNED), len(rows),
-            names.get(c.initiator_id) or "", c.created_at, c.sent_at, c.deadline,
-            f"/console/contracts/{c.id}/edit" if draft and may_edit else f"/contracts/{c.id}",
-            can_urge=urge_at is not None and urge_at <= now,
-            urge_label=wait_label(urge_at, now) if urge_at and urge_at > now else None,
-            next_urge_at=urge_at,
-            can_revoke=manages and state in (ContractState.DRAFT, ContractState.IN_PROGRESS),
-        ))
-    return out
+    page = await ledger.ledger(deps, user_id, enterprise_id,
+                               ledger.LedgerQuery(state=tab, per_page=LIST_LIMIT))
+    return [
+        EnterpriseContractItem(
+            i.id, i.title, i.state, i.state_label, i.signers, i.signed, i.total,
+            i.initiator_name, i.created_at, i.sent_at, i.deadline, i.url,
+            can_urge=i.can_urge, urge_label=i.urge_label, next_urge_at=i.next_urge_at,
+            can_revoke=i.can_revoke)
+        for i in page.items
+    ]
 
 
 async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractView:
@@ -296,6 +287,11 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
             select(SignatureField).where(SignatureField.contract_id == contract.id)
             .order_by(SignatureField.page, SignatureField.field_name)
         )).scalars())
+        cc_names = tuple((await tx.session.execute(
+            select(ContractCc.name).where(ContractCc.contract_id == contract.id)
+            .order_by(ContractCc.created_at, ContractCc.phone))).scalars())
+        btype = await tx.session.get(BusinessType, contract.business_type_id) \
+            if contract.business_type_id else None
         in_console = inv.viewer or (
             contract.initiator_id == user.id
             and await roles.active_member(tx, user.id, contract.enterprise_id) is not None)
@@ -343,6 +339,9 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
         identity_verified=user.identity_state == "verified", has_signature=has_sig,
         my_phone_masked=mask_phone(user.phone),
         console_url=f"/console/e/{contract.enterprise_id}/contracts" if in_console else None,
+        number=contract.number or "", business_type=btype.name if btype else "",
+        confidential=bool(contract.confidential), cc_names=cc_names,
+        is_cc=inv.cc and mine is None,
         can_urge=urge_at is not None and urge_at <= now,
         urge_label=wait_label(urge_at, now) if urge_at and urge_at > now else None,
         next_urge_at=urge_at,

@@ -13,12 +13,13 @@ from core.context import Deps, RequestMeta
 from core.contracts.states import ContractState, SignerState
 from core.enterprise import roles
 from core.enterprise import seals as enterprise_seals
-from core.errors import NotFound
+from core.errors import InvalidInput, NotFound
 from core.files import FileStore, file_store
 from core.integration import events
 from core.wechat.notify import notify_person
 from storage.models import (
     Contract,
+    ContractCc,
     ContractDocument,
     ContractSigner,
     Enterprise,
@@ -151,6 +152,30 @@ def person_condition(user: User) -> Any:
     )
 
 
+def check_search(text: str, limit: int) -> str:
+    """A search box's text: trimmed, at most `limit` characters, no control characters
+    (PostgreSQL refuses NUL in a string)."""
+    text = (text or "").strip()
+    if len(text) > limit or any(ord(ch) < 32 or ord(ch) == 127 for ch in text):
+        raise InvalidInput(f"搜索内容须为 {limit} 个字以内的文字", code="invalid_query",
+                           field="q")
+    return text
+
+
+def like_pattern(text: str) -> str:
+    """A LIKE pattern matching `text` anywhere (escape character: backslash)."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def cc_condition(user: User) -> Any:
+    """ContractCc rows addressed to this user (by account, or by phone before linking)."""
+    return or_(
+        ContractCc.user_id == user.id,
+        (ContractCc.user_id.is_(None)) & (ContractCc.phone == user.phone),
+    )
+
+
 @dataclass(frozen=True)
 class Involvement:
     """How the user relates to one contract."""
@@ -158,12 +183,17 @@ class Involvement:
     person_signer: ContractSigner | None
     enterprise_signer: ContractSigner | None  # one the user may seal for
     initiator: bool
-    viewer: bool  # a member of the sending enterprise with contracts.view
+    # A member of the sending enterprise with contracts.view who may see this contract:
+    # of a business type they are not limited away from, and not confidential (the main
+    # admin sees confidential ones too).
+    viewer: bool
+    cc: bool = False  # copied on the contract (抄送): may read, never sign
+    handler: bool = False  # sealed it for the enterprise (even without the grant now)
 
     @property
     def any(self) -> bool:
         return bool(self.person_signer or self.enterprise_signer or self.initiator
-                    or self.viewer)
+                    or self.viewer or self.cc or self.handler)
 
 
 async def involvement(
@@ -182,10 +212,17 @@ async def involvement(
     if member is not None:
         try:
             actor = await roles.actor_for(tx, user.id, contract.enterprise_id)
-            viewer = actor.can(roles.CONTRACTS_VIEW)
+            viewer = (actor.can(roles.CONTRACTS_VIEW)
+                      and actor.sees_type(contract.business_type_id)
+                      and (actor.is_main_admin or not contract.confidential))
         except NotFound:
             viewer = False
-    return Involvement(person, sealer, contract.initiator_id == user.id, viewer)
+    cc = (await tx.session.execute(
+        select(ContractCc.id).where(ContractCc.contract_id == contract.id, cc_condition(user))
+        .limit(1))).scalar_one_or_none() is not None
+    handler = member is not None and any(
+        s.party == "enterprise" and s.signed_by == user.id for s in signers)
+    return Involvement(person, sealer, contract.initiator_id == user.id, viewer, cc, handler)
 
 
 async def require_involved(
@@ -293,26 +330,37 @@ def ended_condition(now: datetime) -> Any:
         expired_condition(now)
 
 
+def _sees(actor: roles.Actor, contract: Contract) -> bool:
+    """The ledger's limits on a member who did not start the contract: only business
+    types they are not limited away from, and confidential ones only for the main admin."""
+    return actor.sees_type(contract.business_type_id) and (
+        actor.is_main_admin or not contract.confidential)
+
+
 async def may_manage(tx: Tx, user_id: str, contract: Contract) -> bool:
-    """The sending side: the initiator, or an active member with contracts.send."""
+    """The sending side: the initiator, or an active member with contracts.send who may
+    see the contract (business type, confidential)."""
     if contract.initiator_id == user_id:
         return True
     try:
         actor = await roles.actor_for(tx, user_id, contract.enterprise_id)
     except NotFound:
         return False
-    return actor.can(roles.CONTRACTS_SEND)
+    return actor.can(roles.CONTRACTS_SEND) and _sees(actor, contract)
 
 
 async def require_manager(tx: Tx, user_id: str, contract: Contract) -> None:
-    """Urge and revoke are for the sending side; outsiders learn nothing (NotFound)."""
+    """Urge and revoke are for the sending side; outsiders, and members the contract is
+    hidden from, learn nothing (NotFound)."""
     if contract.initiator_id == user_id:
         return
     try:
-        await roles.require_permission(tx, user_id, contract.enterprise_id,
-                                       roles.CONTRACTS_SEND)
+        actor = await roles.require_permission(tx, user_id, contract.enterprise_id,
+                                               roles.CONTRACTS_SEND)
     except NotFound:
         raise NotFound("合同不存在", code="contract_not_found") from None
+    if not _sees(actor, contract):
+        raise NotFound("合同不存在", code="contract_not_found")
 
 
 @dataclass(frozen=True)

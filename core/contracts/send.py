@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from core.context import Deps, RequestMeta
-from core.contracts import common, reminders, turns
+from core.contracts import common, numbers, reminders, turns
 from core.contracts.engine import DATE_MARK, PdfInfo, inspect_pdf, prepare
 from core.contracts.states import CONTRACT, ContractState, SignerState
 from core.cpu import run_cpu
@@ -24,14 +24,18 @@ from core.enterprise import roles
 from core.errors import Conflict, InvalidInput, PayloadTooLarge
 from core.files import read_verified
 from core.signing.pdf import FieldSpec
+from core.sms import queue_sms
 from core.templates.fields import DATE_FORMATS
 from core.validators import check_person_name, normalize_phone
 from storage.models import (
+    BusinessType,
     Contract,
+    ContractCc,
     ContractDocument,
     ContractSigner,
     DocumentHash,
     Enterprise,
+    Member,
     Seal,
     SignatureField,
     User,
@@ -41,7 +45,31 @@ from storage.uow import Tx
 MAX_SIGNERS = 20
 MAX_BOXES_PER_SIGNER = 10
 MAX_DEADLINE_DAYS = 365
+MAX_CC = 20
 PARTIES = ("person", "enterprise")
+# The business type a contract gets when the sender picks none.
+DEFAULT_BUSINESS_TYPE = "劳动合同"
+
+
+@dataclass(frozen=True)
+class CcSpec:
+    """Who a contract is copied to (抄送): a member of the sending enterprise, or a phone
+    typed with an optional name."""
+
+    member_id: str | None = None
+    phone: str = ""
+    name: str = ""
+
+
+@dataclass(frozen=True)
+class Options:
+    """The options chosen when sending: confidential (only the initiator, the handler,
+    cc and the main admin see it) and cc."""
+
+    confidential: bool = False
+    cc: tuple[CcSpec, ...] = ()
+
+
 OnSent = Callable[[Tx, Contract, list[ContractSigner]], Awaitable[None]]
 
 
@@ -241,17 +269,20 @@ async def create_draft(
     filename: str | None,
     pdf: bytes,
     meta: RequestMeta,
+    business_type_id: str | None = None,
 ) -> str:
     """Upload step of the console: a draft holding the checked original PDF."""
     title = check_title(title)
     async with deps.db.transaction() as tx:
         await _sender_enterprise(tx, user_id, enterprise_id)
+        await business_type_for(tx, user_id, enterprise_id, business_type_id)
     info = await check_pdf(deps, pdf)
     key, digest = await asyncio.to_thread(_put, deps, pdf)
     try:
         async with deps.db.transaction() as tx:
             await _sender_enterprise(tx, user_id, enterprise_id)
-            contract = _new_contract(deps, user_id, enterprise_id, title)
+            bt = await business_type_for(tx, user_id, enterprise_id, business_type_id)
+            contract = await _new_contract(tx, deps, user_id, enterprise_id, title, bt)
             tx.session.add(contract)
             await tx.session.flush()
             _add_document(deps, tx, contract, check_filename(filename), pdf, key, digest, info)
@@ -264,12 +295,67 @@ async def create_draft(
         raise
 
 
-def _new_contract(deps: Deps, user_id: str, enterprise_id: str, title: str) -> Contract:
+async def _new_contract(tx: Tx, deps: Deps, user_id: str, enterprise_id: str, title: str,
+                        business_type_id: str) -> Contract:
     now = deps.clock.now()
     return Contract(
         enterprise_id=enterprise_id, title=title, initiator_id=user_id,
         state=ContractState.DRAFT, created_at=now, updated_at=now,
+        number=await numbers.next_number(tx, enterprise_id, now),
+        business_type_id=business_type_id, confidential=False,
     )
+
+
+async def business_type_for(tx: Tx, user_id: str, enterprise_id: str,
+                            business_type_id: str | None) -> str:
+    """The contract's business type: the one chosen (of this enterprise, and one the
+    sender may use), else 劳动合同 (or the sender's first type when limited)."""
+    actor = await roles.actor_for(tx, user_id, enterprise_id)
+    rows = list((await tx.session.execute(
+        select(BusinessType).where(BusinessType.enterprise_id == enterprise_id)
+        .order_by(BusinessType.created_at, BusinessType.name))).scalars())
+    usable = [b for b in roles.sort_business_types(rows) if actor.sees_type(b.id)]
+    if business_type_id:
+        if len(business_type_id) > 32 or not any(b.id == business_type_id for b in usable):
+            raise InvalidInput("业务类型不存在或您无权使用", code="business_type_not_found",
+                               field="business_type_id")
+        return business_type_id
+    for b in usable:
+        if b.name == DEFAULT_BUSINESS_TYPE:
+            return b.id
+    if usable:
+        return usable[0].id
+    raise InvalidInput("企业还没有可用的业务类型", code="no_business_type",
+                       field="business_type_id")
+
+
+async def _cc_rows(tx: Tx, enterprise_id: str, specs: tuple[CcSpec, ...]
+                   ) -> list[tuple[str, str, str | None, str | None]]:
+    """(phone, name, user id, member id) per cc, checked and without duplicates."""
+    if len(specs) > MAX_CC:
+        raise InvalidInput(f"抄送人不能超过 {MAX_CC} 个", code="too_many_cc", field="cc")
+    out: dict[str, tuple[str, str, str | None, str | None]] = {}
+    for spec in specs:
+        if spec.member_id:
+            if len(spec.member_id) > 32 or not spec.member_id.isalnum():
+                raise InvalidInput("抄送的成员不存在", code="cc_member_not_found", field="cc")
+            member = (await tx.session.execute(
+                select(Member).where(Member.id == spec.member_id,
+                                     Member.enterprise_id == enterprise_id,
+                                     Member.status != "removed"))).scalar_one_or_none()
+            if member is None:
+                raise InvalidInput("抄送的成员不存在", code="cc_member_not_found", field="cc")
+            phone, name, member_id = member.phone, member.display_name, member.id
+        else:
+            phone = normalize_phone(spec.phone)
+            name = check_person_name(spec.name) if spec.name.strip() else ""
+            member_id = None
+        user = (await tx.session.execute(
+            select(User).where(User.phone == phone))).scalar_one_or_none()
+        if not name:
+            name = (user.real_name if user and user.real_name else None) or mask_phone(phone)
+        out.setdefault(phone, (phone, name[:100], user.id if user else None, member_id))
+    return list(out.values())
 
 
 def _add_document(
@@ -308,9 +394,11 @@ async def send_draft(
     *,
     deadline: datetime | None = None,
     meta: RequestMeta,
+    options: Options | None = None,
 ) -> None:
     """Place the boxes of a draft's signers and send it."""
     deadline = _check_deadline(deps, deadline)
+    options = options or Options()
     async with deps.db.transaction() as tx:
         contract = await common.load_contract(tx, contract_id)
         await _sender_enterprise(tx, user_id, contract.enterprise_id)
@@ -319,6 +407,7 @@ async def send_draft(
         doc = await common.load_document(tx, contract_id)
         plan = plan_fields(signers, _info_of(doc), deps.config.verify.max_signatures)
         await _check_seals(tx, contract.enterprise_id, plan)
+        await _cc_rows(tx, contract.enterprise_id, options.cc)
         original_key, original_sha256 = doc.file_key, doc.current_sha256
     pdf = await asyncio.to_thread(read_verified, common.store(deps), original_key,
                                   original_sha256)
@@ -332,7 +421,7 @@ async def send_draft(
                 raise Conflict("合同已发出，不能再修改", code="contract_not_draft")
             doc = await common.load_document(tx, contract_id, lock=True)
             await _send(tx, deps, contract, doc, ent, plan, prepared, key, digest, deadline,
-                        user_id, meta)
+                        user_id, meta, options)
     except BaseException:
         await _delete_files(deps, key)
         raise
@@ -349,6 +438,8 @@ async def create_and_send(
     signers: list[SignerSpec],
     deadline: datetime | None = None,
     meta: RequestMeta,
+    business_type_id: str | None = None,
+    options: Options | None = None,
     on_sent: OnSent | None = None,
 ) -> str:
     """One call (API): upload, boxes and signers; nothing is written unless all is valid.
@@ -358,19 +449,23 @@ async def create_and_send(
     template it came from), so both are written or neither."""
     title = check_title(title)
     deadline = _check_deadline(deps, deadline)
+    options = options or Options()
     async with deps.db.transaction() as tx:
         await _sender_enterprise(tx, user_id, enterprise_id)
+        await business_type_for(tx, user_id, enterprise_id, business_type_id)
     info = await check_pdf(deps, pdf)
     plan = plan_fields(signers, info, deps.config.verify.max_signatures)
     async with deps.db.transaction() as tx:
         await _check_seals(tx, enterprise_id, plan)
+        await _cc_rows(tx, enterprise_id, options.cc)
     prepared = await _prepared(deps, pdf, plan)
     original_key, original_digest = await asyncio.to_thread(_put, deps, pdf)
     key, digest = await asyncio.to_thread(_put, deps, prepared)
     try:
         async with deps.db.transaction() as tx:
             ent = await _sender_enterprise(tx, user_id, enterprise_id)
-            contract = _new_contract(deps, user_id, enterprise_id, title)
+            bt = await business_type_for(tx, user_id, enterprise_id, business_type_id)
+            contract = await _new_contract(tx, deps, user_id, enterprise_id, title, bt)
             tx.session.add(contract)
             await tx.session.flush()
             doc = _add_document(deps, tx, contract, check_filename(filename), pdf,
@@ -380,7 +475,7 @@ async def create_and_send(
                              data={"title": title, "sha256": doc.original_sha256,
                                    "pages": info.page_count}, meta=meta)
             rows = await _send(tx, deps, contract, doc, ent, plan, prepared, key, digest,
-                               deadline, user_id, meta)
+                               deadline, user_id, meta, options)
             if on_sent is not None:
                 await on_sent(tx, contract, rows)
             return contract.id
@@ -402,6 +497,7 @@ async def _send(
     deadline: datetime | None,
     user_id: str,
     meta: RequestMeta,
+    options: Options,
 ) -> list[ContractSigner]:
     now = deps.clock.now()
     CONTRACT.ensure(contract.state, ContractState.IN_PROGRESS)
@@ -436,6 +532,11 @@ async def _send(
                                           x1=x1, y1=y1, x2=x2, y2=y2))
     contract.state, contract.sent_at, contract.updated_at = ContractState.IN_PROGRESS, now, now
     contract.deadline = deadline
+    contract.confidential = options.confidential
+    ccs = await _cc_rows(tx, contract.enterprise_id, options.cc)
+    for phone, name, cc_user, member_id in ccs:
+        tx.session.add(ContractCc(contract_id=contract.id, phone=phone, name=name,
+                                  user_id=cc_user, member_id=member_id, created_at=now))
     reminders.on_send(contract, ent)
     await tx.session.flush()
     await common.log(
@@ -448,10 +549,57 @@ async def _send(
                 for s in rows
             ],
             "deadline": deadline.isoformat() if deadline else None,
+            "number": contract.number,
+            "business_type_id": contract.business_type_id,
+            "confidential": contract.confidential,
+            "cc": [{"name": name, "phone": mask_phone(phone)} for phone, name, _, _ in ccs],
         },
         meta=meta,
     )
     for signer in rows:
         if signer.state == SignerState.PENDING:
             await turns.open_turn(tx, deps, contract, signer, ent.name)
+    link = common.contract_link(deps, contract.id)
+    text = f"{ent.name}将《{contract.title}》抄送给您，可点击链接查看：{link}"
+    for phone, _, _, _ in ccs:
+        await queue_sms(tx, deps, phone, "notice", {"text": text},
+                        dedupe_key=f"sms:contract-cc:{contract.id}:{phone}")
     return rows
+
+
+@dataclass(frozen=True)
+class CcChoice:
+    member_id: str
+    name: str
+    phone_masked: str
+
+
+MAX_CC_CHOICES = 200
+
+
+async def cc_choices(deps: Deps, user_id: str, enterprise_id: str) -> list[CcChoice]:
+    """The members a sender may copy a contract to (抄送), for the send form."""
+    async with deps.db.transaction() as tx:
+        await roles.require_permission(tx, user_id, enterprise_id, roles.CONTRACTS_SEND)
+        rows = (await tx.session.execute(
+            select(Member).where(Member.enterprise_id == enterprise_id,
+                                 Member.status == "active",
+                                 Member.user_id != user_id)
+            .order_by(Member.created_at, Member.id).limit(MAX_CC_CHOICES))).scalars().all()
+    return [CcChoice(m.id, m.display_name, mask_phone(m.phone)) for m in rows]
+
+
+def parse_cc_lines(text: str) -> tuple[CcSpec, ...]:
+    """Typed cc: one person a line, "姓名 手机号" or just the phone."""
+    out = []
+    lines = [line.strip() for line in (text or "").splitlines() if line.strip()]
+    if len(lines) > MAX_CC:
+        raise InvalidInput(f"抄送人不能超过 {MAX_CC} 个", code="too_many_cc", field="cc")
+    for line in lines:
+        parts = line.replace(",", " ").replace("，", " ").split()
+        phones = [p for p in parts if p.lstrip("+").isdigit()]
+        if len(phones) != 1 or len(parts) > 2:
+            raise InvalidInput("抄送人每行填写“姓名 手机号”", code="invalid_cc", field="cc")
+        name = next((p for p in parts if p not in phones), "")
+        out.append(CcSpec(phone=phones[0], name=name))
+    return tuple(out)

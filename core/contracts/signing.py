@@ -44,6 +44,7 @@ from core.validators import check_sms_code_format
 from core.wechat.notify import notify_person
 from storage.models import (
     Contract,
+    ContractCc,
     ContractDocument,
     ContractSigner,
     DocumentHash,
@@ -669,6 +670,18 @@ async def _complete(
             tx, deps, phone=user.phone, user_id=user.id, event="completed",
             title="合同已签署完成", text=text, link=link,
             dedupe_key=f"contract-done:{contract.id}:{user.phone}",
+        )
+    ccs = (await tx.session.execute(
+        select(ContractCc).where(ContractCc.contract_id == contract.id)
+        .order_by(ContractCc.created_at, ContractCc.phone))).scalars()
+    for cc in ccs:  # 抄送: told as well, never asked to sign
+        if cc.phone in notified:
+            continue
+        notified.add(cc.phone)
+        await notify_person(
+            tx, deps, phone=cc.phone, user_id=cc.user_id, event="completed",
+            title="合同已签署完成", text=text, link=link,
+            dedupe_key=f"contract-done:{contract.id}:{cc.phone}",
         )
 
 

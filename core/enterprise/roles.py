@@ -13,7 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 
 from core.errors import NotFound, PermissionDenied
-from storage.models import Enterprise, EnterpriseRole, Member, PlatformOperator
+from storage.models import BusinessType, Enterprise, EnterpriseRole, Member, PlatformOperator
 from storage.uow import Tx
 
 # Console permissions. Contract/template permissions are declared here so roles can
@@ -73,7 +73,14 @@ BUILTIN_ROLES: dict[str, tuple[str, frozenset[str]]] = {
     })),
     "employee": ("员工", frozenset({ENTERPRISE_VIEW})),
 }
-DEFAULT_BUSINESS_TYPES = ("劳动合同", "劳务派遣合同", "实习协议")
+DEFAULT_BUSINESS_TYPES = ("劳动合同", "劳务派遣合同", "保密协议", "实习协议", "劳务合同", "其他")
+
+
+def sort_business_types(rows: list[BusinessType]) -> list[BusinessType]:
+    """Oldest first; the defaults share one creation time, so they keep their listed order."""
+    defaults = {name: i for i, name in enumerate(DEFAULT_BUSINESS_TYPES)}
+    return sorted(rows, key=lambda b: (b.created_at, defaults.get(b.name, len(defaults)),
+                                       b.name))
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,15 @@ class Actor:
 
     def can(self, perm: str) -> bool:
         return perm in self.permissions
+
+    @property
+    def type_limited(self) -> bool:
+        """Limited to some business types: a member (not the main admin) given any.
+        A member given none is not limited."""
+        return not self.is_main_admin and bool(self.business_type_ids)
+
+    def sees_type(self, business_type_id: str | None) -> bool:
+        return not self.type_limited or business_type_id in self.business_type_ids
 
 
 async def load_enterprise(tx: Tx, enterprise_id: str, *, lock: bool = False) -> Enterprise:

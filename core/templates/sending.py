@@ -174,10 +174,20 @@ def origin_recorder(deps: Deps, filled: FilledContract) -> contract_send.OnSent:
 
 async def _version(deps: Deps, user_id: str, enterprise_id: str, template_id: str
                    ) -> service.VersionView:
+    return (await _version_and_type(deps, user_id, enterprise_id, template_id))[0]
+
+
+async def _version_and_type(deps: Deps, user_id: str, enterprise_id: str, template_id: str
+                            ) -> tuple[service.VersionView, str | None]:
+    """The latest published version (hidden from a member limited away from its business
+    type) and the id of the enterprise's business type of that name, which the contract
+    gets (None: the enterprise has no such type, and the contract gets the default)."""
     async with deps.db.transaction() as tx:
-        await R.require_permission(tx, user_id, enterprise_id, R.CONTRACTS_SEND)
-        return service.version_view(
-            await service.latest_version(tx, enterprise_id, template_id))
+        actor = await R.require_permission(tx, user_id, enterprise_id, R.CONTRACTS_SEND)
+        version = service.version_view(
+            await service.latest_version(tx, enterprise_id, template_id, actor=actor))
+        return version, await service.business_type_id(tx, enterprise_id,
+                                                       version.business_type)
 
 
 async def preview(deps: Deps, user_id: str, enterprise_id: str, template_id: str,
@@ -201,8 +211,9 @@ async def send_from_template(
     parties: dict[str, Party], values: dict[str, object], title: str = "",
     deadline: datetime | None = None, seal_id: str | None = None, meta: RequestMeta,
 ) -> str:
-    """Send one contract from the template's latest published version."""
-    version = await _version(deps, user_id, enterprise_id, template_id)
+    """Send one contract from the template's latest published version, of the template's
+    business type."""
+    version, type_id = await _version_and_type(deps, user_id, enterprise_id, template_id)
     filled = await fill_for_signers(deps, version, parties, values, seal_id=seal_id)
     person = next(s for s in filled.signers if s.party == "person")
     return await contract_send.create_and_send(
@@ -210,6 +221,7 @@ async def send_from_template(
         title=(title or "").strip() or f"{version.name}（{person.name}）"[:100],
         filename=f"{version.name}.pdf", pdf=filled.pdf, signers=filled.signers,
         deadline=deadline, meta=meta, on_sent=origin_recorder(deps, filled),
+        business_type_id=type_id,
     )
 
 

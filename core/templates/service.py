@@ -38,7 +38,7 @@ from core.templates.fields import (
 )
 from core.templates.fill import pdf_text
 from core.templates.model import model_template
-from storage.models import Template, TemplateVersion
+from storage.models import BusinessType, Template, TemplateVersion
 from storage.uow import Tx
 
 FILE_AREA = "templates"
@@ -131,8 +131,38 @@ async def require_read(tx: Tx, user_id: str, enterprise_id: str) -> R.Actor:
     return actor
 
 
-async def load(tx: Tx, enterprise_id: str, template_id: str, *, lock: bool = False
-               ) -> Template:
+async def business_type_ids(tx: Tx, enterprise_id: str) -> dict[str, str]:
+    """The enterprise's business types by name: a template keeps the name, a contract the
+    id."""
+    return dict((await tx.session.execute(
+        select(BusinessType.name, BusinessType.id).where(
+            BusinessType.enterprise_id == enterprise_id))).all())
+
+
+async def business_type_id(tx: Tx, enterprise_id: str, name: str) -> str | None:
+    """The id of the enterprise's business type with this name (None when it has none)."""
+    return (await business_type_ids(tx, enterprise_id)).get(name)
+
+
+async def sees_business_type(tx: Tx, actor: R.Actor, name: str) -> bool:
+    """A member limited to some business types sees only templates of those types (the
+    ledger's rule, Actor.sees_type); a type the enterprise does not have is hidden from
+    them."""
+    if not actor.type_limited:
+        return True
+    return actor.sees_type(await business_type_id(tx, actor.enterprise_id, name))
+
+
+async def _require_type(tx: Tx, actor: R.Actor, name: str) -> None:
+    if not await sees_business_type(tx, actor, name):
+        raise InvalidInput("您无权使用该业务类型", code="business_type_not_found",
+                           field="business_type")
+
+
+async def load(tx: Tx, enterprise_id: str, template_id: str, *, lock: bool = False,
+               actor: R.Actor | None = None) -> Template:
+    """One template of the enterprise; with `actor`, hidden (NotFound) from a member
+    limited away from its business type."""
     if not template_id or len(template_id) > 32:
         raise NotFound("模板不存在", code="template_not_found")
     query = select(Template).where(Template.id == template_id,
@@ -140,7 +170,8 @@ async def load(tx: Tx, enterprise_id: str, template_id: str, *, lock: bool = Fal
     if lock:
         query = query.with_for_update()
     row = (await tx.session.execute(query)).scalar_one_or_none()
-    if row is None:
+    if row is None or (actor is not None
+                       and not await sees_business_type(tx, actor, row.business_type)):
         raise NotFound("模板不存在", code="template_not_found")
     return row
 
@@ -178,12 +209,14 @@ async def create_template(
     name, business_type = check_name(name), check_business_type(business_type)
     role_list = parse_roles(roles if roles is not None else DEFAULT_ROLES)
     async with deps.db.transaction() as tx:
-        await require_manage(tx, user_id, enterprise_id)
+        await _require_type(tx, await require_manage(tx, user_id, enterprise_id),
+                            business_type)
     key, digest, info = await _store_pdf(deps, pdf)
     try:
         field_list = parse_fields(fields or [], role_list, list(info.page_sizes))
         async with deps.db.transaction() as tx:
-            await require_manage(tx, user_id, enterprise_id)
+            await _require_type(tx, await require_manage(tx, user_id, enterprise_id),
+                                business_type)
             count = (await tx.session.execute(
                 select(func.count()).select_from(Template)
                 .where(Template.enterprise_id == enterprise_id))).scalar_one()
@@ -240,28 +273,31 @@ async def model_pdf(deps: Deps) -> bytes:
 async def list_templates(deps: Deps, user_id: str, enterprise_id: str, *,
                          published_only: bool = False) -> list[TemplateView]:
     async with deps.db.transaction() as tx:
-        await require_read(tx, user_id, enterprise_id)
+        actor = await require_read(tx, user_id, enterprise_id)
         query = select(Template).where(Template.enterprise_id == enterprise_id)
         if published_only:
             query = query.where(Template.published_version > 0)
         rows = (await tx.session.execute(
             query.order_by(Template.updated_at.desc(), Template.id).limit(MAX_TEMPLATES)
         )).scalars().all()
-        return [_view(t) for t in rows]
+        # A member limited to some business types sees the templates of those types.
+        ids = await business_type_ids(tx, enterprise_id) if actor.type_limited else {}
+        return [_view(t) for t in rows
+                if not actor.type_limited or actor.sees_type(ids.get(t.business_type))]
 
 
 async def get_template(deps: Deps, user_id: str, enterprise_id: str, template_id: str
                        ) -> TemplateView:
     async with deps.db.transaction() as tx:
-        await require_read(tx, user_id, enterprise_id)
-        return _view(await load(tx, enterprise_id, template_id))
+        actor = await require_read(tx, user_id, enterprise_id)
+        return _view(await load(tx, enterprise_id, template_id, actor=actor))
 
 
 async def list_versions(deps: Deps, user_id: str, enterprise_id: str, template_id: str
                         ) -> list[VersionView]:
     async with deps.db.transaction() as tx:
-        await require_read(tx, user_id, enterprise_id)
-        await load(tx, enterprise_id, template_id)
+        actor = await require_read(tx, user_id, enterprise_id)
+        await load(tx, enterprise_id, template_id, actor=actor)
         rows = (await tx.session.execute(
             select(TemplateVersion).where(TemplateVersion.template_id == template_id)
             .order_by(TemplateVersion.version.desc()).limit(200)
@@ -269,8 +305,9 @@ async def list_versions(deps: Deps, user_id: str, enterprise_id: str, template_i
         return [version_view(v) for v in rows]
 
 
-async def latest_version(tx: Tx, enterprise_id: str, template_id: str) -> TemplateVersion:
-    t = await load(tx, enterprise_id, template_id)
+async def latest_version(tx: Tx, enterprise_id: str, template_id: str,
+                         actor: R.Actor | None = None) -> TemplateVersion:
+    t = await load(tx, enterprise_id, template_id, actor=actor)
     if t.published_version < 1:
         raise Conflict("模板还没有发布，发布后才能用来发起合同", code="template_not_published")
     return (await tx.session.execute(
@@ -282,8 +319,8 @@ async def latest_version(tx: Tx, enterprise_id: str, template_id: str) -> Templa
 async def page_image(deps: Deps, user_id: str, enterprise_id: str, template_id: str,
                      page: int, width: int) -> bytes:
     async with deps.db.transaction() as tx:
-        await require_read(tx, user_id, enterprise_id)
-        t = await load(tx, enterprise_id, template_id)
+        actor = await require_read(tx, user_id, enterprise_id)
+        t = await load(tx, enterprise_id, template_id, actor=actor)
         key, digest, count = t.file_key, t.sha256, len(t.page_sizes)
     if not 0 <= page < count:
         raise InvalidInput("页码超出范围", code="page_out_of_range", field="page")
@@ -293,8 +330,8 @@ async def page_image(deps: Deps, user_id: str, enterprise_id: str, template_id: 
 async def template_pdf(deps: Deps, user_id: str, enterprise_id: str, template_id: str
                        ) -> bytes:
     async with deps.db.transaction() as tx:
-        await require_read(tx, user_id, enterprise_id)
-        t = await load(tx, enterprise_id, template_id)
+        actor = await require_read(tx, user_id, enterprise_id)
+        t = await load(tx, enterprise_id, template_id, actor=actor)
         key, digest = t.file_key, t.sha256
     return await asyncio.to_thread(read_verified, file_store(deps), key, digest)
 
@@ -310,8 +347,8 @@ async def update_template(
 ) -> TemplateView:
     """Change the draft: name, business type, roles and fields (all checked together)."""
     async with deps.db.transaction() as tx:
-        await require_manage(tx, user_id, enterprise_id)
-        t = await load(tx, enterprise_id, template_id, lock=True)
+        actor = await require_manage(tx, user_id, enterprise_id)
+        t = await load(tx, enterprise_id, template_id, lock=True, actor=actor)
         role_list = parse_roles(roles) if roles is not None else roles_of(t.roles)
         raw_fields = fields if fields is not None else t.fields
         field_list = parse_fields(raw_fields, role_list, _sizes(t.page_sizes))
@@ -319,6 +356,7 @@ async def update_template(
             t.name = check_name(name)
         if business_type is not None:
             t.business_type = check_business_type(business_type)
+            await _require_type(tx, actor, t.business_type)
         t.roles = [r.as_json() for r in role_list]
         t.fields = [f.as_json() for f in field_list]
         t.dirty, t.updated_at = True, deps.clock.now()
@@ -333,13 +371,13 @@ async def replace_pdf(deps: Deps, user_id: str, enterprise_id: str, template_id:
     """A new PDF under the same fields: positions are fractions of the page, so they stay
     where they were; a field on a page the new PDF no longer has is refused by name."""
     async with deps.db.transaction() as tx:
-        await require_manage(tx, user_id, enterprise_id)
-        await load(tx, enterprise_id, template_id)
+        actor = await require_manage(tx, user_id, enterprise_id)
+        await load(tx, enterprise_id, template_id, actor=actor)
     key, digest, info = await _store_pdf(deps, pdf)
     try:
         async with deps.db.transaction() as tx:
-            await require_manage(tx, user_id, enterprise_id)
-            t = await load(tx, enterprise_id, template_id, lock=True)
+            actor = await require_manage(tx, user_id, enterprise_id)
+            t = await load(tx, enterprise_id, template_id, lock=True, actor=actor)
             lost = [f.label for f in fields_of(t.fields)
                     if any(p.page >= info.page_count for p in f.placements)]
             if lost:
@@ -398,8 +436,8 @@ async def publish(deps: Deps, user_id: str, enterprise_id: str, template_id: str
     """Freeze the draft as the next version. A 劳动合同 must pass the clause check first;
     the refusal names the missing clauses (LawCheckFailed.report)."""
     async with deps.db.transaction() as tx:
-        await require_manage(tx, user_id, enterprise_id)
-        t = await load(tx, enterprise_id, template_id)
+        actor = await require_manage(tx, user_id, enterprise_id)
+        t = await load(tx, enterprise_id, template_id, actor=actor)
         check_ready(roles_of(t.roles), fields_of(t.fields))
         is_labour, sha = t.business_type == LABOUR_CONTRACT, t.sha256
     report = None
@@ -412,8 +450,8 @@ async def publish(deps: Deps, user_id: str, enterprise_id: str, template_id: str
             err.report = report
             raise err
     async with deps.db.transaction() as tx:
-        await require_manage(tx, user_id, enterprise_id)
-        t = await load(tx, enterprise_id, template_id, lock=True)
+        actor = await require_manage(tx, user_id, enterprise_id)
+        t = await load(tx, enterprise_id, template_id, lock=True, actor=actor)
         if t.sha256 != sha or (t.business_type == LABOUR_CONTRACT) != is_labour:
             raise Conflict("模板刚被修改，请重新发布", code="template_changed")
         check_ready(roles_of(t.roles), fields_of(t.fields))

@@ -4,16 +4,16 @@ revoke (one or many), urge (one or many), download."""
 from __future__ import annotations
 
 import json
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Literal
 from urllib.parse import quote
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from core.contracts import access, ending, reminders, send, signing, urging
+from core.contracts import access, ending, ledger, reminders, send, signing, urging
 from core.contracts.access import ContractItem, ContractView
-from core.contracts.send import Box, SignerSpec
+from core.contracts.send import Box, CcSpec, Options, SignerSpec
 from core.errors import InvalidInput, PayloadTooLarge
 from handlers.api.registry import ApiRoutes, parse, reply
 from handlers.keys import DEPS
@@ -38,18 +38,35 @@ class SignerIn(BaseModel):
     boxes: list[BoxIn] = Field(min_length=1, max_length=10)
 
 
+class CcIn(BaseModel):
+    """Copy the contract to (抄送): a member of the enterprise, or a phone (and name)."""
+
+    member_id: str | None = Field(default=None, max_length=32)
+    phone: str = Field(default="", max_length=20)
+    name: str = Field(default="", max_length=40)
+
+
 class CreateIn(BaseModel):
-    """multipart/form-data: these fields, `signers` as a JSON array, and the PDF as `file`."""
+    """multipart/form-data: these fields, `signers` (and `cc`) as JSON arrays, and the PDF
+    as `file`."""
 
     enterprise_id: str = Field(max_length=32)
     title: str = Field(max_length=100)
     signers: list[SignerIn] = Field(min_length=1, max_length=20)
     deadline: datetime | None = None
+    business_type_id: str | None = Field(
+        default=None, max_length=32,
+        description="the enterprise's business type (default: 劳动合同)")
+    confidential: bool = Field(
+        default=False,
+        description="only the initiator, the handler, cc and the main admin see it")
+    cc: list[CcIn] = Field(default=[], max_length=20, description="抄送: read, never sign")
     file: bytes = Field(description="the PDF (binary part)")
 
 
 class ContractItemOut(BaseModel):
     id: str
+    number: str
     title: str
     state: str
     state_label: str
@@ -63,6 +80,72 @@ class ContractItemOut(BaseModel):
 class ContractListOut(BaseModel):
     tab: str
     items: list[ContractItemOut]
+
+
+class ContractListQuery(BaseModel):
+    tab: Literal["to_sign", "waiting", "completed", "ended", "initiated", "cc"] = Field(
+        default="to_sign", description="cc: 抄送我的")
+    q: str = Field(default="", max_length=50, description="title, contract number or "
+                   "enterprise name contains")
+    state: Literal["", "in_progress", "completed", "rejected", "revoked", "expired",
+                   "draft"] = ""
+
+
+class LedgerQueryIn(BaseModel):
+    """The enterprise ledger's search and filters (dates: Beijing days, both ends in)."""
+
+    q: str = Field(default="", max_length=50,
+                   description="title, signer name, phone or contract number contains")
+    state: Literal["all", "to_seal", "draft", "in_progress", "completed", "ended",
+                   "rejected", "revoked", "expired"] = "all"
+    type: str | None = Field(default=None, max_length=32, description="business type id")
+    dept: str | None = Field(default=None, max_length=32,
+                             description="department of an employee signer (with sub-departments)")
+    sent_from: date | None = None
+    sent_to: date | None = None
+    deadline_after: date | None = None
+    deadline_before: date | None = None
+    template: str | None = Field(default=None, max_length=32,
+                                 description="sent from this template of the enterprise")
+    sort: Literal["sent", "deadline", "title"] = "sent"
+    order: Literal["desc", "asc"] = "desc"
+    page: int = Field(default=1, ge=1, le=ledger.MAX_PAGE)
+    per_page: Literal[20, 50, 100] = 20
+
+
+class LedgerItemOut(BaseModel):
+    id: str
+    number: str
+    title: str
+    state: str
+    state_label: str
+    business_type_id: str | None
+    business_type: str
+    confidential: bool
+    signers: str
+    signed: int
+    total: int
+    signer_names: str
+    signer_phones: str = Field(description="masked")
+    departments: str
+    cc: str
+    initiator_name: str
+    created_at: datetime
+    sent_at: datetime | None
+    deadline: datetime | None
+    completed_at: datetime | None
+    can_urge: bool = Field(default=False, description="the member may urge (催办) it now")
+    urge_label: str | None = Field(default=None, description="why not yet, when urged lately")
+    next_urge_at: datetime | None = None
+    can_revoke: bool = False
+
+
+class LedgerOut(BaseModel):
+    total: int
+    page: int
+    per_page: int
+    pages: int
+    items: list[LedgerItemOut]
 
 
 class BoxOut(BaseModel):
@@ -87,6 +170,10 @@ class SignerOut(BaseModel):
 
 class ContractOut(BaseModel):
     id: str
+    number: str
+    business_type: str
+    confidential: bool
+    cc: list[str]
     title: str
     state: str
     state_label: str
@@ -203,7 +290,7 @@ def reminders_out(r: reminders.ReminderSchedule) -> RemindersOut:
 
 def item_out(c: ContractItem) -> ContractItemOut:
     return ContractItemOut(
-        id=c.id, title=c.title, state=c.state, state_label=c.state_label,
+        id=c.id, number=c.number, title=c.title, state=c.state, state_label=c.state_label,
         enterprise_name=c.enterprise_name, created_at=c.created_at, sent_at=c.sent_at,
         completed_at=c.completed_at, deadline=c.deadline,
     )
@@ -211,7 +298,9 @@ def item_out(c: ContractItem) -> ContractItemOut:
 
 def contract_out(v: ContractView) -> ContractOut:
     return ContractOut(
-        id=v.id, title=v.title, state=v.state, state_label=v.state_label,
+        id=v.id, number=v.number, business_type=v.business_type,
+        confidential=v.confidential, cc=list(v.cc_names), title=v.title,
+        state=v.state, state_label=v.state_label,
         enterprise_id=v.enterprise_id, enterprise_name=v.enterprise_name,
         created_at=v.created_at, sent_at=v.sent_at, completed_at=v.completed_at,
         deadline=v.deadline, end_reason=v.end_reason, page_count=v.page_count,
@@ -267,9 +356,19 @@ async def create_contract(request: web.Request) -> web.Response:
     except ValueError:
         raise InvalidInput("signers 须为 JSON 数组", code="invalid_signers",
                            field="signers") from None
+    try:
+        raw_cc = json.loads(fields.get("cc") or "[]")
+    except ValueError:
+        raise InvalidInput("cc 须为 JSON 数组", code="invalid_cc", field="cc") from None
+    confidential = (fields.get("confidential") or "false").strip().lower()
+    if confidential not in ("true", "false", "1", "0"):
+        raise InvalidInput("confidential 须为 true 或 false", code="invalid_input",
+                           field="confidential")
     body = CreateIn.model_validate({
         "enterprise_id": fields.get("enterprise_id", ""), "title": fields.get("title", ""),
         "signers": raw_signers, "deadline": fields.get("deadline") or None, "file": b"",
+        "business_type_id": fields.get("business_type_id") or None,
+        "confidential": confidential in ("true", "1"), "cc": raw_cc,
     })
     specs = [
         SignerSpec(s.party, tuple(Box(b.page - 1, b.rect) for b in s.boxes), name=s.name,
@@ -279,18 +378,67 @@ async def create_contract(request: web.Request) -> web.Response:
     deps = request.app[DEPS]
     contract_id = await send.create_and_send(
         deps, session.user_id, body.enterprise_id, title=body.title, filename=filename,
-        pdf=data, signers=specs, deadline=body.deadline, meta=request_meta(request))
+        pdf=data, signers=specs, deadline=body.deadline, meta=request_meta(request),
+        business_type_id=body.business_type_id,
+        options=Options(confidential=body.confidential,
+                        cc=tuple(CcSpec(c.member_id, c.phone, c.name) for c in body.cc)))
     view = await access.view_contract(deps, session.user_id, contract_id)
     return reply(contract_out(view), status=201)
 
 
 @api.route("GET", "/contracts", summary="My contracts (tab: to_sign, waiting, completed, "
-           "ended, initiated)", response=ContractListOut)
+           "ended, initiated, cc), searched and filtered by state", response=ContractListOut,
+           query=ContractListQuery)
 async def list_contracts(request: web.Request) -> web.Response:
     session = require_session(request)
     tab = request.query.get("tab", "to_sign")
-    items = await access.list_contracts(request.app[DEPS], session.user_id, tab)
+    items = await access.list_contracts(request.app[DEPS], session.user_id, tab,
+                                        q=request.query.get("q", ""),
+                                        state=request.query.get("state", ""))
     return reply(ContractListOut(tab=tab, items=[item_out(c) for c in items]))
+
+
+def ledger_item_out(i: ledger.LedgerItem) -> LedgerItemOut:
+    return LedgerItemOut(
+        id=i.id, number=i.number, title=i.title, state=i.state, state_label=i.state_label,
+        business_type_id=i.business_type_id, business_type=i.business_type,
+        confidential=i.confidential, signers=i.signers, signed=i.signed, total=i.total,
+        signer_names=i.signer_names, signer_phones=i.signer_phones,
+        departments=i.departments, cc=i.cc, initiator_name=i.initiator_name,
+        created_at=i.created_at, sent_at=i.sent_at, deadline=i.deadline,
+        completed_at=i.completed_at, can_urge=i.can_urge, urge_label=i.urge_label,
+        next_urge_at=i.next_urge_at, can_revoke=i.can_revoke)
+
+
+@api.route("GET", "/enterprises/{enterprise_id}/contracts",
+           summary="The enterprise's contract ledger: the contracts the member may see "
+           "(business types, confidential), searched, filtered, sorted, paged",
+           response=LedgerOut, query=LedgerQueryIn)
+async def enterprise_ledger(request: web.Request) -> web.Response:
+    session = require_session(request)
+    query = ledger.parse_query(request.query)
+    page = await ledger.ledger(request.app[DEPS], session.user_id,
+                               request.match_info["enterprise_id"], query)
+    return reply(LedgerOut(total=page.total, page=query.page, per_page=query.per_page,
+                           pages=page.pages, items=[ledger_item_out(i) for i in page.items]))
+
+
+@api.route("GET", "/enterprises/{enterprise_id}/contracts/export",
+           summary="The filtered ledger as .xlsx (same filters; at most 10,000 rows; "
+           "phones masked, no ID numbers)",
+           response_content_type="application/vnd.openxmlformats-officedocument."
+           "spreadsheetml.sheet", query=LedgerQueryIn)
+async def export_ledger(request: web.Request) -> web.Response:
+    session = require_session(request)
+    export = await ledger.export(request.app[DEPS], session.user_id,
+                                 request.match_info["enterprise_id"],
+                                 ledger.parse_query(request.query))
+    return web.Response(
+        body=export.data,
+        content_type="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+        headers={"Content-Disposition":
+                 f"attachment; filename*=UTF-8''{quote(export.filename)}",
+                 "Cache-Control": "private, no-store", "X-Row-Count": str(export.rows)})
 
 
 @api.route("GET", "/contracts/{id}", summary="One contract, with signers and boxes",

@@ -33,6 +33,7 @@ class ApiRoute:
     status: int
     upload: bool
     response_content_type: str
+    query: type[BaseModel] | None = None
 
 
 class ApiRoutes:
@@ -52,12 +53,16 @@ class ApiRoutes:
         status: int = 200,
         upload: bool = False,
         response_content_type: str = "application/json",
+        query: type[BaseModel] | None = None,
     ) -> Callable[[Handler], Handler]:
+        """`query` documents the query parameters (each field one optional parameter);
+        the handler parses them itself."""
+
         def register(handler: Handler) -> Handler:
             self.routes.append(
                 ApiRoute(
                     method.upper(), path, handler, summary, self.tag, body, response, auth,
-                    status, upload, response_content_type,
+                    status, upload, response_content_type, query,
                 )
             )
             return handler
@@ -142,11 +147,21 @@ def openapi_document(groups: Iterable[ApiRoutes], *, version: str) -> dict[str, 
                 }
             if r.auth:
                 op["security"] = [{"bearer": []}, {"cookie": []}]
-            params = [
+            params: list[dict[str, Any]] = [
                 {"name": part[1:-1], "in": "path", "required": True, "schema": {"type": "string"}}
                 for part in r.path.split("/")
                 if part.startswith("{") and part.endswith("}")
             ]
+            if r.query is not None:
+                schema = r.query.model_json_schema()
+                for name, prop in schema.get("properties", {}).items():
+                    desc = prop.pop("description", None)
+                    prop.pop("title", None)
+                    param: dict[str, Any] = {"name": name, "in": "query", "required": False,
+                                             "schema": prop}
+                    if desc:
+                        param["description"] = desc
+                    params.append(param)
             if params:
                 op["parameters"] = params
             paths.setdefault(PREFIX + r.path, {})[r.method.lower()] = op

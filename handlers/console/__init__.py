@@ -7,6 +7,7 @@ from aiohttp import web
 
 from handlers.console import (
     certification,
+    contracts,
     employees,
     enterprise,
     evidence,
@@ -18,7 +19,8 @@ from handlers.console import (
     templates,
 )
 
-AREAS = (home, certification, enterprise, evidence, members, seals, employees, templates,
+AREAS = (home, certification, enterprise, contracts, evidence, members, seals, employees,
+         templates,
          settings, integration)
 
 

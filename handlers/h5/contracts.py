@@ -11,7 +11,7 @@ from urllib.parse import quote
 
 from aiohttp import web
 
-from core.contracts import access, disclosure, ending, pages, send, signing, urging
+from core.contracts import access, disclosure, ending, ledger, pages, send, signing, urging
 from core.contracts.access import ContractView
 from core.contracts.send import Box, SignerSpec
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
@@ -76,9 +76,19 @@ async def list_page(request: web.Request) -> web.Response:
     tab = request.query.get("tab", "to_sign")
     if tab not in access.TABS:
         tab = "to_sign"
-    items = await access.list_contracts(request.app[DEPS], user_id, tab)
+    q = request.query.get("q", "").strip()
+    state = request.query.get("state", "")
+    error: DomainError | None = None
+    try:
+        items = await access.list_contracts(request.app[DEPS], user_id, tab, q=q, state=state)
+    except InvalidInput as exc:
+        error, q, state = exc, "", ""
+        items = await access.list_contracts(request.app[DEPS], user_id, tab)
     return render(request, "contracts/list.html",
-                  {"items": items, "tab": tab, "tabs": access.TABS, "when": local_time})
+                  {"items": items, "tab": tab, "tabs": access.TABS, "when": local_time,
+                   "q": q, "state": state, "states": access.LIST_STATES, "error": error,
+                   "limit": access.LIST_LIMIT},
+                  status=error.status if error else 200)
 
 
 # ------------------------------------------------------------------ reading
@@ -308,7 +318,8 @@ async def _new_context(request: web.Request, user_id: str, ent_id: str) -> dict[
         chosen = enterprises[0]
     if chosen is None:
         return {"enterprises": enterprises, "ent_id": None}
-    return {"enterprises": [chosen],
+    choices = await ledger.choices(request.app[DEPS], user_id, chosen.id)
+    return {"enterprises": [chosen], "btypes": choices.business_types,
             **await console_context(request, chosen.id, "new")}
 
 
@@ -328,11 +339,14 @@ async def new_submit(request: web.Request) -> web.Response:
         form, data, filename = await _pdf_upload(request, deps.config.signing.max_upload_bytes)
         contract_id = await send.create_draft(
             deps, user_id, form.get("enterprise_id", ""), title=form.get("title", ""),
-            filename=filename, pdf=data, meta=request_meta(request))
+            filename=filename, pdf=data, meta=request_meta(request),
+            business_type_id=form.get("business_type_id") or None)
     except DomainError as exc:
         ctx = await _new_context(request, user_id, form.get("enterprise_id", ""))
         return render(request, "contracts/console_new.html",
-                      {**ctx, "error": exc, "form": {"title": form.get("title", "")[:100]}},
+                      {**ctx, "error": exc, "form": {"title": form.get("title", "")[:100],
+                                                     "business_type_id": form.get(
+                                                         "business_type_id", "")[:32]}},
                       status=exc.status)
     raise web.HTTPSeeOther(f"/console/contracts/{contract_id}/edit")
 
@@ -383,6 +397,7 @@ async def _edit_context(request: web.Request, user_id: str) -> dict[str, Any]:
     view = await access.draft_for_sender(deps, user_id, _cid(request))
     seals = await access.enterprise_seals(deps, user_id, view.enterprise_id)
     return {"c": view, "pages": page_layout(view), "seals": seals,
+            "cc_members": await send.cc_choices(deps, user_id, view.enterprise_id),
             "sizes": [[round(w, 2), round(h, 2)] for w, h in view.page_sizes],
             **await console_context(request, view.enterprise_id, "new")}
 
@@ -393,15 +408,22 @@ async def edit_page(request: web.Request) -> web.Response:
     ctx = await _edit_context(request, user_id)
     if ctx["c"].state != "draft":
         raise web.HTTPSeeOther(f"/contracts/{_cid(request)}")
-    return render(request, "contracts/console_edit.html", {**ctx, "form": {}})
+    return render(request, "contracts/console_edit.html",
+                  {**ctx, "form": {}, "cc_checked": set()})
 
 
 @routes.post("/console/contracts/{id}/send")
 async def send_submit(request: web.Request) -> web.Response:
     user_id = _login_first(request)
     deps = request.app[DEPS]
-    form = await form_data(request)
+    raw = await read_form(request)
+    form = {k: v for k, v in raw.items() if isinstance(v, str)}
+    cc_members = [v for v in raw.getall("cc_member", []) if isinstance(v, str)]
     try:
+        options = send.Options(
+            confidential=form.get("confidential") == "1",
+            cc=tuple(send.CcSpec(member_id=m) for m in cc_members[:send.MAX_CC + 1])
+            + send.parse_cc_lines(form.get("cc_phones", "")))
         deadline = None
         if form.get("deadline_days"):
             text = form["deadline_days"].strip()
@@ -413,9 +435,10 @@ async def send_submit(request: web.Request) -> web.Response:
                                    field="deadline")
             deadline = deps.clock.now() + timedelta(days=days)
         await send.send_draft(deps, user_id, _cid(request), parse_signers(form),
-                              deadline=deadline, meta=request_meta(request))
+                              deadline=deadline, meta=request_meta(request), options=options)
     except DomainError as exc:
         ctx = await _edit_context(request, user_id)
         return render(request, "contracts/console_edit.html",
-                      {**ctx, "form": form, "error": exc}, status=exc.status)
+                      {**ctx, "form": form, "cc_checked": set(cc_members), "error": exc},
+                      status=exc.status)
     raise web.HTTPSeeOther(f"/contracts/{_cid(request)}?done=sent")

@@ -11,7 +11,9 @@ from storage.models.audit import AuditChain, AuditEntry
 from storage.models.base import Base, new_id
 from storage.models.contracts import (
     Contract,
+    ContractCc,
     ContractDocument,
+    ContractNumberCounter,
     ContractSigner,
     DocumentHash,
     IntentConfirmation,
@@ -76,7 +78,9 @@ __all__ = [
     "ConsoleSms",
     "ConsoleWechatMessage",
     "Contract",
+    "ContractCc",
     "ContractDocument",
+    "ContractNumberCounter",
     "ContractSigner",
     "Department",
     "DevBankTransfer",

@@ -6,7 +6,16 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Float, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    Boolean,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import Mapped, mapped_column
 
 from storage.models.base import Base, id_column
@@ -20,11 +29,22 @@ class Contract(Base):
         Index("ix_contracts_state_deadline", "state", "deadline"),
         Index("ix_contracts_state_reminder", "state", "next_reminder_at"),
         Index("ix_contracts_state_due_notice", "state", "due_notice_at"),
+        # The ledger: a human contract number, unique within the enterprise.
+        UniqueConstraint("enterprise_id", "number"),
+        Index("ix_contracts_enterprise_sent", "enterprise_id", "sent_at"),
+        Index("ix_contracts_enterprise_type", "enterprise_id", "business_type_id"),
     )
 
     id: Mapped[str] = id_column()
     enterprise_id: Mapped[str] = mapped_column(ForeignKey("enterprises.id", ondelete="CASCADE"))
     title: Mapped[str] = mapped_column(String(100))
+    # HT + the Beijing date of creation + the enterprise's sequence of that day.
+    number: Mapped[str | None] = mapped_column(String(24))
+    # The enterprise's business type (劳动合同, 保密协议, …): members limited to some
+    # types see only those contracts.
+    business_type_id: Mapped[str | None] = mapped_column(String(32))
+    # Confidential: only the initiator, the handler (seal holder), cc and the main admin.
+    confidential: Mapped[bool] = mapped_column(Boolean, default=False)
     initiator_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     # draft | in_progress | completed | rejected | revoked | expired
     state: Mapped[str] = mapped_column(String(20))
@@ -178,3 +198,36 @@ class DocumentHash(Base):
     # original | prepared | signed
     kind: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime]
+
+
+class ContractCc(Base):
+    """A person a contract is copied to (抄送): they may read it but never sign. Picked from
+    the members or typed as a phone; linked to the account with that phone when known."""
+
+    __tablename__ = "contract_ccs"
+    __table_args__ = (
+        UniqueConstraint("contract_id", "phone"),
+        Index("ix_contract_ccs_phone", "phone"),
+        Index("ix_contract_ccs_user", "user_id"),
+    )
+
+    id: Mapped[str] = id_column()
+    contract_id: Mapped[str] = mapped_column(
+        ForeignKey("contracts.id", ondelete="CASCADE"), index=True
+    )
+    phone: Mapped[str] = mapped_column(String(20))
+    name: Mapped[str] = mapped_column(String(100))
+    user_id: Mapped[str | None] = mapped_column(ForeignKey("users.id"))
+    # Set when picked from the enterprise's members.
+    member_id: Mapped[str | None] = mapped_column(String(32))
+    created_at: Mapped[datetime]
+
+
+class ContractNumberCounter(Base):
+    """The last contract number given out per enterprise and Beijing day (YYYYMMDD)."""
+
+    __tablename__ = "contract_number_counters"
+
+    enterprise_id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    day: Mapped[str] = mapped_column(String(8), primary_key=True)
+    last: Mapped[int] = mapped_column(Integer, default=0)

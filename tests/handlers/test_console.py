@@ -343,7 +343,11 @@ async def test_plain_member_is_offered_only_pages_they_may_open(client, deps) ->
     await _login(client, deps, person)
     html = await (await client.get(f"/console/e/{ent}")).text()
     nav = re.search(r'<nav class="tabs console-nav".*?</nav>', html, re.S).group(0)
-    assert re.findall(r">([^<]+)</a>", nav) == ["工作台", "管理员"]
+    # 合同: every member opens the ledger, which lists only what they may see (what they
+    # started, seal or are copied on).
+    assert re.findall(r">([^<]+)</a>", nav) == ["工作台", "合同", "管理员"]
+    ledger = await client.get(f"/console/e/{ent}/contracts")
+    assert ledger.status == 200
     resp = await client.get(f"/console/e/{ent}/admin")
     assert resp.status == 200 and "仅主管理员可以更换管理员" in await resp.text()
 

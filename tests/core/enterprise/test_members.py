@@ -204,7 +204,7 @@ async def test_roles_and_business_types_are_listed_in_their_documented_order(dep
     names = [r.name for r in await M.list_roles(deps, admin, ent)]
     assert names == ["主管理员", "管理员", "HR", "法务", "员工", "Ａ审计员"]
     types = [b.name for b in await M.list_business_types(deps, admin, ent)]
-    assert types == ["劳动合同", "劳务派遣合同", "实习协议"]
+    assert types == ["劳动合同", "劳务派遣合同", "保密协议", "实习协议", "劳务合同", "其他"]
 
 
 async def test_my_access_reflects_roles_and_hides_the_enterprise_from_outsiders(deps) -> None:
