@@ -92,10 +92,15 @@ async def test_forwarded_for_counts_only_from_a_trusted_proxy(aiohttp_client, de
     assert (remote.status, local.status) == (404, 200)
 
 
-def _serve(tmp_path: Path, db_url: str, *args: str, **env: str) -> subprocess.Popen[str]:
+def _free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+        return int(sock.getsockname()[1])
+
+
+def _serve(tmp_path: Path, db_url: str, *args: str, port: int | None = None,
+           **env: str) -> subprocess.Popen[str]:
+    port = port or _free_port()
     environment = {
         **os.environ,
         "LABORSIGN_DATABASE_URL": db_url,
@@ -139,8 +144,16 @@ def test_serve_on_the_network_when_explicitly_allowed(tmp_path: Path, db_url: st
     address = non_loopback_address()
     if address is None:
         pytest.skip("this machine has no non-loopback address")
-    proc = _serve(tmp_path, db_url, "--host", address, "--allow-dev-on-network")
-    time.sleep(0.5)
-    code, err = _finish(proc, timeout=8)
+    port = _free_port()
+    proc = _serve(tmp_path, db_url, "--host", address, "--allow-dev-on-network", port=port)
+    # Serving means answering on the address; a loaded machine may take a while to start.
+    deadline = time.monotonic() + 60
+    while proc.poll() is None and time.monotonic() < deadline:
+        try:
+            socket.create_connection((address, port), timeout=1).close()
+            break
+        except OSError:
+            time.sleep(0.2)
+    code, err = _finish(proc, timeout=0.5)
     assert code is None, err  # it was serving
     assert "warning: dev mode on" in err
