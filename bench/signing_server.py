@@ -102,6 +102,7 @@ VARIANTS = {
                     other_tree=True),
 }
 BASE_TREE: Path | None = None
+SPY: str | None = None  # --spy: py-spy profiles of the server processes, this path prefix
 
 
 def variant_spec(name: str) -> Variant:
@@ -332,7 +333,14 @@ def serve_once(env: dict[str, str], variant: str, rnd: int, jobs: list[Job],
         started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
         server0, pool0 = split_processes(roots)
         before = {p: cpu_seconds(p) for p in server0 + pool0}
+        spies = [subprocess.Popen(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(p), "-r", "100",
+             "-f", "raw", "-o", f"{SPY}.{variant}.{rnd}.{p}.txt", "--nonblocking", "-s"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in server0] if SPY else []
         health, signings, errors, wall = asyncio.run(run(base, jobs[WARMUP:], concurrency))
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+            spy.wait()
         servers, pool = split_processes(roots)
         server_cpu = sum(cpu_seconds(p) - before.get(p, 0.0) for p in servers)
         pool_cpu = sum(cpu_seconds(p) - before.get(p, 0.0) for p in pool)
@@ -453,8 +461,11 @@ def main() -> int:
                    help="jobs in a separate `laborsign worker` process, not in the web ones")
     p.add_argument("--base-tree", type=Path,
                    help="source tree for the variant 'base', e.g. a `git worktree add` of main")
+    p.add_argument("--spy", help="record the server processes with py-spy (raw folded "
+                   "stacks) into files with this path prefix")
     args = p.parse_args()
-    global BASE_TREE
+    global BASE_TREE, SPY
+    SPY = args.spy
     BASE_TREE = args.base_tree.resolve() if args.base_tree else None
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants

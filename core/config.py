@@ -47,6 +47,9 @@ class DatabaseConfig:
     url: str = "sqlite+aiosqlite:///var/laborsign.db"
     echo: bool = False
     pool_size: int = 10
+    # SQLite files: run each statement on the event loop at once (storage/sqlite_inline.py)
+    # instead of a hop to aiosqlite's thread and back per call.
+    sqlite_inline: bool = True
 
 
 @dataclass(frozen=True)
