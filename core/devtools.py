@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING
@@ -40,6 +42,59 @@ async def sms_inbox(deps: Deps, phone: str | None = None, limit: int = 50) -> li
     ]
 
 
+
+class SmsArrivals:
+    """Wakes whoever waits for a phone's next console SMS (`wait_for_sms`) in this
+    process; the console sender calls `arrived` after its row is committed."""
+
+    def __init__(self) -> None:
+        self._waiting: dict[str, list[asyncio.Future[None]]] = {}
+
+    def arrived(self, phone: str) -> None:
+        for waiter in self._waiting.pop(phone, ()):
+            if not waiter.done():
+                waiter.set_result(None)
+
+    async def wait(self, phone: str, timeout: float) -> None:
+        waiter = asyncio.get_running_loop().create_future()
+        waiters = self._waiting.setdefault(phone, [])
+        waiters.append(waiter)
+        try:
+            await asyncio.wait_for(waiter, timeout)
+        except TimeoutError:
+            pass
+        finally:
+            if waiter in waiters:
+                waiters.remove(waiter)
+            if not waiters and self._waiting.get(phone) is waiters:
+                del self._waiting[phone]
+
+
+MAX_WAIT_SECONDS = 10.0
+# Where the message may be written by another process (a job worker), look again this
+# often; in one process the sender's wake-up comes first.
+RECHECK_SECONDS = 0.25
+
+
+async def wait_for_sms(
+    deps: Deps, arrivals: SmsArrivals | None, phone: str, after: str | None, wait: float,
+) -> list[InboxMessage]:
+    """The phone's newest message once it is not `after` (an earlier message's id), waiting
+    up to `wait` seconds for it (the dev inbox's long poll: a load test or a script reads
+    its code with one request instead of polling). [] when none arrived in time."""
+    deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_SECONDS)
+    while True:
+        newest = await sms_inbox(deps, phone, limit=1)
+        if newest and newest[0].id != after:
+            return newest
+        left = deadline - time.monotonic()
+        if left <= 0:
+            return []
+        step = min(left, RECHECK_SECONDS) if deps.db.dialect != "sqlite" else left
+        if arrivals is None:
+            await asyncio.sleep(min(left, RECHECK_SECONDS))
+        else:
+            await arrivals.wait(phone, step)
 
 
 async def captcha_answer(deps: Deps, challenge_id: str) -> str | None:

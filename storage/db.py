@@ -26,8 +26,11 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10,
             Path(database).parent.mkdir(parents=True, exist_ok=True)
         if on_disk and sqlite_inline and database:
             # Statements on the event loop, no thread hop each (storage/sqlite_inline.py).
+            # Connections beyond the pool are closed on return and opened again (a thread
+            # hop and four PRAGMAs): keep enough for a busy process's reads.
             engine = create_async_engine(url, echo=echo,
-                                         async_creator=sqlite_inline_creator(database))
+                                         async_creator=sqlite_inline_creator(database),
+                                         pool_size=max(pool_size, 20), max_overflow=pool_size)
             _configure_sqlite(engine.sync_engine)
 
             @event.listens_for(engine.sync_engine, "connect")
