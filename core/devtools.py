@@ -60,7 +60,8 @@ class SmsArrivals:
         waiters = self._waiting.setdefault(phone, [])
         waiters.append(waiter)
         try:
-            await asyncio.wait_for(waiter, timeout)
+            async with asyncio.timeout(timeout):
+                await waiter
         except TimeoutError:
             pass
         finally:
