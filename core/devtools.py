@@ -55,12 +55,12 @@ class SmsArrivals:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def wait(self, phone: str, timeout: float) -> None:
+    async def wait(self, phone: str, seconds: float) -> None:
         waiter = asyncio.get_running_loop().create_future()
         waiters = self._waiting.setdefault(phone, [])
         waiters.append(waiter)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(seconds):
                 await waiter
         except TimeoutError:
             pass
