@@ -230,7 +230,7 @@ async def read_code_polling(http: aiohttp.ClientSession, base: str, phone: str) 
 
 async def read_code_waiting(http: aiohttp.ClientSession, base: str, phone: str) -> str:
     for _ in range(6):
-        params = {"phone": phone, "wait": "10"}
+        params = {"phone": phone, "wait": "10", "template": "code"}
         if phone in LAST_SMS:
             params["after"] = LAST_SMS[phone]
         async with http.get(f"{base}/dev/api/sms", params=params) as r:

@@ -27,10 +27,13 @@ class InboxMessage:
     sent_at: datetime
 
 
-async def sms_inbox(deps: Deps, phone: str | None = None, limit: int = 50) -> list[InboxMessage]:
+async def sms_inbox(deps: Deps, phone: str | None = None, limit: int = 50,
+                    template: str | None = None) -> list[InboxMessage]:
     query = select(ConsoleSms).order_by(ConsoleSms.sent_at.desc(), ConsoleSms.id).limit(limit)
     if phone:
         query = query.where(ConsoleSms.phone == phone)
+    if template:
+        query = query.where(ConsoleSms.template == template)
     async with deps.db.sessions() as session:
         rows = (await session.execute(query)).scalars().all()
     return [
@@ -79,13 +82,15 @@ RECHECK_SECONDS = 0.25
 
 async def wait_for_sms(
     deps: Deps, arrivals: SmsArrivals | None, phone: str, after: str | None, wait: float,
+    template: str | None = None,
 ) -> list[InboxMessage]:
-    """The phone's newest message once it is not `after` (an earlier message's id), waiting
-    up to `wait` seconds for it (the dev inbox's long poll: a load test or a script reads
-    its code with one request instead of polling). [] when none arrived in time."""
+    """The phone's newest message (of `template`, if given) once it is not `after` (an
+    earlier message's id), waiting up to `wait` seconds for it (the dev inbox's long poll:
+    a load test or a script reads its code with one request instead of polling). [] when
+    none arrived in time."""
     deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_SECONDS)
     while True:
-        newest = await sms_inbox(deps, phone, limit=1)
+        newest = await sms_inbox(deps, phone, limit=1, template=template)
         if newest and newest[0].id != after:
             return newest
         left = deadline - time.monotonic()

@@ -42,8 +42,9 @@ async def sms_inbox_page(request: web.Request) -> web.Response:
 @routes.get("/dev/api/sms")
 async def sms_inbox_json(request: web.Request) -> web.Response:
     """The inbox, newest first. With `phone` and `wait` (seconds, at most 10): only the
-    phone's newest message, answered as soon as there is one whose id is not `after`
-    (empty when none came in time), so a script reads a fresh code without polling."""
+    phone's newest message (of `template`, e.g. `code`, if given), answered as soon as
+    there is one whose id is not `after` (empty when none came in time), so a script
+    reads a fresh code without polling."""
     deps = request.app[DEPS]
     phone = (request.query.get("phone") or "")[:20] or None
     wait = request.query.get("wait")
@@ -56,7 +57,8 @@ async def sms_inbox_json(request: web.Request) -> web.Response:
         messages = await wait_for_sms(
             deps, arrivals if isinstance(arrivals, SmsArrivals) else None, phone,
             (request.query.get("after") or "")[:40] or None,
-            seconds if seconds == seconds else 0.0)  # NaN: no wait
+            seconds if seconds == seconds else 0.0,  # NaN: no wait
+            (request.query.get("template") or "")[:40] or None)
     else:
         messages = await sms_inbox(deps, phone)
     return web.json_response(

@@ -175,6 +175,10 @@ async def test_the_dev_inbox_long_poll_answers_when_the_code_arrives(
         "phone": phone, "wait": "0.2", "after": (await _newest_id(client, phone))})
     assert (await empty.json())["messages"] == []
     assert (await client.get(f"/dev/api/sms?phone={phone}&wait=x")).status == 400
+    # Only a template's messages: none of them is a code.
+    codes = await client.get("/dev/api/sms", params={"phone": phone, "wait": "0",
+                                                     "template": "code"})
+    assert (await codes.json())["messages"] == []
 
 
 async def _newest_id(client, phone: str) -> str:
