@@ -147,7 +147,7 @@ def test_serve_on_the_network_when_explicitly_allowed(tmp_path: Path, db_url: st
 
 
 async def test_the_dev_inbox_long_poll_answers_when_the_code_arrives(
-        client, deps: Deps, outbox) -> None:
+        client, deps: Deps, outbox, clock) -> None:
     import asyncio
 
     from core.sms import queue_sms
@@ -164,6 +164,7 @@ async def test_the_dev_inbox_long_poll_answers_when_the_code_arrives(
         client.get("/dev/api/sms", params={"phone": phone, "wait": "5", "after": first[0]["id"]}))
     await asyncio.sleep(0.3)
     assert not waiting.done()
+    clock.advance(seconds=1)  # newest first: a later message
     async with deps.db.transaction() as tx:
         await queue_sms(tx, deps, phone, "notice", {"text": "二", "code": "222222"})
     await outbox.drain()
