@@ -99,6 +99,8 @@ VARIANTS = {
     "no-gc-freeze": Variant("current code without gc.freeze()", frozenset({"gc"})),
     "after-1-worker": Variant("current code, one pool process", frozenset(),
                               {"LABORSIGN_CPU_POOL_WORKERS": "1"}),
+    "profile": Variant("current code, the server under cProfile (bench/profile_server.py)",
+                       env={"BENCH_PROFILE": "1"}),
     "base": Variant("the code in --base-tree (a git worktree of an earlier commit)",
                     other_tree=True),
 }
@@ -327,6 +329,9 @@ def serve_once(env: dict[str, str], variant: str, rnd: int, jobs: list[Job],
                "LABORSIGN_SERVER_BASE_URL": base, "BENCH_BASELINE": ",".join(spec.baseline)}
     entry = ([str(ROOT / "bench" / "baseline_server.py")] if spec.baseline
              else ["-m", "handlers.cli"])
+    if "BENCH_PROFILE" in spec.env:
+        entry = [str(ROOT / "bench" / "profile_server.py")]
+        run_env["BENCH_PROFILE"] = f"{SPY or 'signing'}.{variant}.{rnd}.pstats"
     tree = ROOT
     if spec.other_tree:
         if BASE_TREE is None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -58,26 +59,26 @@ class SmsArrivals:
             if not waiter.done():
                 waiter.set_result(None)
 
-    async def wait(self, phone: str, seconds: float) -> None:
+    def waiter(self, phone: str) -> asyncio.Future[None]:
+        """A future set by the phone's next message. Made before looking at the inbox, so
+        a message that lands between the look and the wait is not missed."""
         waiter = asyncio.get_running_loop().create_future()
-        waiters = self._waiting.setdefault(phone, [])
-        waiters.append(waiter)
-        try:
-            async with asyncio.timeout(seconds):
-                await waiter
-        except TimeoutError:
-            pass
-        finally:
-            if waiter in waiters:
-                waiters.remove(waiter)
-            if not waiters and self._waiting.get(phone) is waiters:
+        self._waiting.setdefault(phone, []).append(waiter)
+        return waiter
+
+    def forget(self, phone: str, waiter: asyncio.Future[None]) -> None:
+        waiters = self._waiting.get(phone)
+        if waiters is not None and waiter in waiters:
+            waiters.remove(waiter)
+            if not waiters:
                 del self._waiting[phone]
 
 
 MAX_WAIT_SECONDS = 10.0
-# Where the message may be written by another process (a job worker), look again this
-# often; in one process the sender's wake-up comes first.
-RECHECK_SECONDS = 0.25
+# Look again this often even without a wake-up: on PostgreSQL another process (a job
+# worker) may have written the message; in one process the sender's wake-up comes first.
+RECHECK_SECONDS = {"sqlite": 1.0}
+DEFAULT_RECHECK_SECONDS = 0.25
 
 
 async def wait_for_sms(
@@ -89,18 +90,25 @@ async def wait_for_sms(
     a load test or a script reads its code with one request instead of polling). [] when
     none arrived in time."""
     deadline = time.monotonic() + min(max(wait, 0.0), MAX_WAIT_SECONDS)
+    recheck = RECHECK_SECONDS.get(deps.db.dialect, DEFAULT_RECHECK_SECONDS)
     while True:
-        newest = await sms_inbox(deps, phone, limit=1, template=template)
-        if newest and newest[0].id != after:
-            return newest
-        left = deadline - time.monotonic()
-        if left <= 0:
-            return []
-        step = min(left, RECHECK_SECONDS) if deps.db.dialect != "sqlite" else left
-        if arrivals is None:
-            await asyncio.sleep(min(left, RECHECK_SECONDS))
-        else:
-            await arrivals.wait(phone, step)
+        waiter = arrivals.waiter(phone) if arrivals is not None else None
+        try:
+            newest = await sms_inbox(deps, phone, limit=1, template=template)
+            if newest and newest[0].id != after:
+                return newest
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return []
+            if waiter is None:
+                await asyncio.sleep(min(left, recheck))
+            else:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(min(left, recheck)):
+                        await waiter
+        finally:
+            if waiter is not None and arrivals is not None:
+                arrivals.forget(phone, waiter)
 
 
 async def captcha_answer(deps: Deps, challenge_id: str) -> str | None:
