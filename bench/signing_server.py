@@ -237,10 +237,12 @@ async def read_code_waiting(http: aiohttp.ClientSession, base: str, phone: str) 
             params["after"] = LAST_SMS[phone]
         async with http.get(f"{base}/dev/api/sms", params=params) as r:
             messages = (await r.json())["messages"]
-        if messages and messages[0]["code"] \
-                and messages[0]["code"] not in USED_CODES.get(phone, ()):
+        if messages:
+            # The next ask waits for one newer than this, even if this one was used
+            # (read by polling, in a run of a server without the long poll).
             LAST_SMS[phone] = messages[0]["id"]
-            return str(messages[0]["code"])
+            if messages[0]["code"] not in USED_CODES.get(phone, ()):
+                return str(messages[0]["code"])
     raise RuntimeError("no code arrived")
 
 

@@ -38,6 +38,10 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10,
                 # After _configure_sqlite's: the loop never sleeps in the busy handler;
                 # a locked call is run again in a thread that waits.
                 dbapi_connection.execute("PRAGMA busy_timeout=0")
+                # Nor copies the WAL back (and fsyncs) on the commit that crosses 1,000
+                # pages: Database.run_checkpoints does it from a thread in the server;
+                # in any other process SQLite does it when the last connection closes.
+                dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
 
             return engine
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
