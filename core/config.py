@@ -50,6 +50,9 @@ class DatabaseConfig:
     # SQLite files: run each statement on the event loop at once (storage/sqlite_inline.py)
     # instead of a hop to aiosqlite's thread and back per call.
     sqlite_inline: bool = True
+    # PostgreSQL: test each pooled connection with a round trip before use (survives a
+    # database restart without a failed request; costs a round trip per checkout).
+    pre_ping: bool = True
 
 
 @dataclass(frozen=True)
