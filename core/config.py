@@ -40,11 +40,6 @@ class ServerConfig:
     var_dir: str = "var"
     # "uvloop" (falls back to asyncio where it is not installed) or "asyncio"
     event_loop: str = "uvloop"
-    # The interpreter's GIL switch interval in the server, in ms (0: Python's default of
-    # 5 ms). SQL on the event loop lets go of the GIL in every sqlite3 call; a thread
-    # running Python meanwhile (the built-in TSA, file writes) then keeps it for up to
-    # the interval before the loop gets it back.
-    switch_interval_ms: float = 0.0
 
 
 @dataclass(frozen=True)

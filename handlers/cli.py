@@ -70,8 +70,6 @@ def _serve_one(config: Config, reuse_port: bool, banner: str | None = None) -> N
     # loop for 100-180 ms (docs/benchmarks.md, "Signing under load").
     gc.collect()
     gc.freeze()
-    if config.server.switch_interval_ms > 0:
-        sys.setswitchinterval(config.server.switch_interval_ms / 1000)
     web.run_app(
         app,
         host=config.server.host,
