@@ -48,11 +48,9 @@ class DatabaseConfig:
     echo: bool = False
     pool_size: int = 10
     # SQLite files: run each statement on the event loop at once (storage/sqlite_inline.py)
-    # instead of a hop to aiosqlite's thread and back per call.
-    sqlite_inline: bool = True
-    # PostgreSQL: test each pooled connection with a round trip before use (survives a
-    # database restart without a failed request; costs a round trip per checkout).
-    pre_ping: bool = True
+    # instead of a hop to aiosqlite's thread and back per call. Less CPU per signature,
+    # but slower on a busy shared machine (docs/benchmarks.md): off by default.
+    sqlite_inline: bool = False
 
 
 @dataclass(frozen=True)

@@ -133,7 +133,7 @@ def build_deps(config: Config, clock: Clock | None = None) -> Deps:
     db = Database(
         create_engine(
             config.database.url, echo=config.database.echo, pool_size=config.database.pool_size,
-            sqlite_inline=config.database.sqlite_inline, pre_ping=config.database.pre_ping,
+            sqlite_inline=config.database.sqlite_inline,
         )
     )
     return Deps(

@@ -18,7 +18,7 @@ def is_sqlite(url: str) -> bool:
 
 
 def create_engine(url: str, *, echo: bool = False, pool_size: int = 10,
-                  sqlite_inline: bool = True, pre_ping: bool = True) -> AsyncEngine:
+                  sqlite_inline: bool = False) -> AsyncEngine:
     if is_sqlite(url):
         database = make_url(url).database
         on_disk = bool(database) and database != ":memory:" and "mode=memory" not in url
@@ -48,7 +48,7 @@ def create_engine(url: str, *, echo: bool = False, pool_size: int = 10,
         _configure_sqlite(engine.sync_engine)
         return engine
     return create_async_engine(
-        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=pre_ping
+        url, echo=echo, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True
     )
 
 

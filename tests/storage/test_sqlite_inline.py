@@ -66,7 +66,7 @@ async def test_statements_run_without_a_thread(db_path: str, inline: bool) -> No
 
 
 async def test_a_lock_held_by_another_process_is_waited_for_off_the_loop(db_path: str) -> None:
-    db = Database(create_engine(f"sqlite+aiosqlite:///{db_path}"))
+    db = Database(create_engine(f"sqlite+aiosqlite:///{db_path}", sqlite_inline=True))
     try:
         async with db.transaction() as tx:
             await tx.session.execute(text("CREATE TABLE t (n INTEGER)"))
@@ -95,8 +95,8 @@ async def test_a_lock_held_by_another_process_is_waited_for_off_the_loop(db_path
         await db.dispose()
 
 
-async def test_inline_can_be_switched_off(db_path: str) -> None:
-    engine = create_engine(f"sqlite+aiosqlite:///{db_path}", sqlite_inline=False)
+async def test_inline_is_off_by_default(db_path: str) -> None:
+    engine = create_engine(f"sqlite+aiosqlite:///{db_path}")
     try:
         async with engine.connect() as conn:
             raw = (await conn.get_raw_connection()).driver_connection
