@@ -9,6 +9,13 @@ through the real API flow — request the SMS code, read it from the dev inbox, 
 `--concurrency` at a time, every one timestamped by the server's own TSA over HTTP.
 Meanwhile GET /healthz is sampled back to back; its p99 must stay under 50 ms.
 
+The code is read with the dev inbox's long poll (one request that the server answers
+when the SMS lands); a server without it (the variant "base") is polled every 0.25 s as
+before. Reported per signature: CPU of the server processes, of their CPU pools, and of
+this client (flows and /healthz sampler). `--spy PREFIX` records the server processes
+with py-spy during the measured part; the variant `profile` runs the server under
+cProfile (bench/profile_server.py).
+
 Variants run alternately in the same run (A B, B A, A B, ...), so that both see the same
 machine load; this machine is shared and its load moves a lot between minutes:
 
