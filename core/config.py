@@ -48,8 +48,8 @@ class DatabaseConfig:
     echo: bool = False
     pool_size: int = 10
     # SQLite files: run each statement on the event loop at once (storage/sqlite_inline.py)
-    # instead of a hop to aiosqlite's thread and back per call. Less CPU per signature,
-    # but slower on a busy shared machine (docs/benchmarks.md): off by default.
+    # instead of a hop to aiosqlite's thread and back per call. Slower on the busy shared
+    # machine it was measured on (docs/benchmarks.md): off by default.
     sqlite_inline: bool = False
 
 
