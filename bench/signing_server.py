@@ -9,6 +9,13 @@ through the real API flow — request the SMS code, read it from the dev inbox, 
 `--concurrency` at a time, every one timestamped by the server's own TSA over HTTP.
 Meanwhile GET /healthz is sampled back to back; its p99 must stay under 50 ms.
 
+The code is read with the dev inbox's long poll (one request that the server answers
+when the SMS lands); a server without it (the variant "base") is polled every 0.25 s as
+before. Reported per signature: CPU of the server processes, of their CPU pools, and of
+this client (flows and /healthz sampler). `--spy PREFIX` records the server processes
+with py-spy during the measured part; the variant `profile` runs the server under
+cProfile (bench/profile_server.py).
+
 Variants run alternately in the same run (A B, B A, A B, ...), so that both see the same
 machine load; this machine is shared and its load moves a lot between minutes:
 
@@ -32,6 +39,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import contextvars
 import datetime as dt
 import os
 import platform
@@ -98,10 +106,13 @@ VARIANTS = {
     "no-gc-freeze": Variant("current code without gc.freeze()", frozenset({"gc"})),
     "after-1-worker": Variant("current code, one pool process", frozenset(),
                               {"LABORSIGN_CPU_POOL_WORKERS": "1"}),
+    "profile": Variant("current code, the server under cProfile (bench/profile_server.py)",
+                       env={"BENCH_PROFILE": "1"}),
     "base": Variant("the code in --base-tree (a git worktree of an earlier commit)",
                     other_tree=True),
 }
 BASE_TREE: Path | None = None
+SPY: str | None = None  # --spy: py-spy profiles of the server processes, this path prefix
 
 
 def variant_spec(name: str) -> Variant:
@@ -128,6 +139,7 @@ class RunResult:
     server_cpu: float
     pool_cpu: float
     pool_processes: int
+    client_cpu: float = 0.0  # this process: the signing flows and the /healthz sampler
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -195,18 +207,8 @@ async def sign_one(http: aiohttp.ClientSession, base: str, contract_id: str, pho
                          headers=auth) as r:
         if r.status != 200:
             raise RuntimeError(f"code: {r.status} {await r.text()}")
-    code = None
-    await asyncio.sleep(0.3)  # the outbox worker delivers within its poll interval
-    for _ in range(100):
-        async with http.get(f"{base}/dev/api/sms", params={"phone": phone}) as r:
-            # Newest first; every batch asks this phone for a new code.
-            codes = [m["code"] for m in (await r.json())["messages"] if m["code"]]
-        if codes and codes[0] not in USED_CODES.get(phone, ()):
-            code = codes[0]
-            break
-        await asyncio.sleep(0.25)  # gentle: the polling must not be the load we measure
-    if code is None:
-        raise RuntimeError("no code arrived")
+    code = await (read_code_waiting(http, base, phone) if LONG_POLL.get()
+                  else read_code_polling(http, base, phone))
     USED_CODES.setdefault(phone, set()).add(code)
     async with http.post(f"{base}/api/v1/contracts/{contract_id}/sign", json={"code": code},
                          headers=auth) as r:
@@ -217,6 +219,38 @@ async def sign_one(http: aiohttp.ClientSession, base: str, contract_id: str, pho
 
 
 USED_CODES: dict[str, set[str]] = {}
+LAST_SMS: dict[str, str] = {}  # phone -> id of the newest message read
+# The client waits for the code with the dev inbox's long poll (one request); servers
+# that do not have it (the variant "base") are polled as before.
+LONG_POLL: contextvars.ContextVar[bool] = contextvars.ContextVar("long_poll", default=True)
+
+
+async def read_code_polling(http: aiohttp.ClientSession, base: str, phone: str) -> str:
+    await asyncio.sleep(0.3)  # the outbox worker delivers within its poll interval
+    for _ in range(100):
+        async with http.get(f"{base}/dev/api/sms", params={"phone": phone}) as r:
+            # Newest first; every batch asks this phone for a new code.
+            codes = [m["code"] for m in (await r.json())["messages"] if m["code"]]
+        if codes and codes[0] not in USED_CODES.get(phone, ()):
+            return str(codes[0])
+        await asyncio.sleep(0.25)  # gentle: the polling must not be the load we measure
+    raise RuntimeError("no code arrived")
+
+
+async def read_code_waiting(http: aiohttp.ClientSession, base: str, phone: str) -> str:
+    for _ in range(6):
+        params = {"phone": phone, "wait": "10", "template": "code"}
+        if phone in LAST_SMS:
+            params["after"] = LAST_SMS[phone]
+        async with http.get(f"{base}/dev/api/sms", params=params) as r:
+            messages = (await r.json())["messages"]
+        if messages:
+            # The next ask waits for one newer than this, even if this one was used
+            # (read by polling, in a run of a server without the long poll).
+            LAST_SMS[phone] = messages[0]["id"]
+            if messages[0]["code"] not in USED_CODES.get(phone, ()):
+                return str(messages[0]["code"])
+    raise RuntimeError("no code arrived")
 
 
 async def warm_up(base: str, jobs: list[Job]) -> None:
@@ -304,6 +338,9 @@ def serve_once(env: dict[str, str], variant: str, rnd: int, jobs: list[Job],
                "LABORSIGN_SERVER_BASE_URL": base, "BENCH_BASELINE": ",".join(spec.baseline)}
     entry = ([str(ROOT / "bench" / "baseline_server.py")] if spec.baseline
              else ["-m", "handlers.cli"])
+    if "BENCH_PROFILE" in spec.env:
+        entry = [str(ROOT / "bench" / "profile_server.py")]
+        run_env["BENCH_PROFILE"] = f"{SPY or 'signing'}.{variant}.{rnd}.pstats"
     tree = ROOT
     if spec.other_tree:
         if BASE_TREE is None:
@@ -325,6 +362,7 @@ def serve_once(env: dict[str, str], variant: str, rnd: int, jobs: list[Job],
                                       start_new_session=True, env=run_env, stdout=out,
                                       stderr=subprocess.STDOUT))
     roots = [p.pid for p in procs]
+    LONG_POLL.set(not spec.other_tree)
     try:
         wait_for_port(port)
         asyncio.run(warm_up(base, jobs[:WARMUP]))
@@ -332,7 +370,16 @@ def serve_once(env: dict[str, str], variant: str, rnd: int, jobs: list[Job],
         started = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M")
         server0, pool0 = split_processes(roots)
         before = {p: cpu_seconds(p) for p in server0 + pool0}
+        spies = [subprocess.Popen(
+            [str(Path(sys.executable).parent / "py-spy"), "record", "-p", str(p), "-r", "100",
+             "-f", "raw", "-o", f"{SPY}.{variant}.{rnd}.{p}.txt", "--nonblocking", "-s"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL) for p in server0] if SPY else []
+        client0 = time.process_time()
         health, signings, errors, wall = asyncio.run(run(base, jobs[WARMUP:], concurrency))
+        client_cpu = time.process_time() - client0
+        for spy in spies:
+            spy.send_signal(signal.SIGINT)
+            spy.wait()
         servers, pool = split_processes(roots)
         server_cpu = sum(cpu_seconds(p) - before.get(p, 0.0) for p in servers)
         pool_cpu = sum(cpu_seconds(p) - before.get(p, 0.0) for p in pool)
@@ -340,7 +387,7 @@ def serve_once(env: dict[str, str], variant: str, rnd: int, jobs: list[Job],
     finally:
         stop_groups(procs)
     return RunResult(variant, rnd, started, health, signings, errors, wall, load_before,
-                     load_after, server_cpu, pool_cpu, len(pool))
+                     load_after, server_cpu, pool_cpu, len(pool), client_cpu)
 
 
 def stop_groups(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -366,7 +413,8 @@ def row(r: RunResult) -> str:
         f"{n} | {len(r.errors)} | {n / r.wall:.2f} | {percentile(r.signings, 50):.0f} | "
         f"{len(r.health)} | {percentile(r.health, 50):.1f} | {percentile(r.health, 99):.1f} | "
         f"{max(r.health, default=0):.1f} | {1000 * r.server_cpu / max(n, 1):.0f} | "
-        f"{1000 * r.pool_cpu / max(n, 1):.0f} ({r.pool_processes}) |"
+        f"{1000 * r.pool_cpu / max(n, 1):.0f} ({r.pool_processes}) | "
+        f"{1000 * r.client_cpu / max(n, 1):.0f} |"
     )
 
 
@@ -412,12 +460,13 @@ def report(results: list[RunResult], variants: list[str], args: argparse.Namespa
         f"Median over the rounds (min–max in brackets):\n\n"
         f"{summary(results, variants)}\n\n"
         f"Every run (load: 1-minute load average before → after; CPU ms per signature of "
-        f"the server process, TSA and database threads included, and of the pool "
-        f"processes, their number in brackets):\n\n"
+        f"the server processes (web processes and job worker; TSA and database threads "
+        f"included), of the pool processes (their number in brackets), and of the load "
+        f"client with its /healthz sampler):\n\n"
         f"| variant | round | start (UTC) | load | signatures | errors | signatures/s | "
         f"flow p50 ms | healthz samples | p50 ms | p99 ms | max ms | server CPU ms | "
-        f"pool CPU ms |\n"
-        f"|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        f"pool CPU ms | client CPU ms |\n"
+        f"|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
         + "\n".join(row(r) for r in results)
         + f"\n{end}\n"
     )
@@ -453,8 +502,11 @@ def main() -> int:
                    help="jobs in a separate `laborsign worker` process, not in the web ones")
     p.add_argument("--base-tree", type=Path,
                    help="source tree for the variant 'base', e.g. a `git worktree add` of main")
+    p.add_argument("--spy", help="record the server processes with py-spy (raw folded "
+                   "stacks) into files with this path prefix")
     args = p.parse_args()
-    global BASE_TREE
+    global BASE_TREE, SPY
+    SPY = args.spy
     BASE_TREE = args.base_tree.resolve() if args.base_tree else None
     variants = [v.strip() for v in args.variants.split(",") if v.strip()]
     unknown = [v for v in variants

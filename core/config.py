@@ -47,6 +47,10 @@ class DatabaseConfig:
     url: str = "sqlite+aiosqlite:///var/laborsign.db"
     echo: bool = False
     pool_size: int = 10
+    # SQLite files: run each statement on the event loop at once (storage/sqlite_inline.py)
+    # instead of a hop to aiosqlite's thread and back per call. Slower on the busy shared
+    # machine it was measured on (docs/benchmarks.md): off by default.
+    sqlite_inline: bool = False
 
 
 @dataclass(frozen=True)

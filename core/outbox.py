@@ -195,6 +195,10 @@ class OutboxWorker:
         return rows
 
     async def deliver(self, msg: OutboxMessage) -> None:
+        await self._record([(msg, await self._attempt(msg))])
+
+    async def _attempt(self, msg: OutboxMessage) -> dict[str, Any]:
+        """Run the job; the values its row gets (sent, failed, or queued for a retry)."""
         deliverer = self.deliverers.get(msg.kind)
         error: str | None = None
         permanent = False
@@ -208,33 +212,37 @@ class OutboxWorker:
             except Exception as exc:
                 error = f"{type(exc).__name__}: {exc}"[:2000]
         now = self.deps.clock.now()
-        values: dict[str, Any]
         if error is None:
             payload = dict(msg.payload)
             for key in payload.pop("sensitive", []):
                 payload[key] = "[redacted]"
-            values = {"status": "sent", "sent_at": now, "last_error": None, "payload": payload}
-        elif permanent or msg.attempts >= self.deps.config.outbox.max_attempts:
+            return {"status": "sent", "sent_at": now, "last_error": None, "payload": payload}
+        if permanent or msg.attempts >= self.deps.config.outbox.max_attempts:
             log.warning("job failed for good", extra={"id": msg.id, "kind": msg.kind})
-            values = {"status": "failed", "last_error": error}
-        else:
-            values = {
-                "status": "queued", "last_error": error,
-                "next_attempt_at": now + backoff(msg.attempts),
-            }
+            return {"status": "failed", "last_error": error}
+        return {
+            "status": "queued", "last_error": error,
+            "next_attempt_at": now + backoff(msg.attempts),
+        }
+
+    async def _record(self, outcomes: list[tuple[OutboxMessage, dict[str, Any]]]) -> None:
+        """The outcomes of one claim's jobs, in one transaction."""
         async with self.deps.db.transaction() as tx:
-            await tx.session.execute(
-                update(OutboxMessage)
-                .where(OutboxMessage.id == msg.id, OutboxMessage.status == "sending")
-                .values(locked_until=None, **values)
-            )
+            for msg, values in outcomes:
+                await tx.session.execute(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.id == msg.id, OutboxMessage.status == "sending")
+                    .values(locked_until=None, **values)
+                )
 
     async def run_queue_once(self, queue: Queue) -> int:
         rows = await self.claim(queue.name, queue.concurrency)
         if len(rows) == 1:
             await self.deliver(rows[0])
         elif rows:
-            await asyncio.gather(*(self.deliver(row) for row in rows))
+            # Side by side; their outcomes in one write transaction, not one each.
+            outcomes = await asyncio.gather(*(self._attempt(row) for row in rows))
+            await self._record(list(zip(rows, outcomes, strict=True)))
         return len(rows)
 
     async def run_once(self) -> int:

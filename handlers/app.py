@@ -137,7 +137,8 @@ def build_deps(config: Config, clock: Clock | None = None) -> Deps:
     clock = clock or SystemClock()
     db = Database(
         create_engine(
-            config.database.url, echo=config.database.echo, pool_size=config.database.pool_size
+            config.database.url, echo=config.database.echo, pool_size=config.database.pool_size,
+            sqlite_inline=config.database.sqlite_inline,
         )
     )
     return Deps(

@@ -6,7 +6,7 @@ import re
 
 from aiohttp import web
 
-from core.devtools import captcha_answer, sms_inbox
+from core.devtools import SmsArrivals, captcha_answer, sms_inbox, wait_for_sms
 from handlers.keys import DEPS
 from handlers.render import render
 
@@ -41,8 +41,26 @@ async def sms_inbox_page(request: web.Request) -> web.Response:
 
 @routes.get("/dev/api/sms")
 async def sms_inbox_json(request: web.Request) -> web.Response:
-    phone = request.query.get("phone") or None
-    messages = await sms_inbox(request.app[DEPS], phone)
+    """The inbox, newest first. With `phone` and `wait` (seconds, at most 10): only the
+    phone's newest message (of `template`, e.g. `code`, if given), answered as soon as
+    there is one whose id is not `after` (empty when none came in time), so a script
+    reads a fresh code without polling."""
+    deps = request.app[DEPS]
+    phone = (request.query.get("phone") or "")[:20] or None
+    wait = request.query.get("wait")
+    if phone and wait is not None:
+        try:
+            seconds = float(wait)
+        except ValueError:
+            raise web.HTTPBadRequest(text="wait: seconds") from None
+        arrivals = getattr(deps.sms, "arrivals", None)
+        messages = await wait_for_sms(
+            deps, arrivals if isinstance(arrivals, SmsArrivals) else None, phone,
+            (request.query.get("after") or "")[:40] or None,
+            seconds if seconds == seconds else 0.0,  # NaN: no wait
+            (request.query.get("template") or "")[:40] or None)
+    else:
+        messages = await sms_inbox(deps, phone)
     return web.json_response(
         {
             "messages": [

@@ -10,16 +10,40 @@ from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, create_async_engine
 
+from storage.sqlite_inline import creator as sqlite_inline_creator
+
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def create_engine(url: str, *, echo: bool = False, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, echo: bool = False, pool_size: int = 10,
+                  sqlite_inline: bool = False) -> AsyncEngine:
     if is_sqlite(url):
         database = make_url(url).database
-        if database and database != ":memory:":
+        on_disk = bool(database) and database != ":memory:" and "mode=memory" not in url
+        if database and on_disk:
             Path(database).parent.mkdir(parents=True, exist_ok=True)
+        if on_disk and sqlite_inline and database:
+            # Statements on the event loop, no thread hop each (storage/sqlite_inline.py).
+            # Connections beyond the pool are closed on return and opened again (a thread
+            # hop and four PRAGMAs): keep enough for a busy process's reads.
+            engine = create_async_engine(url, echo=echo,
+                                         async_creator=sqlite_inline_creator(database),
+                                         pool_size=max(pool_size, 20), max_overflow=pool_size)
+            _configure_sqlite(engine.sync_engine)
+
+            @event.listens_for(engine.sync_engine, "connect")
+            def _never_wait(dbapi_connection: Any, _record: Any) -> None:
+                # After _configure_sqlite's: the loop never sleeps in the busy handler;
+                # a locked call is run again in a thread that waits.
+                dbapi_connection.execute("PRAGMA busy_timeout=0")
+                # Nor copies the WAL back (and fsyncs) on the commit that crosses 1,000
+                # pages: Database.run_checkpoints does it from a thread in the server;
+                # in any other process SQLite does it when the last connection closes.
+                dbapi_connection.execute("PRAGMA wal_autocheckpoint=0")
+
+            return engine
         engine = create_async_engine(url, echo=echo, connect_args={"timeout": 30})
         _configure_sqlite(engine.sync_engine)
         return engine

@@ -10,6 +10,7 @@ import logging
 
 from core.clock import Clock
 from core.crypto import mask_phone
+from core.devtools import SmsArrivals
 from core.ports import SmsMessage
 from storage.models import ConsoleSms
 from storage.uow import Database
@@ -23,6 +24,8 @@ class ConsoleSmsSender:
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
+        # The dev inbox's long poll waits on these (core.devtools.wait_for_sms).
+        self.arrivals = SmsArrivals()
 
     async def send(self, message: SmsMessage) -> str:
         row = ConsoleSms(
@@ -34,5 +37,6 @@ class ConsoleSmsSender:
         )
         async with self.db.transaction() as tx:
             tx.session.add(row)
+            tx.after_commit(lambda: self.arrivals.arrived(message.phone))
         log.info("console sms", extra={"phone": mask_phone(message.phone), "sms_id": row.id})
         return row.id

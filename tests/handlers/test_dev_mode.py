@@ -157,3 +157,44 @@ def test_serve_on_the_network_when_explicitly_allowed(tmp_path: Path, db_url: st
     code, err = _finish(proc, timeout=0.5)
     assert code is None, err  # it was serving
     assert "warning: dev mode on" in err
+
+
+async def test_the_dev_inbox_long_poll_answers_when_the_code_arrives(
+        client, deps: Deps, outbox, clock) -> None:
+    import asyncio
+
+    from core.sms import queue_sms
+
+    phone = "13712348888"
+    async with deps.db.transaction() as tx:
+        await queue_sms(tx, deps, phone, "notice", {"text": "一", "code": "111111"})
+    await outbox.drain()
+    first = (await (await client.get(f"/dev/api/sms?phone={phone}&wait=5")).json())["messages"]
+    assert [m["code"] for m in first] == ["111111"]  # already there: at once
+
+    # Nothing newer than the one read: the request waits, and answers when one comes.
+    waiting = asyncio.ensure_future(
+        client.get("/dev/api/sms", params={"phone": phone, "wait": "5", "after": first[0]["id"]}))
+    await asyncio.sleep(0.3)
+    assert not waiting.done()
+    clock.advance(seconds=1)  # newest first: a later message
+    async with deps.db.transaction() as tx:
+        await queue_sms(tx, deps, phone, "notice", {"text": "二", "code": "222222"})
+    await outbox.drain()
+    resp = await asyncio.wait_for(waiting, 3)
+    assert [m["code"] for m in (await resp.json())["messages"]] == ["222222"]
+
+    # None in time: an empty answer after the wait; a bad wait is a 400.
+    empty = await client.get("/dev/api/sms", params={
+        "phone": phone, "wait": "0.2", "after": (await _newest_id(client, phone))})
+    assert (await empty.json())["messages"] == []
+    assert (await client.get(f"/dev/api/sms?phone={phone}&wait=x")).status == 400
+    # Only a template's messages: none of them is a code.
+    codes = await client.get("/dev/api/sms", params={"phone": phone, "wait": "0",
+                                                     "template": "code"})
+    assert (await codes.json())["messages"] == []
+
+
+async def _newest_id(client, phone: str) -> str:
+    resp = await client.get("/dev/api/sms", params={"phone": phone})
+    return str((await resp.json())["messages"][0]["id"])

@@ -32,8 +32,12 @@ async def test_the_writer_leaves_checkpoints_to_the_background_loop(deps: Deps) 
     autocheckpoint = await deps.db.run_write(
         lambda conn: conn.exec_driver_sql("PRAGMA wal_autocheckpoint").scalar())
     assert autocheckpoint == 0
-    async with deps.db.sessions() as session:  # the other connections keep the default
-        assert (await session.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == 1000
+    # The engine's own connections keep SQLite's default (aiosqlite's threads), unless
+    # their statements run on the event loop too (database.sqlite_inline).
+    inline = deps.config.database.sqlite_inline
+    async with deps.db.sessions() as session:
+        assert (await session.execute(text("PRAGMA wal_autocheckpoint"))).scalar() == (
+            0 if inline else 1000)
     before = _size(path)
     for _ in range(5):
         await deps.db.run_write(_insert_rows)
@@ -46,4 +50,19 @@ async def test_the_writer_leaves_checkpoints_to_the_background_loop(deps: Deps) 
     checkpoints.cancel()
     with pytest.raises(asyncio.CancelledError):
         await checkpoints
+    assert _size(path) > before + ROWS * ROW_BYTES
+
+
+async def test_a_process_folds_the_wal_back_when_it_is_done(config) -> None:
+    """A process without the checkpoint loop (a CLI command): SQLite checkpoints when the
+    last connection closes, automatic checkpoints or not."""
+    from handlers.app import build_deps
+
+    deps = build_deps(config)
+    path = deps.db.engine.url.database
+    assert path is not None
+    for _ in range(3):
+        await deps.db.run_write(_insert_rows)
+    before = _size(path)
+    await deps.db.dispose()
     assert _size(path) > before + ROWS * ROW_BYTES
