@@ -175,7 +175,8 @@ def _layout(data: ReportInput, font: CjkFont, bold: CjkFont) -> ReportLayout:
 
     w.heading("一、合同信息")
     w.kv("合同名称", t.title)
-    w.kv("合同编号", t.contract_id)
+    w.kv("合同编号", t.number or t.contract_id)
+    w.kv("合同 ID", t.contract_id)
     w.kv("发起企业", t.enterprise_name)
     w.kv("文件名", t.filename)
     w.kv("合同状态", t.state_label)

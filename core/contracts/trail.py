@@ -159,6 +159,7 @@ class Trail:
     entries: tuple[TrailEntry, ...]
     entries_cut: bool
     chain: str
+    number: str = ""  # the ledger's human contract number (HT…)
 
     def fingerprint(self) -> str:
         """What a report built from this trail depends on."""
@@ -297,7 +298,7 @@ async def load_trail_in(tx: Tx, contract: Contract, now: datetime | None = None)
         ent.name if ent else "", contract.created_at, contract.sent_at,
         contract.completed_at, contract.ended_at, contract.end_reason,
         doc.current_sha256, doc.version, doc.filename, tuple(parties), versions, entries,
-        len(rows) > MAX_ENTRIES, contract.enterprise_id,
+        len(rows) > MAX_ENTRIES, contract.enterprise_id, contract.number or "",
     )
 
 

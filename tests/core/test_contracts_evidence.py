@@ -135,8 +135,9 @@ async def test_report_is_signed_by_the_platform_and_verifies(deps, outbox, flow)
 
     text = await asyncio.to_thread(_text, doc.data)
     t = await trail.load_trail(deps, flow.employee_id, contract_id)
+    assert t.number.startswith("HT")  # the ledger's number, as HR quotes it
     for needle in ("电子合同出证报告", "张三", t.parties[0].intent.phone_masked, META.ip,
-                   "短信验证码", t.document_sha256, t.entries[-1].hash, "审计链"):
+                   "短信验证码", t.document_sha256, t.entries[-1].hash, "审计链", t.number):
         assert needle in text, needle
 
     # Unchanged evidence: the same file for every party, built once.
