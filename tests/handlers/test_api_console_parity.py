@@ -123,6 +123,11 @@ async def test_add_department(client, deps, w) -> None:
                                      json={"name": "销售部"}), 409, "department_exists")
     await _refused(await client.post(w.url("/departments"), headers=w.legal_h,
                                      json={"name": "法务部"}))
+    # JSON may spell a lone surrogate or a NUL; no column can store either.
+    for bad in ("\ud800", "部\x00门"):
+        await _refused(await client.post(w.url("/departments"), headers=w.hr_h,
+                                         json={"name": "法务部", "parent_id": bad}), 400,
+                       "invalid_text")
     assert [d.name for d in await DP.department_tree(deps, w.admin, w.ent)] == [
         "销售部", "华东区"]
 
