@@ -1,6 +1,7 @@
 """Organisation JSON API: dashboard, departments, roles, business types, member edit and
-removal with hand-over, and the audit log. Each route calls the verb its console page
-calls; permissions are checked there."""
+removal with hand-over, the audit log, enterprise settings, the main admin change and my
+join requests. Each route calls the verb its console page calls; permissions are checked
+there."""
 
 from __future__ import annotations
 
@@ -10,12 +11,23 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from core.enterprise import admin_change as A
+from core.enterprise import certification as C
 from core.enterprise import dashboard as D
 from core.enterprise import departments as DP
+from core.enterprise import employees as E
 from core.enterprise import members as M
 from core.enterprise import roles as R
 from core.errors import InvalidInput
-from handlers.api.enterprise import MemberOut, _member_out
+from handlers.api.enterprise import (
+    EnterpriseOut,
+    JoinListOut,
+    JoinOut,
+    MemberOut,
+    _ent_out,
+    _join_out,
+    _member_out,
+)
 from handlers.api.registry import ApiRoutes, parse, reply
 from handlers.keys import DEPS
 from handlers.util import bounded_int, request_meta, require_session
@@ -390,3 +402,132 @@ async def audit_log(request: web.Request) -> web.Response:
                                actor_name=r.actor_name, subject_type=r.subject_type,
                                subject_id=r.subject_id, data=r.data) for r in rows],
         next_before_seq=rows[-1].seq if len(rows) == limit else None))
+
+
+# ---------------------------------------------------------------- settings
+
+
+class EnterpriseInfoIn(BaseModel):
+    """Only the fields given change. A new name or credit code voids every seal and sends
+    the enterprise back to certification; a new legal representative voids 法人章."""
+
+    name: str | None = None
+    credit_code: str | None = None
+    address: str | None = None
+    legal_rep_name: str | None = None
+    legal_rep_id_number: str | None = Field(None, description="with legal_rep_name")
+
+
+class FieldsOut(BaseModel):
+    fields: list[str] = Field(description="the onboarding catalogue keys collected")
+    catalogue: dict[str, str] = Field(description="every key → label")
+
+
+class FieldsIn(BaseModel):
+    fields: list[str] = Field(max_length=50)
+
+
+@api.route("PATCH", "/enterprises/{enterprise_id}",
+           summary="Change the enterprise's information (main admin only)",
+           body=EnterpriseInfoIn, response=EnterpriseOut)
+async def change_enterprise_info(request: web.Request) -> web.Response:
+    session = require_session(request)
+    body = await parse(request, EnterpriseInfoIn)
+    rep = body.legal_rep_name or None
+    view = await C.change_enterprise_info(
+        request.app[DEPS], session.user_id, _ent(request), name=body.name or None,
+        credit_code=body.credit_code or None, address=body.address or None,
+        legal_rep_name=rep, legal_rep_id_number=(body.legal_rep_id_number or None) if rep
+        else None, meta=request_meta(request))
+    return reply(_ent_out(view))
+
+
+@api.route("GET", "/enterprises/{enterprise_id}/onboarding-fields",
+           summary="The fields collected when onboarding (employees.view)", response=FieldsOut)
+async def onboarding_fields(request: web.Request) -> web.Response:
+    session = require_session(request)
+    keys = await E.onboarding_fields(request.app[DEPS], session.user_id, _ent(request))
+    return reply(FieldsOut(fields=keys, catalogue=dict(E.FIELDS)))
+
+
+@api.route("PUT", "/enterprises/{enterprise_id}/onboarding-fields",
+           summary="Choose the fields collected when onboarding; name and phone always "
+                   "(employees.manage)", body=FieldsIn, response=FieldsOut)
+async def set_onboarding_fields(request: web.Request) -> web.Response:
+    session = require_session(request)
+    body = await parse(request, FieldsIn)
+    keys = await E.set_onboarding_fields(request.app[DEPS], session.user_id, _ent(request),
+                                         body.fields, request_meta(request))
+    return reply(FieldsOut(fields=keys, catalogue=dict(E.FIELDS)))
+
+
+# ---------------------------------------------------------------- main admin change
+
+
+class TransferCodeOut(BaseModel):
+    phone_masked: str = Field(description="where the code was sent: the main admin's phone")
+
+
+class TransferAdminIn(BaseModel):
+    code: str
+    new_member_id: str
+    handover_keys: list[str] = Field(
+        [], max_length=1000,
+        description="the outgoing admin's hand-over items the new admin takes over")
+
+
+class AdminChangeOut(BaseModel):
+    id: str
+    enterprise_id: str
+    kind: str
+    state: str
+    state_label: str
+    from_user_id: str | None
+    to_user_id: str
+    created_at: datetime
+    completed_at: datetime | None
+
+
+@api.route("POST", "/enterprises/{enterprise_id}/admin-transfer/code",
+           summary="Send the main admin a code to confirm handing the role over "
+                   "(main admin only)", response=TransferCodeOut)
+async def admin_transfer_code(request: web.Request) -> web.Response:
+    session = require_session(request)
+    masked = await A.send_transfer_code(request.app[DEPS], session.user_id, _ent(request),
+                                        request_meta(request))
+    return reply(TransferCodeOut(phone_masked=masked))
+
+
+@api.route("POST", "/enterprises/{enterprise_id}/admin-transfer",
+           summary="Hand the main admin role to an active member, with the code "
+                   "(main admin only)", body=TransferAdminIn, response=AdminChangeOut)
+async def admin_transfer(request: web.Request) -> web.Response:
+    session = require_session(request)
+    body = await parse(request, TransferAdminIn)
+    v = await A.transfer_admin(request.app[DEPS], session.user_id, _ent(request),
+                               code=body.code, new_member_id=body.new_member_id,
+                               handover_keys=body.handover_keys, meta=request_meta(request))
+    return reply(AdminChangeOut(id=v.id, enterprise_id=v.enterprise_id, kind=v.kind,
+                                state=v.state, state_label=v.state_label,
+                                from_user_id=v.from_user_id, to_user_id=v.to_user_id,
+                                created_at=v.created_at, completed_at=v.completed_at))
+
+
+# ---------------------------------------------------------------- my join requests
+
+
+@api.route("GET", "/me/join-requests", summary="My requests to join enterprises",
+           response=JoinListOut)
+async def my_join_requests(request: web.Request) -> web.Response:
+    session = require_session(request)
+    rows = await M.my_join_requests(request.app[DEPS], session.user_id)
+    return reply(JoinListOut(requests=[_join_out(j) for j in rows]))
+
+
+@api.route("POST", "/me/join-requests/{request_id}/revoke",
+           summary="Withdraw my pending join request", response=JoinOut)
+async def revoke_join_request(request: web.Request) -> web.Response:
+    session = require_session(request)
+    view = await M.revoke_join(request.app[DEPS], session.user_id,
+                               request.match_info["request_id"], request_meta(request))
+    return reply(_join_out(view))

@@ -1,12 +1,13 @@
 """Employee JSON API beyond onboarding: one employee, edit, department transfer,
-resignation, re-sending the collection link and bulk approval. Each route calls the verb
-the console's employee page calls."""
+resignation, re-sending the collection link, bulk approval and the import template. Each
+route calls the verb the console's employee pages call."""
 
 from __future__ import annotations
 
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from core.enterprise import employee_import as I
 from core.enterprise import employees as E
 from handlers.api.enterprise import EmployeeOut, _employee_out
 from handlers.api.registry import ApiRoutes, parse, reply
@@ -16,6 +17,7 @@ from handlers.util import request_meta, require_session
 api = ApiRoutes("employees")
 
 MAX_BULK = 1000
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
 
 
 class EditIn(BaseModel):
@@ -65,6 +67,18 @@ async def approve_many(request: web.Request) -> web.Response:
                                       request.match_info["enterprise_id"], body.ids,
                                       request_meta(request))
     return reply(BulkApproveOut(approved=count))
+
+
+@api.route("GET", "/enterprises/{enterprise_id}/employees/import-template",
+           summary="The Excel template for importing, with this enterprise's fields "
+                   "(employees.view)", response_content_type=XLSX)
+async def import_template(request: web.Request) -> web.Response:
+    session = require_session(request)
+    fields = await E.onboarding_fields(request.app[DEPS], session.user_id,
+                                       request.match_info["enterprise_id"])
+    return web.Response(body=I.template_bytes(fields), headers={
+        "Content-Type": XLSX,
+        "Content-Disposition": 'attachment; filename="employees-template.xlsx"'})
 
 
 @api.route("GET", "/enterprises/{enterprise_id}/employees/{employee_id}",

@@ -27,7 +27,9 @@ from tests.enterprise_factories import (
     png_bytes,
     session_token,
     unique_id_number,
+    user_phone,
 )
+from tests.factories import last_code
 
 API = "/api/v1"
 
@@ -485,3 +487,81 @@ async def test_delete_signature(client, deps, w) -> None:
     await _ok(await client.delete(f"{API}/me/signatures/{sid}", headers=w.staff_h))
     body = await _ok(await client.get(f"{API}/me/signatures", headers=w.staff_h))
     assert sid not in {s["id"] for s in body["signatures"]}
+
+
+async def test_import_template(client, deps, w) -> None:
+    resp = await client.get(w.url("/employees/import-template"), headers=w.hr_h)
+    assert resp.status == 200 and (await resp.read())[:2] == b"PK"
+    assert resp.headers["Content-Type"].startswith("application/vnd.openxmlformats")
+    await _refused(await client.get(w.url("/employees/import-template"), headers=w.staff_h))
+
+
+# ---------------------------------------------------------------- settings & admin change
+
+
+async def test_change_enterprise_info(client, deps, w) -> None:
+    url = f"{API}/enterprises/{w.ent}"
+    await _refused(await client.patch(url, headers=w.hr_h, json={"address": "别处"}), 403,
+                   "main_admin_only")
+    body = await _ok(await client.patch(url, headers=w.admin_h,
+                                        json={"address": "上海市浦东新区世纪大道 100 号"}))
+    assert body["state"] == "certified"
+
+
+async def test_onboarding_fields(client, deps, w) -> None:
+    body = await _ok(await client.get(w.url("/onboarding-fields"), headers=w.hr_h))
+    assert body["fields"][:2] == ["name", "phone"] and "email" in body["catalogue"]
+    await _refused(await client.get(w.url("/onboarding-fields"), headers=w.staff_h))
+
+
+async def test_set_onboarding_fields(client, deps, w) -> None:
+    body = await _ok(await client.put(w.url("/onboarding-fields"), headers=w.hr_h,
+                                      json={"fields": ["email", "position"]}))
+    assert body["fields"] == ["name", "phone", "position", "email"]
+    await _refused(await client.put(w.url("/onboarding-fields"), headers=w.hr_h,
+                                    json={"fields": ["shoe_size"]}), 400, "invalid_field")
+    await _refused(await client.put(w.url("/onboarding-fields"), headers=w.legal_h,
+                                    json={"fields": ["email"]}))
+    assert await E.onboarding_fields(deps, w.admin, w.ent) == ["name", "phone", "position",
+                                                               "email"]
+
+
+async def test_admin_transfer_code(client, deps, w, outbox) -> None:
+    body = await _ok(await client.post(w.url("/admin-transfer/code"), headers=w.admin_h))
+    assert "*" in body["phone_masked"]
+    await _refused(await client.post(w.url("/admin-transfer/code"), headers=w.hr_h), 403,
+                   "main_admin_only")
+
+
+async def test_admin_transfer(client, deps, w, outbox) -> None:
+    await _ok(await client.post(w.url("/admin-transfer/code"), headers=w.admin_h))
+    code = await last_code(deps, outbox, await user_phone(deps, w.admin))
+    heir = await _member_id(deps, w, w.hr)
+    await _refused(await client.post(w.url("/admin-transfer"), headers=w.hr_h, json={
+        "code": code, "new_member_id": heir}), 403, "main_admin_only")
+    body = await _ok(await client.post(w.url("/admin-transfer"), headers=w.admin_h, json={
+        "code": code, "new_member_id": heir}))
+    assert body["to_user_id"] == w.hr and body["state"] == "done"
+    assert (await M.my_access(deps, w.hr, w.ent)).is_main_admin
+
+
+# ---------------------------------------------------------------- my join requests
+
+
+async def test_my_join_requests(client, deps, w) -> None:
+    applicant = await make_user(deps)
+    await M.request_join(deps, applicant, w.ent, "加入", META)
+    body = await _ok(await client.get(f"{API}/me/join-requests",
+                                      headers=await _bearer(deps, applicant)))
+    assert [(r["enterprise_id"], r["state"]) for r in body["requests"]] == [(w.ent, "pending")]
+    others = await _ok(await client.get(f"{API}/me/join-requests", headers=w.outsider_h))
+    assert others["requests"] == []
+
+
+async def test_revoke_join_request(client, deps, w) -> None:
+    applicant = await make_user(deps)
+    req = await M.request_join(deps, applicant, w.ent, "加入", META)
+    url = f"{API}/me/join-requests/{req.id}/revoke"
+    await _refused(await client.post(url, headers=w.admin_h), 404, "join_not_found")
+    body = await _ok(await client.post(url, headers=await _bearer(deps, applicant)))
+    assert body["state"] == "revoked"
