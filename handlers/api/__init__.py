@@ -20,12 +20,18 @@ def api_groups() -> list[ApiRoutes]:
         integration,
         meta,
         onboarding,
+        organisation,
+        seals,
+        signatures,
+        staff,
         templates,
         verify,
     )
 
     return [meta.api, auth.api, identity.api, contracts.api, evidence.api, verify.api,
-            enterprise.api, onboarding.api, integration.api, templates.api]
+            enterprise.api, onboarding.api, integration.api, templates.api,
+            # After onboarding: its /employees/qr is matched before /employees/{employee_id}.
+            organisation.api, seals.api, staff.api, signatures.api]
 
 
 def install_api(app: web.Application) -> None:

@@ -6,6 +6,7 @@ document cannot drift from the code; a test still checks both directions.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 
+from core.errors import InvalidInput
 from handlers.util import json_body
 
 PREFIX = "/api/v1"
@@ -74,9 +76,29 @@ class ApiRoutes:
             app.router.add_route(r.method, PREFIX + r.path, r.handler)
 
 
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def _check_text(value: Any) -> None:
+    """Refuse strings no column can store: a lone UTF-16 surrogate (JSON allows "\\ud800")
+    or a NUL (PostgreSQL text refuses it). The body is already bounded in size and depth."""
+    if isinstance(value, str):
+        if _UNSTORABLE.search(value):
+            raise InvalidInput("请求中含有无法识别的字符", code="invalid_text")
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            _check_text(k)
+            _check_text(v)
+    elif isinstance(value, list):
+        for v in value:
+            _check_text(v)
+
+
 async def parse(request: web.Request, model: type[M]) -> M:
     """Validate a JSON body; pydantic errors become 400 invalid_input via the middleware."""
-    return model.model_validate(await json_body(request))
+    body = await json_body(request)
+    _check_text(body)
+    return model.model_validate(body)
 
 
 def reply(data: BaseModel | dict[str, Any] | None = None, status: int = 200) -> web.Response:
