@@ -16,6 +16,7 @@ from core import signatures
 from core.enterprise import departments as DP
 from core.enterprise import employees as E
 from core.enterprise import members as M
+from core.enterprise import roles as R
 from core.enterprise import seals as S
 from tests.core.test_signatures import drawn_png
 from tests.enterprise_factories import (
@@ -205,20 +206,20 @@ async def test_delete_role(client, deps, w) -> None:
 
 async def test_list_business_types(client, deps, w) -> None:
     body = await _ok(await client.get(w.url("/business-types"), headers=w.staff_h))
-    assert [b["name"] for b in body["business_types"]][:3] == ["劳动合同", "劳务派遣合同",
-                                                               "实习协议"]
+    names = [b["name"] for b in body["business_types"]]
+    assert names[:len(R.DEFAULT_BUSINESS_TYPES)] == list(R.DEFAULT_BUSINESS_TYPES)
     await _refused(await client.get(w.url("/business-types"), headers=w.outsider_h), 404,
                    "enterprise_not_found")
 
 
 async def test_add_business_type(client, deps, w) -> None:
     body = await _ok(await client.post(w.url("/business-types"), headers=w.admin_h,
-                                       json={"name": "保密协议"}), 201)
-    assert body["name"] == "保密协议"
+                                       json={"name": "培训协议"}), 201)
+    assert body["name"] == "培训协议"
     await _refused(await client.post(w.url("/business-types"), headers=w.hr_h,
                                      json={"name": "竞业协议"}))
     names = [b.name for b in await M.list_business_types(deps, w.admin, w.ent)]
-    assert "保密协议" in names and "竞业协议" not in names
+    assert "培训协议" in names and "竞业协议" not in names
 
 
 # ---------------------------------------------------------------- members
