@@ -271,9 +271,10 @@ async def test_certify_approve_join_and_transfer_admin_on_phones(
     await admin.locator(".alert-ok", has_text="主管理员已更换").wait_for()
     await shot(admin, "old-admin-after-transfer")
 
-    # The old admin is still a member, demoted to 员工: no admin pages any more.
+    # The old admin is still a member, demoted to 员工: no admin pages any more, only the
+    # contracts they started themselves and the admin page (to see who holds the role).
     nav = await admin.locator("nav.console-nav a").all_inner_texts()
-    assert nav == ["工作台", "管理员"], nav
+    assert nav == ["工作台", "合同", "管理员"], nav
     await admin.click("nav.console-nav >> text=管理员")
     await admin.wait_for_url(f"**/console/e/{ent_id}/admin")
     assert "仅主管理员可以更换管理员" in await body_text(admin)
