@@ -9,6 +9,13 @@ from storage.models.accounts import (
 )
 from storage.models.audit import AuditChain, AuditEntry
 from storage.models.base import Base, new_id
+from storage.models.batches import (
+    BatchRow,
+    ContractBatch,
+    OnboardingTemplate,
+    SignTask,
+    SignTaskItem,
+)
 from storage.models.contracts import (
     Contract,
     ContractDocument,
@@ -63,6 +70,7 @@ __all__ = [
     "AuditChain",
     "AuditEntry",
     "Base",
+    "BatchRow",
     "BusinessType",
     "CaptchaChallenge",
     "Certificate",
@@ -70,6 +78,7 @@ __all__ = [
     "ConsoleSms",
     "ConsoleWechatMessage",
     "Contract",
+    "ContractBatch",
     "ContractDocument",
     "ContractSigner",
     "Department",
@@ -83,6 +92,7 @@ __all__ = [
     "IntentConfirmation",
     "JoinRequest",
     "Member",
+    "OnboardingTemplate",
     "OutboxMessage",
     "PeriodicRun",
     "PlatformOperator",
@@ -91,6 +101,8 @@ __all__ = [
     "Seal",
     "SealGrant",
     "SealUsage",
+    "SignTask",
+    "SignTaskItem",
     "SignatureField",
     "SignaturePadToken",
     "SigningGrant",
