@@ -18,7 +18,6 @@ from typing import Any
 from sqlalchemy import func, or_, select
 
 from core import outbox
-
 from core.context import Deps, RequestMeta
 from core.crypto import FieldCipher, mask_bank_card, mask_id_number
 from core.enterprise import roles as R
