@@ -466,7 +466,7 @@ async def _finish_if_done(tx: Tx, deps: Deps, batch: ContractBatch) -> None:
         return
     counts = dict((await tx.session.execute(
         select(BatchRow.state, func.count()).where(BatchRow.batch_id == batch.id)
-        .group_by(BatchRow.state))).tuples().all())
+        .group_by(BatchRow.state))).all())
     batch.state, batch.finished_at = "finished", deps.clock.now()
     await events.emit(tx, deps, batch.enterprise_id, "batch.finished", {
         "batch": "contracts", "batch_id": batch.id, "template_id": batch.template_id,
@@ -560,7 +560,7 @@ async def progress(deps: Deps, user_id: str, enterprise_id: str, batch_id: str) 
         batch = await _batch(tx, enterprise_id, batch_id)
         counts = dict((await tx.session.execute(
             select(BatchRow.state, func.count()).where(BatchRow.batch_id == batch.id)
-            .group_by(BatchRow.state))).tuples().all())
+            .group_by(BatchRow.state))).all())
         # The employee's turn notification (core.contracts.common.notify_turn) delivered.
         signer = BatchRow.signer_id
         sent_note = exists().where(
@@ -579,7 +579,7 @@ async def progress(deps: Deps, user_id: str, enterprise_id: str, batch_id: str) 
         failures = (await tx.session.execute(
             select(BatchRow.row_no, BatchRow.name, BatchRow.error)
             .where(BatchRow.batch_id == batch.id, BatchRow.state == "failed")
-            .order_by(BatchRow.row_no).limit(20))).tuples().all()
+            .order_by(BatchRow.row_no).limit(20))).all()
         return Progress(batch.id, batch.state, batch.total, counts.get("queued", 0),
                         counts.get("created", 0), notified, signed, counts.get("failed", 0),
                         batch.error_rows, [(n, nm, e or "") for n, nm, e in failures])
