@@ -173,9 +173,10 @@ async def test_roster_selection_makes_a_batch(deps, outbox) -> None:
     assert (await batch.progress(deps, p.admin_id, p.enterprise_id, bid)).created == 2
 
 
-async def _plain_template(deps, p, name: str) -> str:
+async def _plain_template(deps, p, name: str, salary: str = "") -> str:
     """A template without employee fields (nothing to fill before signing)."""
-    fields = [f for f in basic_fields() if f.get("filler") != "employee"]
+    fields = [f if f["key"] != "salary" else {**f, "default": salary}
+              for f in basic_fields() if f.get("filler") != "employee"]
     tid = await service.create_template(
         deps, p.admin_id, p.enterprise_id, name=name, business_type="保密协议",
         filename="x.pdf", pdf=short_contract_pdf(deps.config), fields=fields, meta=META)
@@ -254,7 +255,8 @@ async def test_one_code_is_refused_when_any_contract_is_not_signable(deps, outbo
 
 async def test_onboarding_qr_template_sends_the_contract_on_approval(deps, outbox) -> None:
     p = await parties(deps)
-    tid = await _plain_template(deps, p, "入职合同")
+    # Every sender field is answered by the worker's name / phone or has a default.
+    tid = await _plain_template(deps, p, "入职合同", salary="6000")
     await onboarding.set_template(deps, p.admin_id, p.enterprise_id, tid, META)
     assert (await onboarding.current(deps, p.admin_id, p.enterprise_id)).template_id == tid
     worker = await employee(deps, "周八")
@@ -275,7 +277,7 @@ async def test_onboarding_qr_template_sends_the_contract_on_approval(deps, outbo
             OutboxMessage.kind == onboarding.ONBOARDING_CONTRACT_KIND))).scalar_one()
         signers = (await s.execute(select(ContractSigner).where(
             ContractSigner.phone == phone))).scalars().all()
-    assert job.status == "sent" and len(signers) == 1
+    assert (job.status, job.last_error) == ("sent", None) and len(signers) == 1
     await onboarding.deliver(deps, job)  # a retry sends nothing more
     async with deps.db.sessions() as s:
         assert len((await s.execute(select(ContractSigner).where(
