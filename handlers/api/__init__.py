@@ -13,6 +13,7 @@ def api_groups() -> list[ApiRoutes]:
     """Every API area. A new module adds its `api` here."""
     from handlers.api import (
         auth,
+        batches,
         contracts,
         enterprise,
         identity,
@@ -24,7 +25,7 @@ def api_groups() -> list[ApiRoutes]:
     )
 
     return [meta.api, auth.api, identity.api, contracts.api, verify.api, enterprise.api,
-            onboarding.api, integration.api, templates.api]
+            onboarding.api, integration.api, templates.api, batches.api]
 
 
 def install_api(app: web.Application) -> None:
