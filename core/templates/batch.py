@@ -32,6 +32,7 @@ from core.crypto import mask_phone
 from core.enterprise import roles as R
 from core.enterprise import xlsx_reader as X
 from core.enterprise.common import log
+from core.enterprise.departments import all_departments, flatten
 from core.errors import Conflict, DomainError, InvalidInput, NotFound, PayloadTooLarge
 from core.files import MB
 from core.integration import events
@@ -632,3 +633,10 @@ async def roster(deps: Deps, user_id: str, enterprise_id: str, *, q: str = "",
             .offset(offset).limit(limit))).scalars().all()
         return RosterPage([sending.RosterPerson(e.id, e.name, e.phone, mask_phone(e.phone),
                                                 e.position or "") for e in rows], total)
+
+
+async def departments(deps: Deps, user_id: str, enterprise_id: str) -> list[tuple[str, str]]:
+    """(id, path) of the enterprise's departments, for the roster filter."""
+    async with deps.db.transaction() as tx:
+        await R.require_permission(tx, user_id, enterprise_id, R.CONTRACTS_SEND)
+        return [(d.id, d.path) for d in flatten(await all_departments(tx, enterprise_id))]

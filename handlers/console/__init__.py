@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers.console import (
+    batches,
     certification,
     employees,
     enterprise,
@@ -17,8 +18,8 @@ from handlers.console import (
     templates,
 )
 
-AREAS = (home, certification, enterprise, members, seals, employees, templates, settings,
-         integration)
+AREAS = (home, certification, enterprise, members, seals, employees, templates, batches,
+         settings, integration)
 
 
 def install(app: web.Application) -> None:
