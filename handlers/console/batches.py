@@ -56,7 +56,7 @@ async def _batch_page(request: web.Request, error: DomainError | None = None,
     cols = batch.columns(versions[0])
     q = request.query.get("q", "")[:40]
     dept = request.query.get("dept", "")[:32]
-    offset = bounded_int(request.query.get("offset"), 0, 0, 100_000)
+    offset = bounded_int(request.query.get("offset"), "offset", default=0, maximum=100_000)
     page = await batch.roster(deps, uid, ent, q=q, department_id=dept, offset=offset, limit=50)
     return render(request, "console/batch_new.html", {
         **ctx, "t": view, "v": versions[0], "cols": cols, "error": error, "form": form or {},
