@@ -12,7 +12,7 @@ from aiohttp import web
 
 from core.contracts import signing
 from core.errors import DomainError, InvalidInput
-from core.templates import batch, service
+from core.templates import batch, sending, service, tasks
 from core.templates.fields import KINDS
 from handlers.console.enterprise import enterprise_page_context
 from handlers.console.forms import (
@@ -180,3 +180,52 @@ async def seal_confirm(request: web.Request) -> web.Response:
     except DomainError as err:
         return await _show(request, err)
     raise web.HTTPSeeOther(_batch_url(request, _bid(request)) + "?ok=sealed")
+
+
+# ---------------------------------------------------------------- multi-document tasks
+
+
+async def _task_page(request: web.Request, error: DomainError | None = None,
+                     form: dict[str, str] | None = None) -> web.Response:
+    uid, deps, ent = uid_of(request), deps_of(request), ent_of(request)
+    ctx = await enterprise_page_context(request, "templates")
+    published = await service.list_templates(deps, uid, ent, published_only=True)
+    chosen = [t for t in published if t.id in request.query.getall("t", [])][:tasks.MAX_DOCS]
+    groups = []
+    for t in chosen:
+        versions = await service.list_versions(deps, uid, ent, t.id)
+        if versions:
+            groups.append((t, [c for c in batch.columns(versions[0]) if c.field is not None]))
+    return render(request, "console/task_new.html", {
+        **ctx, "templates": published, "chosen": [t.id for t in chosen], "groups": groups,
+        "form": form or {}, "error": error, "min_docs": tasks.MIN_DOCS,
+        "max_docs": tasks.MAX_DOCS})
+
+
+@routes.get("/console/e/{ent}/tasks/new")
+async def task_new(request: web.Request) -> web.Response:
+    return await _task_page(request)
+
+
+@routes.post("/console/e/{ent}/tasks/new")
+async def task_send(request: web.Request) -> web.Response:
+    uid, deps, ent = uid_of(request), deps_of(request), ent_of(request)
+    form = await form_of(request)
+    kept = {k: text_of(form, k)[:200] for k in form
+            if isinstance(form.get(k), str) and k != "_csrf"}
+    try:
+        tids = [v for v in form.getall("t", []) if isinstance(v, str)][:tasks.MAX_DOCS]
+        values: dict[str, dict[str, object]] = {t: {} for t in tids}
+        for key, value in kept.items():
+            if key.startswith("v_") and "__" in key:
+                tid, field = key[2:].split("__", 1)
+                if tid in values:
+                    values[tid][field] = value
+        await tasks.send_task(
+            deps, uid, ent, tids,
+            party=sending.Party(text_of(form, "name"), text_of(form, "phone")),
+            values=values, title=text_of(form, "title"),
+            deadline=_deadline(deps, text_of(form, "deadline")), meta=request_meta(request))
+    except DomainError as err:
+        return await refused(request, _task_page, err, form=kept)
+    raise web.HTTPSeeOther(f"/console/e/{ent}/contracts?tab=all")
