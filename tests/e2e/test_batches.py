@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import io
 import re
+import shutil
 from pathlib import Path
 
 import pytest
 from openpyxl import load_workbook
+from playwright.async_api import expect
 
 from core.context import RequestMeta
 from core.signatures import add_signature
@@ -86,10 +88,15 @@ def _fifty_rows(header: list[str], device: str) -> bytes:
 
 @pytest.mark.parametrize("device", ["phone", "pc"])
 async def test_batch_of_fifty_from_excel_and_a_task_signed_with_one_code(
-    fast_codes, deps, live_server, browser, shot, output_dir: Path, device: str
+    fast_codes, deps, live_server, browser, shot, output_dir: Path, tmp_path: Path,
+    device: str
 ) -> None:
     url = live_server.url
     data = await _setup(deps, device)
+    # The templates and the task's documents were stored by this process: hand the files
+    # to the server (its own file directory).
+    shutil.copytree(deps.config.storage.file_dir, tmp_path / "server-var" / "files",
+                    dirs_exist_ok=True)
     ent = data["enterprise_id"]
     ctx, hr = await _context_as(browser, url, data["admin_token"], DEVICES[device])
     await hr.goto(f"{url}/console/e/{ent}/templates")
@@ -120,10 +127,8 @@ async def test_batch_of_fifty_from_excel_and_a_task_signed_with_one_code(
     await hr.wait_for_selector("#batch-progress")
     await shot(hr, f"{device}-batch-progress-started")
     # The page updates itself (it polls progress.json); no reload here.
-    await hr.wait_for_function(
-        "document.getElementById('bp-created').textContent === '48'", timeout=240_000)
-    await hr.wait_for_function(
-        "document.getElementById('bp-notified').textContent === '48'", timeout=60_000)
+    await expect(hr.locator("#bp-created")).to_have_text("48", timeout=240_000)
+    await expect(hr.locator("#bp-notified")).to_have_text("48", timeout=60_000)
     assert (await hr.inner_text("#bp-state")) == "已完成"
     assert (await hr.inner_text("#bp-failed")) == "0"
     await shot(hr, f"{device}-batch-progress-done")
