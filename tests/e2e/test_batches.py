@@ -10,6 +10,7 @@ three with one SMS code.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import re
 import shutil
@@ -106,7 +107,7 @@ async def test_batch_of_fifty_from_excel_and_a_task_signed_with_one_code(
     async with hr.expect_download() as info:
         await hr.click("#batch-sheet")
     download = await info.value
-    sheet = Path(await download.path()).read_bytes()
+    sheet = await asyncio.to_thread(Path(await download.path()).read_bytes)
     wb = load_workbook(io.BytesIO(sheet), read_only=True)
     header = [str(c) for c in next(wb["批量发起"].iter_rows(values_only=True))]
     wb.close()
