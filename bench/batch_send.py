@@ -175,8 +175,10 @@ async def run(args: argparse.Namespace, url: str, tmp: str) -> dict[str, dict[st
         tid = await service.import_model(deps, admin, ent, meta=META)
         await service.publish(deps, admin, ent, tid, meta=META)
         await cpu.run_cpu(int, "0")  # a running server's pool is already started
-        out["batch"] = await run_batch(deps, admin, ent, tid, args.rows)
-        out["batch"]["max_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        if not args.skip_batch:
+            out["batch"] = await run_batch(deps, admin, ent, tid, args.rows)
+            out["batch"]["max_rss_mb"] = (
+                resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
         if not args.skip_api:
             out["api"] = await run_api(deps, config, admin, ent, tid, args.rows)
         out["process"] = {
@@ -196,6 +198,7 @@ def main() -> None:
     p.add_argument("--rows", type=int, default=1000)
     p.add_argument("--database-url")
     p.add_argument("--skip-api", action="store_true")
+    p.add_argument("--skip-batch", action="store_true")
     args = p.parse_args()
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as tmp:
