@@ -94,9 +94,8 @@ class CjkFont:
         options.layout_features = []
         options.notdef_outline = True
         options.name_IDs = ["*"]
-        # Inline the few glyphs' subroutines instead of scanning the face's ~28,000
-        # subroutines for the unused ones (most of the subsetting time otherwise).
-        options.desubroutinize = True
+        # (desubroutinize would be faster still, but fontTools then keeps memory per
+        # call: a pool worker grew by ~3 MB per filled contract.)
         for tag in _EMBED_DROPS:
             if tag in self.tt:
                 del self.tt[tag]
