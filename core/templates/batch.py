@@ -21,7 +21,7 @@ from datetime import date, datetime
 from typing import Any
 
 from openpyxl import Workbook
-from sqlalchemy import and_, exists, func, insert, select
+from sqlalchemy import and_, exists, func, insert, select, text
 
 from core import outbox
 from core.context import Deps, RequestMeta
@@ -442,6 +442,9 @@ async def confirm(deps: Deps, user_id: str, enterprise_id: str, batch_id: str,
                  "dedupe_key": f"batch-row:{batch.id}:{no}"} for rid, no in rows]
         for i in range(0, len(jobs), 500):
             await tx.session.execute(insert(OutboxMessage), jobs[i:i + 500])
+        if tx.dialect == "postgresql":  # as outbox.enqueue: wake every process's runners
+            await tx.session.execute(text("SELECT pg_notify(:c, :q)"), {
+                "c": outbox.NOTIFY_CHANNEL, "q": outbox.queue_of(ROW_KIND)})
         if deps.outbox_wakeup is not None:
             wakeup = deps.outbox_wakeup
             tx.after_commit(lambda: wakeup.wake(outbox.queue_of(ROW_KIND)))
@@ -503,6 +506,9 @@ async def deliver_row(deps: Deps, msg: OutboxMessage) -> None:
         tv = await session.get(TemplateVersion, version_id)
         assert tv is not None
         version = service.version_view(tv)
+    if deadline is not None and deadline <= deps.clock.now():
+        await _fail_row(deps, row_id, "批次的签署截止时间已过，未发起")
+        return
     person = first_person(version.roles)
     try:
         filled = await sending.fill_for_signers(
@@ -526,8 +532,7 @@ async def deliver_row(deps: Deps, msg: OutboxMessage) -> None:
         await contract_send.create_and_send(
             deps, user_id, ent_id, title=f"{version.name}（{name}）"[:100],
             filename=f"{version.name}.pdf", pdf=filled.pdf, signers=filled.signers,
-            deadline=deadline if deadline is None or deadline > deps.clock.now() else None,
-            meta=RequestMeta(), on_sent=on_sent)
+            deadline=deadline, meta=RequestMeta(), on_sent=on_sent)
     except _AlreadyDone:
         return
     except DomainError as exc:
