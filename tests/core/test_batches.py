@@ -285,3 +285,19 @@ async def test_onboarding_qr_template_sends_the_contract_on_approval(deps, outbo
     # Without a template on the QR, approval queues nothing.
     await onboarding.set_template(deps, p.admin_id, p.enterprise_id, None, META)
     assert await onboarding.current(deps, p.admin_id, p.enterprise_id) is None
+
+
+async def test_a_row_whose_batch_deadline_passed_is_not_sent(deps, outbox, clock) -> None:
+    from datetime import timedelta
+    p = await parties(deps)
+    tid = await published_template(deps, p.admin_id, p.enterprise_id)
+    header = header_of((await batch.sheet(deps, p.admin_id, p.enterprise_id, tid))[1])
+    bid = await batch.draft_from_xlsx(deps, p.admin_id, p.enterprise_id, tid,
+                                      sheet_with(header, [model_row("王一", new_phone())]),
+                                      META, deadline=clock.now() + timedelta(days=1))
+    await batch.confirm(deps, p.admin_id, p.enterprise_id, bid, META)
+    clock.advance(days=2)
+    await outbox.drain()
+    done = await batch.progress(deps, p.admin_id, p.enterprise_id, bid)
+    assert (done.state, done.created, done.failed) == ("finished", 0, 1)
+    assert "截止" in done.failures[0][2] and await _contracts(deps) == 0
