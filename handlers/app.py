@@ -33,6 +33,8 @@ from core.signing.service import (
     deliver_person_certificate,
 )
 from core.sms import SMS_KIND, deliver_sms
+from core.templates import batch as template_batch
+from core.templates import onboarding as template_onboarding
 from core.wechat.notify import (
     CUSTOM_KIND,
     NOTIFY_KIND,
@@ -171,6 +173,8 @@ def deliverers() -> dict[str, Deliverer]:
         pki.REVOKE_KIND: pki.deliver_revoke,
         pki.IMAGES_KIND: pki.deliver_seal_images,
         WEBHOOK_KIND: deliver_webhook,
+        template_batch.ROW_KIND: template_batch.deliver_row,
+        template_onboarding.ONBOARDING_CONTRACT_KIND: template_onboarding.deliver,
     }
 
 

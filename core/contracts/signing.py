@@ -719,3 +719,159 @@ async def _outcome(deps: Deps, signer_id: str) -> SignOutcome:
 async def deliver_sign_job(deps: Deps, msg: OutboxMessage) -> None:
     """Outbox deliverer: finish a confirmed signing that its request did not finish."""
     await perform_signing(deps, str(msg.payload["signer_id"]), RequestMeta())
+
+
+# -- several contracts, one code (E5) -----------------------------------------------------
+
+# Contracts one code may sign at once (a multi-document task, or a batch of seals).
+MAX_TOGETHER = 50
+# Signed in the request itself; beyond this the signing jobs (due at once) do the rest.
+INLINE_TOGETHER = 5
+
+
+def _together_ids(contract_ids: list[str]) -> list[str]:
+    ids = sorted(dict.fromkeys(str(c) for c in contract_ids if c))
+    if not ids:
+        raise InvalidInput("请选择要签署的合同", code="no_contracts", field="contract_ids")
+    if len(ids) > MAX_TOGETHER:
+        raise InvalidInput(f"一次最多签署 {MAX_TOGETHER} 份合同", code="too_many_contracts",
+                           field="contract_ids")
+    return ids
+
+
+async def request_sign_many(
+    deps: Deps, user_id: str, contract_ids: list[str], meta: RequestMeta
+) -> CodeRequested:
+    """One SMS code that confirms signing every one of these contracts (the user's own
+    turn in each: as the person, or with a seal they may use). All must be signable now,
+    or no code is sent. Each contract keeps its own intent evidence row, all pointing at
+    the same code."""
+    ids = _together_ids(contract_ids)
+    async with deps.db.transaction() as tx:
+        user = await common.load_user(tx, user_id)
+        picked: list[tuple[Contract, ContractSigner]] = []
+        for cid in ids:  # a fixed lock order: two requests never deadlock
+            contract = await common.load_contract(tx, cid, lock=True)
+            signer = await _actionable(tx, user, contract, None, lock=True)
+            await _check_live(tx, deps, contract)
+            if signer.state != SignerState.PENDING:
+                raise Conflict(f"《{contract.title}》" + (
+                    "已经签署过了" if signer.state != SignerState.WAITING
+                    else "还没轮到您签署"), code="signer_not_pending")
+            await _check_person_ready(deps, tx, user, signer)
+            if await template_gate.fill_pending(tx, contract.id, signer.id):
+                raise Conflict(f"请先填写《{contract.title}》中需要您填写的内容",
+                               code="fill_required")
+            picked.append((contract, signer))
+        if any(s.party == "person" for _, s in picked) and not await _has_signature(tx, user.id):
+            raise SignatureRequired()
+        await sms_codes.check_send_limits(tx, deps, user.phone, meta)
+        await sms_codes.issue_code(tx, deps, user.phone, SIGN_PURPOSE, meta)
+        code_row = (
+            await tx.session.execute(
+                select(SmsCode).where(SmsCode.phone == user.phone,
+                                      SmsCode.purpose == SIGN_PURPOSE,
+                                      SmsCode.used_at.is_(None))
+                .order_by(SmsCode.created_at.desc()).limit(1)
+            )
+        ).scalar_one()
+        now = deps.clock.now()
+        for contract, signer in picked:
+            evidence = (
+                await tx.session.execute(
+                    select(IntentConfirmation).where(IntentConfirmation.signer_id == signer.id)
+                )
+            ).scalar_one_or_none()
+            if evidence is None:
+                evidence = IntentConfirmation(contract_id=contract.id, signer_id=signer.id,
+                                              user_id=user.id, created_at=now,
+                                              phone_masked=mask_phone(user.phone))
+                tx.session.add(evidence)
+            evidence.user_id, evidence.phone_masked = user.id, mask_phone(user.phone)
+            evidence.sms_code_id, evidence.code_sent_at = code_row.id, now
+            await common.log(tx, deps, "contract.sign_code_sent", contract, actor_id=user.id,
+                             data={"signer_id": signer.id, "phone": mask_phone(user.phone),
+                                   "together": len(picked)}, meta=meta)
+        return CodeRequested(picked[0][1].id, mask_phone(user.phone))
+
+
+async def confirm_sign_many(
+    deps: Deps, user_id: str, contract_ids: list[str], code: str, meta: RequestMeta
+) -> list[SignOutcome]:
+    """Check the one code for all the contracts of `request_sign_many`, record the intent
+    for each in one transaction, then sign each document (its own PAdES signature)."""
+    ids = _together_ids(contract_ids)
+    code = check_sms_code_format(code)
+    failure: Exception | None = None
+    confirmed: list[str] = []
+    outcomes: dict[str, SignOutcome] = {}
+    async with deps.db.transaction() as tx:
+        user = await common.load_user(tx, user_id)
+        todo: list[tuple[Contract, ContractSigner, IntentConfirmation | None]] = []
+        for cid in ids:
+            contract = await common.load_contract(tx, cid, lock=True)
+            signer = await _actionable(tx, user, contract, None, lock=True)
+            if signer.state in (SignerState.SIGNING, SignerState.SIGNED):
+                outcomes[cid] = SignOutcome(contract.id, signer.id, signer.state,
+                                            contract.state)
+                continue
+            await _check_live(tx, deps, contract)
+            SIGNER.ensure(signer.state, SignerState.SIGNING)
+            await _check_person_ready(deps, tx, user, signer)
+            evidence = (
+                await tx.session.execute(
+                    select(IntentConfirmation).where(IntentConfirmation.signer_id == signer.id)
+                    .with_for_update()
+                )
+            ).scalar_one_or_none()
+            todo.append((contract, signer, evidence))
+        if todo:
+            if any(s.party == "person" for _, s, _ in todo) \
+                    and not await _has_signature(tx, user.id):
+                raise SignatureRequired()
+            check = await sms_codes.verify(tx, deps, user.phone, SIGN_PURPOSE, code)
+            if check.ok and (check.row is None or any(
+                    e is None or e.sms_code_id != check.row.id or e.user_id != user.id
+                    for _, _, e in todo)):
+                failure = InvalidInput("验证码已失效，请重新获取", code="code_expired",
+                                       field="code")
+            elif not check.ok:
+                failure = check.error
+            else:
+                await sms_codes.consume(tx, deps, check)
+                now = deps.clock.now()
+                inline = len(todo) <= INLINE_TOGETHER
+                for contract, signer, evidence in todo:
+                    assert evidence is not None
+                    doc = await common.load_document(tx, contract.id)
+                    evidence.code_entered_at = now
+                    evidence.ip, evidence.user_agent = meta.ip, (meta.user_agent or "")[:300]
+                    evidence.document_sha256_before = doc.current_sha256
+                    signer.state, signer.signed_by = SignerState.SIGNING, user.id
+                    await common.log(
+                        tx, deps, "contract.sign_confirmed", contract, actor_id=user.id,
+                        data={"signer_id": signer.id, "party": signer.party,
+                              "phone": evidence.phone_masked, "together": len(todo),
+                              "code_sent_at": evidence.code_sent_at.isoformat()
+                              if evidence.code_sent_at else None,
+                              "code_entered_at": now.isoformat(),
+                              "user_agent": evidence.user_agent,
+                              "document_sha256_before": doc.current_sha256},
+                        meta=meta,
+                    )
+                    await outbox.enqueue(
+                        tx, SIGN_JOB_KIND, {"signer_id": signer.id},
+                        now=now + (RECOVERY_DELAY if inline else timedelta(0)),
+                        dedupe_key=f"contract-sign:{signer.id}",
+                        wakeup=None if inline else deps.outbox_wakeup,
+                    )
+                    confirmed.append(signer.id)
+                    outcomes[contract.id] = SignOutcome(contract.id, signer.id,
+                                                        SignerState.SIGNING, contract.state)
+    if failure is not None:
+        raise failure
+    if len(confirmed) <= INLINE_TOGETHER:
+        for signer_id in confirmed:
+            done = await perform_signing(deps, signer_id, meta)
+            outcomes[done.contract_id] = done
+    return [outcomes[cid] for cid in ids if cid in outcomes]

@@ -17,6 +17,7 @@ from typing import Any
 
 from sqlalchemy import func, or_, select
 
+from core import outbox
 from core.context import Deps, RequestMeta
 from core.crypto import FieldCipher, mask_bank_card, mask_id_number
 from core.enterprise import roles as R
@@ -33,7 +34,7 @@ from core.validators import (
     normalize_phone,
 )
 from core.wechat.notify import notify_person
-from storage.models import Employee
+from storage.models import Employee, OnboardingTemplate
 from storage.uow import Tx
 
 
@@ -82,6 +83,9 @@ FIELDS: dict[str, str] = {
 ALWAYS = ("name", "phone")
 COLUMN_FIELDS = ("name", "phone", "id_number", "department", "position", "start_date")
 COLLECT_TTL = timedelta(days=7)
+# A worker who joined by the onboarding QR and was approved gets the contract of the QR's
+# template (E4): the job is core.templates.onboarding.deliver.
+ONBOARDING_CONTRACT_KIND = "onboarding.contract"
 
 
 # ---------------------------------------------------------------- validation
@@ -429,6 +433,14 @@ def _event_data(e: Employee) -> dict[str, Any]:
             "department_id": e.department_id, "position": e.position}
 
 
+async def _queue_onboarding_contract(tx: Tx, deps: Deps, e: Employee) -> None:
+    if e.source != "qr" or await tx.session.get(OnboardingTemplate, e.enterprise_id) is None:
+        return
+    await outbox.enqueue(tx, ONBOARDING_CONTRACT_KIND, {"employee_id": e.id},
+                         now=deps.clock.now(), dedupe_key=f"onboarding-contract:{e.id}",
+                         wakeup=deps.outbox_wakeup)
+
+
 async def review_employee(deps: Deps, user_id: str, enterprise_id: str, employee_id: str,
                           *, approve: bool, reason: str = "",
                           meta: RequestMeta) -> EmployeeView:
@@ -463,6 +475,7 @@ async def review_employee(deps: Deps, user_id: str, enterprise_id: str, employee
                   subject_id=e.id, data={"reason": reason} if reason else None, meta=meta)
         if approve:
             await events.emit(tx, deps, enterprise_id, "employee.approved", _event_data(e))
+            await _queue_onboarding_contract(tx, deps, e)
         return _view(e, await _paths(tx, enterprise_id))
 
 
@@ -483,6 +496,7 @@ async def approve_employees(deps: Deps, user_id: str, enterprise_id: str,
         for e in rows:
             e.status, e.updated_at = EmployeeStatus.ACTIVE, now
             await events.emit(tx, deps, enterprise_id, "employee.approved", _event_data(e))
+            await _queue_onboarding_contract(tx, deps, e)
         await log(tx, deps, "employee.bulk_approved", actor_id=user_id,
                   enterprise_id=enterprise_id, data={"count": len(rows)}, meta=meta)
         return len(rows)

@@ -13,6 +13,7 @@ def api_groups() -> list[ApiRoutes]:
     """Every API area. A new module adds its `api` here."""
     from handlers.api import (
         auth,
+        batches,
         contracts,
         enterprise,
         evidence,
@@ -29,7 +30,7 @@ def api_groups() -> list[ApiRoutes]:
     )
 
     return [meta.api, auth.api, identity.api, contracts.api, evidence.api, verify.api,
-            enterprise.api, onboarding.api, integration.api, templates.api,
+            enterprise.api, onboarding.api, integration.api, templates.api, batches.api,
             # After onboarding: its /employees/qr is matched before /employees/{employee_id}.
             organisation.api, seals.api, staff.api, signatures.api]
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers.console import (
+    batches,
     certification,
     contracts,
     employees,
@@ -20,7 +21,7 @@ from handlers.console import (
 )
 
 AREAS = (home, certification, enterprise, contracts, evidence, members, seals, employees,
-         templates,
+         templates, batches,
          settings, integration)
 
 

@@ -14,11 +14,13 @@ from handlers.h5 import (
     onboarding,
     qr_login,
     signatures,
+    tasks,
     verify,
 )
 
 # In the order they were always mounted (a route matches first come, first served).
-AREAS = (identity, accounts, qr_login, signatures, contracts, evidence, verify, onboarding)
+AREAS = (identity, accounts, qr_login, signatures, contracts, evidence, verify, onboarding,
+         tasks)
 
 
 def install(app: web.Application) -> None:

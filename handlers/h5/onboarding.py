@@ -18,6 +18,8 @@ from core.enterprise import employees as E
 from core.enterprise import onboarding_qr as OQ
 from core.errors import DomainError, InvalidInput
 from core.qr import qr_svg
+from core.templates import onboarding as template_onboarding
+from core.templates import service as template_service
 from handlers.keys import DEPS, current_session
 from handlers.middleware import SECURITY_HEADERS
 from handlers.render import render
@@ -98,10 +100,18 @@ async def _poster_page(request: web.Request, error: DomainError | None = None
         raise _login_redirect(request.path_qs)
     deps, ent = request.app[DEPS], request.match_info["ent"]
     poster = await OQ.onboarding_poster(deps, session.user_id, ent, request_meta(request))
+    # E4: the template the QR carries (HR who may also send contracts picks it).
+    try:
+        published = await template_service.list_templates(deps, session.user_id, ent,
+                                                          published_only=True)
+        carried = await template_onboarding.current(deps, session.user_id, ent)
+    except DomainError:
+        published, carried = [], None
+    notices = {"reset": "已重置，旧二维码已失效", "template": "已保存入职合同模板"}
     response = render(request, "onboarding/poster.html", {
         "p": poster, "ent_id": ent, "qr": qr_svg(poster.join_url, box_size=8),
-        "notice": "已重置，旧二维码已失效" if request.query.get("ok") == "reset" else None,
-        "error": error,
+        "notice": notices.get(request.query.get("ok", "")), "error": error,
+        "templates": published, "carried": carried,
     }, status=error.status if error else 200)
     response.headers["Cache-Control"] = "no-store"
     if poster.wechat_qr_url:
@@ -122,6 +132,11 @@ async def poster_action(request: web.Request) -> web.Response:
     data = await form_data(request)
     ent = request.match_info["ent"]
     try:
+        if data.get("action") == "template":
+            await template_onboarding.set_template(
+                request.app[DEPS], session.user_id, ent, (data.get("template_id") or "")[:32],
+                request_meta(request))
+            raise web.HTTPSeeOther(f"/console/e/{ent}/employees/qr?ok=template")
         if data.get("action") != "reset":
             raise InvalidInput("未知操作", code="invalid_action")
         await OQ.reset_onboarding_poster(request.app[DEPS], session.user_id, ent,

@@ -9,6 +9,13 @@ from storage.models.accounts import (
 )
 from storage.models.audit import AuditChain, AuditEntry
 from storage.models.base import Base, new_id
+from storage.models.batches import (
+    BatchRow,
+    ContractBatch,
+    OnboardingTemplate,
+    SignTask,
+    SignTaskItem,
+)
 from storage.models.contracts import (
     Contract,
     ContractCc,
@@ -71,6 +78,7 @@ __all__ = [
     "AuditChain",
     "AuditEntry",
     "Base",
+    "BatchRow",
     "BusinessType",
     "CaptchaChallenge",
     "Certificate",
@@ -78,6 +86,7 @@ __all__ = [
     "ConsoleSms",
     "ConsoleWechatMessage",
     "Contract",
+    "ContractBatch",
     "ContractCc",
     "ContractDocument",
     "ContractNumberCounter",
@@ -95,6 +104,7 @@ __all__ = [
     "IntentConfirmation",
     "JoinRequest",
     "Member",
+    "OnboardingTemplate",
     "OutboxMessage",
     "PaperCopyRequest",
     "PeriodicRun",
@@ -104,6 +114,8 @@ __all__ = [
     "Seal",
     "SealGrant",
     "SealUsage",
+    "SignTask",
+    "SignTaskItem",
     "SignatureField",
     "SignaturePadToken",
     "SigningDisclosure",

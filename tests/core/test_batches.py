@@ -1,0 +1,309 @@
+"""Batch sending, multi-document tasks signed with one code, the enterprise sealing a
+batch with one code, and the onboarding QR's template, through the real services."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import func, select
+
+from core.contracts import access, signing
+from core.enterprise import employees as employee_service
+from core.errors import Conflict, InvalidInput, PermissionDenied
+from core.templates import batch, onboarding, service, tasks
+from core.templates.sending import Party
+from storage.models import (
+    BatchRow,
+    BusinessType,
+    Contract,
+    ContractDocument,
+    ContractSigner,
+    Employee,
+    OutboxMessage,
+    WebhookEvent,
+)
+from tests.batch_support import header_of, model_row, sheet_with
+from tests.contract_support import META, employee, parties, sign_as, start_tsa
+from tests.enterprise_factories import id_number, joined_member, new_phone, user_phone
+from tests.factories import last_code
+from tests.template_support import basic_fields, published_template, short_contract_pdf
+
+
+async def _contracts(deps) -> int:
+    async with deps.db.sessions() as s:
+        return (await s.execute(select(func.count()).select_from(Contract))).scalar_one()
+
+
+async def test_sheet_has_a_column_per_sender_field_and_rows_fail_per_cell(deps) -> None:
+    p = await parties(deps)
+    tid = await published_template(deps, p.admin_id, p.enterprise_id)
+    _, sheet = await batch.sheet(deps, p.admin_id, p.enterprise_id, tid)
+    header = header_of(sheet)
+    assert header[:2] == ["姓名*", "手机号*"]
+    assert "居民身份证号码*" in header and "甲方（用人单位）*" in header
+    assert not any("劳动者" in h or "联系电话" in h for h in header)  # from name / phone
+    assert not any("经常居住地" in h for h in header)  # the employee fills it
+    good = new_phone()
+    bad_id = id_number()[:17] + ("0" if id_number()[17] != "0" else "1")
+    data = sheet_with(header, [
+        model_row("王小明", good),
+        model_row("李", "12345", ident=bad_id),   # row 3: name, phone and ID all bad
+        model_row("赵小红", good),                # row 4: the phone of row 2 again
+    ])
+    bid = await batch.draft_from_xlsx(deps, p.admin_id, p.enterprise_id, tid, data, META)
+    view = await batch.get_batch(deps, p.admin_id, p.enterprise_id, bid)
+    assert view.state == "draft" and view.total == 1 and view.error_rows == 2
+    cells = {(e.row, e.column) for e in view.errors}
+    assert {(3, "手机号"), (3, "居民身份证号码"), (4, "手机号")} <= cells
+    assert next(e.message for e in view.errors if e.row == 4) == "与第 2 行手机号重复"
+    assert view.preview[0].name == "王小明" and view.preview[0].values["emp_phone"] == good
+    assert await _contracts(deps) == 0  # nothing is sent before confirming
+
+
+async def test_a_sheet_missing_a_required_column_is_refused(deps) -> None:
+    p = await parties(deps)
+    tid = await published_template(deps, p.admin_id, p.enterprise_id)
+    data = sheet_with(["姓名*", "手机号*"], [["王小明", new_phone()]])
+    with pytest.raises(InvalidInput) as err:
+        await batch.draft_from_xlsx(deps, p.admin_id, p.enterprise_id, tid, data, META)
+    assert err.value.code == "bad_template" and "居民身份证号码" in err.value.message
+
+
+async def test_rows_become_contracts_once_whatever_the_retries(deps, outbox) -> None:
+    p = await parties(deps)
+    tid = await published_template(deps, p.admin_id, p.enterprise_id)
+    header = header_of((await batch.sheet(deps, p.admin_id, p.enterprise_id, tid))[1])
+    rows = [model_row(n, new_phone()) for n in ("王一", "王二", "王三")]
+    bid = await batch.draft_from_xlsx(deps, p.admin_id, p.enterprise_id, tid,
+                                      sheet_with(header, rows), META)
+    await batch.confirm(deps, p.admin_id, p.enterprise_id, bid, META)
+    await batch.confirm(deps, p.admin_id, p.enterprise_id, bid, META)  # double submit
+    async with deps.db.sessions() as s:
+        jobs = (await s.execute(select(OutboxMessage).where(
+            OutboxMessage.kind == batch.ROW_KIND))).scalars().all()
+    assert len(jobs) == 3
+    # A job delivered twice (a crash after the commit, an expired claim): one contract.
+    await batch.deliver_row(deps, jobs[0])
+    await batch.deliver_row(deps, jobs[0])
+    assert await _contracts(deps) == 1
+    mid = await batch.progress(deps, p.admin_id, p.enterprise_id, bid)
+    assert (mid.state, mid.created, mid.queued, mid.notified) == ("running", 1, 2, 0)
+    await outbox.drain()
+    await batch.deliver_row(deps, jobs[1])
+    assert await _contracts(deps) == 3
+    done = await batch.progress(deps, p.admin_id, p.enterprise_id, bid)
+    assert (done.state, done.total, done.created, done.failed) == ("finished", 3, 3, 0)
+    assert done.notified == 3 and done.signed == 0
+    async with deps.db.sessions() as s:
+        titles = sorted((await s.execute(select(Contract.title))).scalars())
+        events = (await s.execute(select(WebhookEvent).where(
+            WebhookEvent.type == "batch.finished"))).scalars().all()
+    assert titles == sorted(f"劳动合同（示范文本）（{n}）" for n in ("王一", "王二", "王三"))
+    assert len(events) == 1 and events[0].data["succeeded"] == 3
+
+
+async def test_progress_counts_failed_and_signed_rows(deps, outbox, aiohttp_server) -> None:
+    await start_tsa(deps, aiohttp_server)
+    p = await parties(deps)
+    tid = await published_template(deps, p.admin_id, p.enterprise_id)
+    header = header_of((await batch.sheet(deps, p.admin_id, p.enterprise_id, tid))[1])
+    data = sheet_with(header, [model_row("张三", p.employee_phone), model_row("王五", new_phone())])
+    # A seal of another enterprise: every row fails for good, with the reason kept.
+    bad = await batch.draft_from_xlsx(deps, p.admin_id, p.enterprise_id, tid, data, META,
+                                      seal_id="0" * 32)
+    await batch.confirm(deps, p.admin_id, p.enterprise_id, bad, META)
+    await outbox.drain()
+    failed = await batch.progress(deps, p.admin_id, p.enterprise_id, bad)
+    assert (failed.state, failed.failed, failed.created) == ("finished", 2, 0)
+    assert failed.failures[0][2] == "印章不存在"
+
+    good = await batch.draft_from_xlsx(deps, p.admin_id, p.enterprise_id, tid, data, META)
+    await batch.confirm(deps, p.admin_id, p.enterprise_id, good, META)
+    await outbox.drain()
+    async with deps.db.sessions() as s:
+        cid = (await s.execute(select(BatchRow.contract_id).where(
+            BatchRow.batch_id == good, BatchRow.phone == p.employee_phone))).scalar_one()
+    from core.templates import sending
+    await sending.fill_employee_fields(deps, p.employee_id, cid,
+                                       {"emp_address": "杭州市天目山路1号"}, META)
+    await sign_as(deps, outbox, p.employee_id, cid)
+    now = await batch.progress(deps, p.admin_id, p.enterprise_id, good)
+    assert (now.created, now.notified, now.signed, now.failed) == (2, 2, 1, 0)
+    # The enterprise's seals now due in this batch: one.
+    assert await batch.pending_seals(deps, p.sealer_id, p.enterprise_id, good) == [cid]
+
+
+async def test_batches_need_contracts_send_and_stay_in_their_enterprise(deps) -> None:
+    p = await parties(deps)
+    tid = await published_template(deps, p.admin_id, p.enterprise_id)
+    staff = await joined_member(deps, p.enterprise_id, p.admin_id, "employee")
+    with pytest.raises(PermissionDenied):
+        await batch.sheet(deps, staff, p.enterprise_id, tid)
+    other = await parties(deps)
+    header = header_of((await batch.sheet(deps, p.admin_id, p.enterprise_id, tid))[1])
+    bid = await batch.draft_from_xlsx(deps, p.admin_id, p.enterprise_id, tid,
+                                      sheet_with(header, [model_row("王一", new_phone())]), META)
+    from core.errors import NotFound
+    with pytest.raises((NotFound, PermissionDenied)):
+        await batch.progress(deps, other.admin_id, p.enterprise_id, bid)
+    with pytest.raises(NotFound):
+        await batch.progress(deps, other.admin_id, other.enterprise_id, bid)
+
+
+async def test_roster_selection_makes_a_batch(deps, outbox) -> None:
+    p = await parties(deps)
+    tid = await published_template(deps, p.admin_id, p.enterprise_id)
+    now = deps.clock.now()
+    async with deps.db.transaction() as tx:
+        people = [Employee(enterprise_id=p.enterprise_id, name=n, phone=new_phone(),
+                           status="active", source="manual", fields={}, created_at=now,
+                           updated_at=now) for n in ("钱一", "钱二", "孙三")]
+        tx.session.add_all(people)
+    page = await batch.roster(deps, p.admin_id, p.enterprise_id, q="钱")
+    assert page.total == 2 and {e.name for e in page.items} == {"钱一", "钱二"}
+    with pytest.raises(InvalidInput):  # the shared values are checked
+        await batch.draft_from_roster(deps, p.admin_id, p.enterprise_id, tid,
+                                      [e.id for e in page.items], {}, META)
+    values = {"ent_name": "杭州示例劳务科技有限公司", "ent_code": "91330000MA0000000X",
+              "ent_rep": "李四", "ent_address": "杭州市西湖区", "emp_id": id_number()}
+    bid = await batch.draft_from_roster(deps, p.admin_id, p.enterprise_id, tid,
+                                        [e.id for e in page.items] + ["nobody"], values, META)
+    view = await batch.get_batch(deps, p.admin_id, p.enterprise_id, bid)
+    assert view.total == 2 and view.error_rows == 1
+    await batch.confirm(deps, p.admin_id, p.enterprise_id, bid, META)
+    await outbox.drain()
+    assert (await batch.progress(deps, p.admin_id, p.enterprise_id, bid)).created == 2
+
+
+async def _plain_template(deps, p, name: str, salary: str = "") -> str:
+    """A template without employee fields (nothing to fill before signing)."""
+    fields = [f if f["key"] != "salary" else {**f, "default": salary}
+              for f in basic_fields() if f.get("filler") != "employee"]
+    tid = await service.create_template(
+        deps, p.admin_id, p.enterprise_id, name=name, business_type="保密协议",
+        filename="x.pdf", pdf=short_contract_pdf(deps.config), fields=fields, meta=META)
+    await service.publish(deps, p.admin_id, p.enterprise_id, tid, meta=META)
+    return tid
+
+
+async def test_three_documents_one_code_then_the_enterprise_seals_them_with_one_code(
+        deps, outbox, aiohttp_server) -> None:
+    await start_tsa(deps, aiohttp_server)
+    p = await parties(deps)
+    tids = [await _plain_template(deps, p, n) for n in ("劳动合同", "保密协议", "员工手册确认书")]
+    values = {t: {"salary": "8000"} for t in tids}
+    task_id = await tasks.send_task(deps, p.admin_id, p.enterprise_id, tids,
+                                    party=Party("张三", p.employee_phone), values=values,
+                                    meta=META)
+    async with deps.db.sessions() as s:
+        notes = (await s.execute(select(OutboxMessage.dedupe_key, OutboxMessage.status).where(
+            OutboxMessage.dedupe_key.like("sms:%")))).all()
+    live = [k for k, st in notes if st == "queued"]
+    assert live == [f"sms:task-turn:{task_id}"]  # one message for the task, not three
+    view = await tasks.view_task(deps, p.employee_id, task_id)
+    assert [d.title.split("（")[0] for d in view.docs] == ["劳动合同", "保密协议", "员工手册确认书"]
+    ids = tasks.check_all_signable(view)
+    assert len(ids) == 3
+    async with deps.db.sessions() as s:  # each contract carries its template's type
+        kinds = (await s.execute(select(BusinessType.name).join(
+            Contract, Contract.business_type_id == BusinessType.id).where(
+            Contract.id.in_(ids)))).scalars().all()
+    assert kinds == ["保密协议"] * 3
+    stranger = await employee(deps, "李四")
+    with pytest.raises(Exception):  # noqa: B017 - 404 for anyone else
+        await tasks.view_task(deps, stranger, task_id)
+
+    sent = await signing.request_sign_many(deps, p.employee_id, ids, META)
+    code = await last_code(deps, outbox, p.employee_phone)
+    with pytest.raises(InvalidInput):
+        await signing.confirm_sign_many(deps, p.employee_id, ids, "000000" if code != "000000"
+                                        else "111111", META)
+    outcomes = await signing.confirm_sign_many(deps, p.employee_id, ids, code, META)
+    assert sent.phone_masked and [o.state for o in outcomes] == ["signed"] * 3
+    # A second confirmation changes nothing.
+    again = await signing.confirm_sign_many(deps, p.employee_id, ids, code, META)
+    assert [o.state for o in again] == ["signed"] * 3
+    async with deps.db.sessions() as s:
+        docs = (await s.execute(select(ContractDocument).where(
+            ContractDocument.contract_id.in_(ids)))).scalars().all()
+    assert len({d.current_sha256 for d in docs}) == 3  # three separate signed PDFs
+    assert all(d.signature_count == 2 for d in docs)  # the signature and its date box
+    assert (await tasks.view_task(deps, p.employee_id, task_id)).done
+
+    # The enterprise: one code seals all three.
+    with pytest.raises(Exception):  # noqa: B017 - the employee cannot seal
+        await signing.request_sign_many(deps, p.employee_id, ids, META)
+    await signing.request_sign_many(deps, p.sealer_id, ids, META)
+    code = await last_code(deps, outbox, await user_phone(deps, p.sealer_id))
+    sealed = await signing.confirm_sign_many(deps, p.sealer_id, ids, code, META)
+    assert [o.contract_state for o in sealed] == ["completed"] * 3
+    for cid in ids:
+        assert (await access.view_contract(deps, p.employee_id, cid)).state == "completed"
+
+
+async def test_one_code_is_refused_when_any_contract_is_not_signable(deps, outbox) -> None:
+    p = await parties(deps)
+    tids = [await _plain_template(deps, p, n) for n in ("甲", "乙")]
+    task_id = await tasks.send_task(deps, p.admin_id, p.enterprise_id, tids,
+                                    party=Party("张三", p.employee_phone),
+                                    values={t: {"salary": "1"} for t in tids}, meta=META)
+    ids = (await tasks.view_task(deps, p.employee_id, task_id)).signable
+    # The enterprise's turn has not come: sealing either one is refused, no code sent.
+    with pytest.raises(Conflict) as err:
+        await signing.request_sign_many(deps, p.sealer_id, ids, META)
+    assert err.value.code == "signer_not_pending"
+    with pytest.raises(InvalidInput):
+        await signing.request_sign_many(deps, p.employee_id, [], META)
+    with pytest.raises(InvalidInput):
+        await signing.request_sign_many(deps, p.employee_id,
+                                        [str(i) for i in range(signing.MAX_TOGETHER + 1)],
+                                        META)
+
+
+async def test_onboarding_qr_template_sends_the_contract_on_approval(deps, outbox) -> None:
+    p = await parties(deps)
+    # Every sender field is answered by the worker's name / phone or has a default.
+    tid = await _plain_template(deps, p, "入职合同", salary="6000")
+    await onboarding.set_template(deps, p.admin_id, p.enterprise_id, tid, META)
+    assert (await onboarding.current(deps, p.admin_id, p.enterprise_id)).template_id == tid
+    worker = await employee(deps, "周八")
+    phone = await user_phone(deps, worker)
+    now = deps.clock.now()
+    async with deps.db.transaction() as tx:
+        e = Employee(enterprise_id=p.enterprise_id, name="周八", phone=phone, user_id=worker,
+                     status="pending_review", source="qr", fields={}, created_at=now,
+                     updated_at=now)
+        tx.session.add(e)
+        await tx.session.flush()
+        eid = e.id
+    await employee_service.review_employee(deps, p.admin_id, p.enterprise_id, eid,
+                                           approve=True, meta=META)
+    await outbox.drain()
+    async with deps.db.sessions() as s:
+        job = (await s.execute(select(OutboxMessage).where(
+            OutboxMessage.kind == onboarding.ONBOARDING_CONTRACT_KIND))).scalar_one()
+        signers = (await s.execute(select(ContractSigner).where(
+            ContractSigner.phone == phone))).scalars().all()
+    assert (job.status, job.last_error) == ("sent", None) and len(signers) == 1
+    await onboarding.deliver(deps, job)  # a retry sends nothing more
+    async with deps.db.sessions() as s:
+        assert len((await s.execute(select(ContractSigner).where(
+            ContractSigner.phone == phone))).scalars().all()) == 1
+    # Without a template on the QR, approval queues nothing.
+    await onboarding.set_template(deps, p.admin_id, p.enterprise_id, None, META)
+    assert await onboarding.current(deps, p.admin_id, p.enterprise_id) is None
+
+
+async def test_a_row_whose_batch_deadline_passed_is_not_sent(deps, outbox, clock) -> None:
+    from datetime import timedelta
+    p = await parties(deps)
+    tid = await published_template(deps, p.admin_id, p.enterprise_id)
+    header = header_of((await batch.sheet(deps, p.admin_id, p.enterprise_id, tid))[1])
+    bid = await batch.draft_from_xlsx(deps, p.admin_id, p.enterprise_id, tid,
+                                      sheet_with(header, [model_row("王一", new_phone())]),
+                                      META, deadline=clock.now() + timedelta(days=1))
+    await batch.confirm(deps, p.admin_id, p.enterprise_id, bid, META)
+    clock.advance(days=2)
+    await outbox.drain()
+    done = await batch.progress(deps, p.admin_id, p.enterprise_id, bid)
+    assert (done.state, done.created, done.failed) == ("finished", 0, 1)
+    assert "截止" in done.failures[0][2] and await _contracts(deps) == 0
