@@ -22,14 +22,12 @@ from core.enterprise import seals as enterprise_seals
 from core.signing.samples import EMPLOYEE_BOX, ENTERPRISE_BOX, sample_contract_pdf
 from storage.models import Member, Seal
 from tests.e2e.conftest import PHONE
-from tests.e2e.test_console import ENTERPRISE, ends_with, sign_in
+from tests.e2e.test_console import ENTERPRISE, NAV, ends_with, sign_in
 from tests.enterprise_factories import META, certified_enterprise, id_number
 from tests.factories import make_user
 
 ADMIN_PHONE = "13712360001"
 PC = {"viewport": {"width": 1366, "height": 768}, "locale": "zh-CN"}
-NAV = ["工作台", "合同", "发起合同", "模板", "纸质副本", "证据包下载", "员工", "部门", "成员",
-       "加入审核", "印章", "管理员", "日志", "设置"]
 
 
 @pytest.fixture
