@@ -205,22 +205,7 @@ async def request_sign(
                     .order_by(SmsCode.created_at.desc()).limit(1)
                 )
             ).scalar_one()
-            now = deps.clock.now()
-            evidence = (
-                await tx.session.execute(
-                    select(IntentConfirmation).where(IntentConfirmation.signer_id == signer.id)
-                )
-            ).scalar_one_or_none()
-            if evidence is None:
-                evidence = IntentConfirmation(contract_id=contract.id, signer_id=signer.id,
-                                              user_id=user.id, created_at=now,
-                                              phone_masked=mask_phone(user.phone))
-                tx.session.add(evidence)
-            evidence.user_id, evidence.phone_masked = user.id, mask_phone(user.phone)
-            evidence.sms_code_id, evidence.code_sent_at = code_row.id, now
-            await common.log(tx, deps, "contract.sign_code_sent", contract, actor_id=user.id,
-                             data={"signer_id": signer.id, "phone": mask_phone(user.phone)},
-                             meta=meta)
+            await _record_code_sent(tx, deps, contract, signer, user, code_row.id, meta)
             result = CodeRequested(signer.id, mask_phone(user.phone))
     if expired:
         raise Conflict("合同已超过签署截止时间", code="contract_expired")
@@ -775,23 +760,9 @@ async def request_sign_many(
                 .order_by(SmsCode.created_at.desc()).limit(1)
             )
         ).scalar_one()
-        now = deps.clock.now()
         for contract, signer in picked:
-            evidence = (
-                await tx.session.execute(
-                    select(IntentConfirmation).where(IntentConfirmation.signer_id == signer.id)
-                )
-            ).scalar_one_or_none()
-            if evidence is None:
-                evidence = IntentConfirmation(contract_id=contract.id, signer_id=signer.id,
-                                              user_id=user.id, created_at=now,
-                                              phone_masked=mask_phone(user.phone))
-                tx.session.add(evidence)
-            evidence.user_id, evidence.phone_masked = user.id, mask_phone(user.phone)
-            evidence.sms_code_id, evidence.code_sent_at = code_row.id, now
-            await common.log(tx, deps, "contract.sign_code_sent", contract, actor_id=user.id,
-                             data={"signer_id": signer.id, "phone": mask_phone(user.phone),
-                                   "together": len(picked)}, meta=meta)
+            await _record_code_sent(tx, deps, contract, signer, user, code_row.id, meta,
+                                    together=len(picked))
         return CodeRequested(picked[0][1].id, mask_phone(user.phone))
 
 
@@ -875,3 +846,28 @@ async def confirm_sign_many(
             done = await perform_signing(deps, signer_id, meta)
             outcomes[done.contract_id] = done
     return [outcomes[cid] for cid in ids if cid in outcomes]
+
+
+async def _record_code_sent(
+    tx: Tx, deps: Deps, contract: Contract, signer: ContractSigner, user: User,
+    code_id: str, meta: RequestMeta, together: int = 0,
+) -> None:
+    """The intent evidence of one signer: which code went to which masked phone, when."""
+    now = deps.clock.now()
+    phone = mask_phone(user.phone)
+    evidence = (
+        await tx.session.execute(
+            select(IntentConfirmation).where(IntentConfirmation.signer_id == signer.id)
+        )
+    ).scalar_one_or_none()
+    if evidence is None:
+        evidence = IntentConfirmation(contract_id=contract.id, signer_id=signer.id,
+                                      user_id=user.id, created_at=now, phone_masked=phone)
+        tx.session.add(evidence)
+    evidence.user_id, evidence.phone_masked = user.id, phone
+    evidence.sms_code_id, evidence.code_sent_at = code_id, now
+    data: dict[str, object] = {"signer_id": signer.id, "phone": phone}
+    if together:
+        data["together"] = together
+    await common.log(tx, deps, "contract.sign_code_sent", contract, actor_id=user.id,
+                     data=data, meta=meta)
