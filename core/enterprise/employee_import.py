@@ -111,17 +111,7 @@ def parse_rows(
     book = X.Workbook(data, X.Limits.for_rows(max_rows, seconds=seconds,
                                               max_uncompressed=MAX_UNCOMPRESSED))
     try:
-        sheet = book.sheet_path(SHEET_TITLE)
-        book.check_dimension(sheet)
-        dates, date1904 = book.date_styles()
-        rows = book.rows(sheet, book.shared_strings(), dates, date1904)
-        header: list[Any] | None = None
-        for _, cells in rows:
-            if any(v is not None and str(v).strip() for v in cells):
-                header = cells
-                break
-        if header is None:
-            raise InvalidInput("Excel 中没有数据", code="empty_import")
+        header, rows = book.sheet_rows(SHEET_TITLE)
         by_label = {label: key for key, label in FIELDS.items()}
         index: dict[str, int] = {}
         for i, title in enumerate(header):

@@ -300,6 +300,18 @@ class Workbook:
                 pass
         return strings
 
+    def sheet_rows(self, title: str) -> tuple[list[Any], Iterator[tuple[int, list[Any]]]]:
+        """The sheet of this title: its first non-empty row (the header) and an iterator
+        over the rows after it. Refuses a sheet with no data."""
+        path = self.sheet_path(title)
+        self.check_dimension(path)
+        dates, date1904 = self.date_styles()
+        rows = self.rows(path, self.shared_strings(), dates, date1904)
+        for _, cells in rows:
+            if any(v is not None and str(v).strip() for v in cells):
+                return cells, rows
+        raise InvalidInput("Excel 中没有数据", code="empty_import")
+
     def rows(self, path: str, strings: list[str], dates: frozenset[int],
              date1904: bool) -> Iterator[tuple[int, list[Any]]]:
         """(row number, values of the first max_columns columns) for each row element.

@@ -187,17 +187,7 @@ def parse_sheet(data: bytes, cols: list[Column], auto: dict[str, str],
     book = X.Workbook(data, X.Limits.for_rows(max_rows, seconds=seconds,
                                               max_uncompressed=MAX_UNCOMPRESSED))
     try:
-        path = book.sheet_path(SHEET_TITLE)
-        book.check_dimension(path)
-        dates, date1904 = book.date_styles()
-        rows = book.rows(path, book.shared_strings(), dates, date1904)
-        header: list[Any] | None = None
-        for _, cells in rows:
-            if any(v is not None and str(v).strip() for v in cells):
-                header = cells
-                break
-        if header is None:
-            raise InvalidInput("Excel 中没有数据", code="empty_import")
+        header, rows = book.sheet_rows(SHEET_TITLE)
         titles = {str(t or "").strip().rstrip("*").strip(): i for i, t in enumerate(header)}
         index: dict[str, int] = {}
         missing = []
