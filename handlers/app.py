@@ -174,6 +174,7 @@ def deliverers() -> dict[str, Deliverer]:
         pki.IMAGES_KIND: pki.deliver_seal_images,
         WEBHOOK_KIND: deliver_webhook,
         template_batch.ROW_KIND: template_batch.deliver_row,
+        template_batch.CHUNK_KIND: template_batch.deliver_chunk,
         template_onboarding.ONBOARDING_CONTRACT_KIND: template_onboarding.deliver,
     }
 

@@ -441,23 +441,42 @@ async def create_and_send(
     business_type_id: str | None = None,
     options: Options | None = None,
     on_sent: OnSent | None = None,
+    produced: PdfInfo | None = None,
+    one_transaction: bool = False,
 ) -> str:
     """One call (API): upload, boxes and signers; nothing is written unless all is valid.
 
     `on_sent` runs inside the sending transaction with the contract and its signer rows
     (in the order of `signers`), for callers that record more about the contract (the
-    template it came from), so both are written or neither."""
+    template it came from), so both are written or neither.
+
+    `produced`: only for a PDF this server has just written itself from a template
+    version that passed `check_pdf` when it was uploaded (core.templates: the filled
+    template); its pages. Such a PDF is not checked again: filling adds content streams
+    and one font to the checked file and changes no page, signature or form field, so
+    the check could only repeat the template's verdict, at ~0.1 s of CPU per contract
+    of a batch. Every uploaded PDF (and every caller without `produced`) is checked.
+
+    `one_transaction`: every database check runs in the sending transaction only, not
+    also in two transactions before the CPU work (for a batch's rows, whose job checked
+    the sender once for all of them: on SQLite each write transaction waits its turn)."""
     title = check_title(title)
     deadline = _check_deadline(deps, deadline)
     options = options or Options()
-    async with deps.db.transaction() as tx:
-        await _sender_enterprise(tx, user_id, enterprise_id)
-        await business_type_for(tx, user_id, enterprise_id, business_type_id)
-    info = await check_pdf(deps, pdf)
+    if not one_transaction:
+        async with deps.db.transaction() as tx:
+            await _sender_enterprise(tx, user_id, enterprise_id)
+            await business_type_for(tx, user_id, enterprise_id, business_type_id)
+    if produced is None:
+        info = await check_pdf(deps, pdf)
+    else:
+        check_size(deps, pdf)
+        info = produced
     plan = plan_fields(signers, info, deps.config.verify.max_signatures)
-    async with deps.db.transaction() as tx:
-        await _check_seals(tx, enterprise_id, plan)
-        await _cc_rows(tx, enterprise_id, options.cc)
+    if not one_transaction:
+        async with deps.db.transaction() as tx:
+            await _check_seals(tx, enterprise_id, plan)
+            await _cc_rows(tx, enterprise_id, options.cc)
     prepared = await _prepared(deps, pdf, plan)
     original_key, original_digest = await asyncio.to_thread(_put, deps, pdf)
     key, digest = await asyncio.to_thread(_put, deps, prepared)
@@ -465,6 +484,8 @@ async def create_and_send(
         async with deps.db.transaction() as tx:
             ent = await _sender_enterprise(tx, user_id, enterprise_id)
             bt = await business_type_for(tx, user_id, enterprise_id, business_type_id)
+            if one_transaction:
+                await _check_seals(tx, enterprise_id, plan)
             contract = await _new_contract(tx, deps, user_id, enterprise_id, title, bt)
             tx.session.add(contract)
             await tx.session.flush()

@@ -40,6 +40,10 @@ class _Face:
 _FACES: dict[tuple[str, int, float], _Face] = {}
 # Only the CFF program is embedded (FontFile3/CIDFontType0C, Identity-H, widths from the
 # cached metrics), so the subsetter need not read or prune the face's other tables.
+# Subset programs kept per process, by face and glyph set: the contracts of one batch all
+# embed the batch's one subset (core.templates.batch), built once instead of per contract.
+_SUBSETS: dict[tuple[str, int, float, frozenset[int]], tuple[bytes, tuple[str, str, int]]] = {}
+MAX_SUBSETS = 8
 _EMBED_DROPS = ["BASE", "GDEF", "GPOS", "GSUB", "VORG", "cmap", "vhea", "vmtx", "OS/2",
                 "name", "post", "hmtx", "hhea"]
 
@@ -64,6 +68,7 @@ class CjkFont:
 
     def __init__(self, path: str, index: int) -> None:
         self.tt = TTFont(path, fontNumber=index, lazy=True)
+        self.face_key = (path, index, os.stat(path).st_mtime)
         self.face = _face(self.tt, path, index)
         self.cmap, self.units, self.metrics = self.face.cmap, self.face.units, self.face.metrics
         self.name = self.face.name
@@ -88,27 +93,18 @@ class CjkFont:
             codes.append(f"{cid:04x}")
         return "<" + "".join(codes) + ">"
 
-    def embed(self, writer: PdfFileWriter) -> generic.IndirectObject:
-        """Subset the font to the glyphs used and add it as a Type0/CIDFontType0 font."""
-        options = subset.Options()
-        options.layout_features = []
-        options.notdef_outline = True
-        options.name_IDs = ["*"]
-        # (desubroutinize would be faster still, but fontTools then keeps memory per
-        # call: a pool worker grew by ~3 MB per filled contract.)
-        for tag in _EMBED_DROPS:
-            if tag in self.tt:
-                del self.tt[tag]
-        subsetter = subset.Subsetter(options)
-        subsetter.populate(glyphs=[name for name, _ in self.used.values()] + [".notdef"])
-        subsetter.subset(self.tt)
-        cff = self.tt["CFF "].cff
-        registry, ordering, supplement = cff[0].ROS
-        program = io.BytesIO()
-        cff.compile(program, self.tt)
+    def embed(self, writer: PdfFileWriter, shared: str = "") -> generic.IndirectObject:
+        """Subset the font to the glyphs used and add it as a Type0/CIDFontType0 font.
+
+        `shared`: more characters to include (a batch's characters, all rows' values):
+        every fill given the same `shared` text that covers its own text embeds the same
+        glyph set, whose subset program this process builds once and then reuses."""
+        for char in shared:
+            self.encode(char)
+        program, (registry, ordering, supplement) = self._subset_program()
         font_file = generic.StreamObject(
             {generic.pdf_name("/Subtype"): generic.pdf_name("/CIDFontType0C")},
-            stream_data=program.getvalue(),
+            stream_data=program,
         )
         font_file.compress()
         scale = 1000 / self.units
@@ -155,6 +151,36 @@ class CjkFont:
             ),
             generic.pdf_name("/ToUnicode"): writer.add_object(to_unicode),
         }))
+
+    def _subset_program(self) -> tuple[bytes, tuple[str, str, int]]:
+        """The CFF program of the glyphs used and the face's ROS, from this process's
+        cache when the same glyph set was subset before."""
+        key = (self.face_key[0], self.face_key[1], self.face_key[2], frozenset(self.used))
+        found = _SUBSETS.get(key)
+        if found is not None:
+            _SUBSETS[key] = _SUBSETS.pop(key)  # most recently used last
+            return found
+        options = subset.Options()
+        options.layout_features = []
+        options.notdef_outline = True
+        options.name_IDs = ["*"]
+        # (desubroutinize would be faster still, but fontTools then keeps memory per
+        # call: a pool worker grew by ~3 MB per filled contract.)
+        for tag in _EMBED_DROPS:
+            if tag in self.tt:
+                del self.tt[tag]
+        subsetter = subset.Subsetter(options)
+        subsetter.populate(glyphs=[name for name, _ in self.used.values()] + [".notdef"])
+        subsetter.subset(self.tt)
+        cff = self.tt["CFF "].cff
+        registry, ordering, supplement = cff[0].ROS
+        out = io.BytesIO()
+        cff.compile(out, self.tt)
+        found = (out.getvalue(), (str(registry), str(ordering), int(supplement)))
+        while len(_SUBSETS) >= MAX_SUBSETS:
+            del _SUBSETS[next(iter(_SUBSETS))]
+        _SUBSETS[key] = found
+        return found
 
     def _to_unicode(self) -> bytes:
         """The CMap that maps CIDs back to text (copy, search, pdftotext)."""

@@ -3,11 +3,13 @@
 Two sources, one flow: an Excel file made from the template itself (one column per
 sender-filled field, plus name and phone) or a selection from the roster. Either is
 checked first into a *draft* batch: the good rows, and the bad ones with a message per
-cell, shown as a preview. Confirming it queues one `batch.row` job per row on the bulk
-queue. A row's job fills the template (core.templates.sending.fill_for_signers) and sends
-(core.contracts.send.create_and_send); the row is marked created in the very transaction
-that creates its contract, under a row lock, so a retried or doubled job never makes a
-second contract (the job's key is the batch and row number, the row is unique on both).
+cell, shown as a preview. Confirming it queues one `batch.rows` job per CHUNK_ROWS rows
+on the bulk queue. A chunk's job fills the template for each row
+(core.templates.sending.fill_for_signers, all rows of the batch with one font subset)
+and sends (core.contracts.send.create_and_send); a row is marked created in the very
+transaction that creates its contract, under the row's lock and only if still queued, so
+a retried or doubled job never makes a second contract (the job's key is the batch and
+its first row number; each row is unique on batch and row number).
 The progress counts (created / notified / signed / failed) are read from the rows, the
 signers and the notification jobs; the batch ends when no row is left queued, with a
 `batch.finished` webhook event.
@@ -15,8 +17,9 @@ signers and the notification jobs; the batch ends when no row is left queued, wi
 
 from __future__ import annotations
 
+import asyncio
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, datetime
 from typing import Any
 
@@ -51,7 +54,17 @@ from storage.models import (
 from storage.models.base import new_id
 from storage.uow import Tx
 
-ROW_KIND = "batch.row"
+ROW_KIND = "batch.row"  # one row per job (batches confirmed before chunks: still run)
+CHUNK_KIND = "batch.rows"
+# Rows per job, and rows of one job in flight at once (filling and preparing in the CPU
+# pool, storing files, the sending transaction): docs/benchmarks.md, "Batch sending".
+CHUNK_ROWS = 25
+ROWS_IN_FLIGHT = 4
+# A batch's rows are filled with one font subset of all their characters (every contract
+# of the batch embeds the same subset, built once per process) unless there are more
+# characters than this (~200 bytes of font per CJK glyph in every contract); then each
+# chunk's rows share a subset of their own characters.
+MAX_SHARED_CHARS = 600
 MAX_BYTES = 10 * MB
 MAX_UNCOMPRESSED = 60 * MB
 MAX_ROWS = 5_000
@@ -410,7 +423,7 @@ async def list_batches(deps: Deps, user_id: str, enterprise_id: str, limit: int 
 
 async def confirm(deps: Deps, user_id: str, enterprise_id: str, batch_id: str,
                   meta: RequestMeta) -> None:
-    """Send a draft: one bulk job per row, keyed by batch and row."""
+    """Send a draft: one bulk job per CHUNK_ROWS rows, keyed by batch and first row."""
     async with deps.db.transaction() as tx:
         await R.require_permission(tx, user_id, enterprise_id, R.CONTRACTS_SEND)
         await _certified(tx, enterprise_id)
@@ -422,22 +435,32 @@ async def confirm(deps: Deps, user_id: str, enterprise_id: str, batch_id: str,
         now = deps.clock.now()
         batch.state, batch.confirmed_at = "running", now
         rows = (await tx.session.execute(
-            select(BatchRow.id, BatchRow.row_no).where(BatchRow.batch_id == batch.id)
+            select(BatchRow.id, BatchRow.row_no, BatchRow.values)
+            .where(BatchRow.batch_id == batch.id).order_by(BatchRow.row_no)
         )).all()
         # The batch's state moves draft -> running once, under its row lock, so these
-        # jobs are queued once; their keys still make a second queueing a no-op.
-        jobs = [{"id": new_id(), "kind": ROW_KIND, "queue": outbox.queue_of(ROW_KIND),
-                 "payload": {"row_id": rid}, "status": "queued", "attempts": 0,
-                 "created_at": now, "next_attempt_at": now,
-                 "dedupe_key": f"batch-row:{batch.id}:{no}"} for rid, no in rows]
+        # jobs are queued once; their keys (batch and first row) still make a second
+        # queueing a no-op.
+        whole = batch_chars([dict(v) for _, _, v in rows])
+        jobs = []
+        for i in range(0, len(rows), CHUNK_ROWS):
+            chunk = rows[i:i + CHUNK_ROWS]
+            shared = whole if len(whole) <= MAX_SHARED_CHARS else batch_chars(
+                [dict(v) for _, _, v in chunk])
+            jobs.append({"id": new_id(), "kind": CHUNK_KIND,
+                         "queue": outbox.queue_of(CHUNK_KIND),
+                         "payload": {"row_ids": [rid for rid, _, _ in chunk], "shared": shared},
+                         "status": "queued", "attempts": 0, "created_at": now,
+                         "next_attempt_at": now,
+                         "dedupe_key": f"batch-rows:{batch.id}:{chunk[0][1]}"})
         for i in range(0, len(jobs), 500):
             await tx.session.execute(insert(OutboxMessage), jobs[i:i + 500])
         if tx.dialect == "postgresql":  # as outbox.enqueue: wake every process's runners
             await tx.session.execute(text("SELECT pg_notify(:c, :q)"), {
-                "c": outbox.NOTIFY_CHANNEL, "q": outbox.queue_of(ROW_KIND)})
+                "c": outbox.NOTIFY_CHANNEL, "q": outbox.queue_of(CHUNK_KIND)})
         if deps.outbox_wakeup is not None:
             wakeup = deps.outbox_wakeup
-            tx.after_commit(lambda: wakeup.wake(outbox.queue_of(ROW_KIND)))
+            tx.after_commit(lambda: wakeup.wake(outbox.queue_of(CHUNK_KIND)))
         await log(tx, deps, "batch.confirmed", actor_id=user_id, enterprise_id=enterprise_id,
                   subject_type="contract_batch", subject_id=batch.id,
                   data={"rows": len(rows)}, meta=meta)
@@ -481,30 +504,40 @@ async def _fail_row(deps: Deps, row_id: str, message: str) -> None:
         await _finish_if_done(tx, deps, batch)
 
 
-async def deliver_row(deps: Deps, msg: OutboxMessage) -> None:
-    """Outbox deliverer: one row, one contract, at most once."""
-    row_id = str(msg.payload["row_id"])
-    async with deps.db.sessions() as session:
-        row = await session.get(BatchRow, row_id)
-        if row is None or row.state != "queued":
-            return
-        batch = await session.get(ContractBatch, row.batch_id)
-        assert batch is not None
-        name, phone, values = row.name, row.phone, dict(row.values)
-        ent_id, user_id, version_id = batch.enterprise_id, batch.created_by, batch.version_id
-        deadline, seal_id = batch.deadline, batch.seal_id
-        tv = await session.get(TemplateVersion, version_id)
-        assert tv is not None
-        version = service.version_view(tv)
-    async with deps.db.transaction() as tx:  # the contract gets the template's type
-        type_id = await service.business_type_id(tx, ent_id, version.business_type)
-    if deadline is not None and deadline <= deps.clock.now():
-        await _fail_row(deps, row_id, "批次的签署截止时间已过，未发起")
-        return
+def batch_chars(values: list[dict[str, Any]]) -> str:
+    """Every character of the rows' values, sorted: the text a batch's font subset holds."""
+    chars: set[str] = set()
+    for row in values:
+        for value in row.values():
+            if isinstance(value, str):
+                chars.update(value)
+    return "".join(sorted(chars))
+
+
+@dataclass(frozen=True)
+class _Job:
+    """What a chunk's rows share: the batch, its template version and blank PDF."""
+
+    enterprise_id: str
+    user_id: str
+    version: service.VersionView
+    type_id: str | None
+    deadline: datetime | None
+    seal_id: str | None
+    shared: str
+    template: bytes | None
+
+
+async def _send_row(deps: Deps, job: _Job, row_id: str, name: str, phone: str,
+                    values: dict[str, Any]) -> None:
+    """One row, one contract, at most once: the row is marked created in the contract's
+    own sending transaction, under the row's lock, only if it is still queued."""
+    version = job.version
     person = first_person(version.roles)
     try:
         filled = await sending.fill_for_signers(
-            deps, version, {person.key: sending.Party(name, phone)}, values, seal_id=seal_id)
+            deps, version, {person.key: sending.Party(name, phone)}, values,
+            seal_id=job.seal_id, shared=job.shared, template=job.template)
         record = sending.origin_recorder(deps, filled)
 
         async def on_sent(tx: Tx, contract: Contract, rows: list[ContractSigner]) -> None:
@@ -522,17 +555,95 @@ async def deliver_row(deps: Deps, msg: OutboxMessage) -> None:
             await _finish_if_done(tx, deps, b)
 
         await contract_send.create_and_send(
-            deps, user_id, ent_id, title=f"{version.name}（{name}）"[:100],
+            deps, job.user_id, job.enterprise_id, title=f"{version.name}（{name}）"[:100],
             filename=f"{version.name}.pdf", pdf=filled.pdf, signers=filled.signers,
-            deadline=deadline, meta=RequestMeta(), on_sent=on_sent, business_type_id=type_id)
+            deadline=job.deadline, meta=RequestMeta(), on_sent=on_sent,
+            business_type_id=job.type_id, produced=filled.info,
+            one_transaction=job.template is not None)
     except _AlreadyDone:
         return
     except DomainError as exc:
         await _fail_row(deps, row_id, exc.message)
+
+
+async def _load_job(deps: Deps, row_ids: list[str], shared: str
+                    ) -> tuple[_Job, list[tuple[str, str, str, dict[str, Any]]]] | None:
+    """The chunk's rows still queued (id, name, phone, values) and what they share."""
+    async with deps.db.sessions() as session:
+        rows = (await session.execute(
+            select(BatchRow).where(BatchRow.id.in_(row_ids), BatchRow.state == "queued")
+            .order_by(BatchRow.row_no))).scalars().all()
+        if not rows:
+            return None
+        batch = await session.get(ContractBatch, rows[0].batch_id)
+        assert batch is not None
+        todo = [(r.id, r.name, r.phone, dict(r.values)) for r in rows
+                if r.batch_id == batch.id]
+        tv = await session.get(TemplateVersion, batch.version_id)
+        assert tv is not None
+        version = service.version_view(tv)
+        ent_id, user_id = batch.enterprise_id, batch.created_by
+        deadline, seal_id = batch.deadline, batch.seal_id
+    async with deps.db.transaction() as tx:  # the contract gets the template's type
+        type_id = await service.business_type_id(tx, ent_id, version.business_type)
+    return _Job(ent_id, user_id, version, type_id, deadline, seal_id, shared, None), todo
+
+
+async def deliver_row(deps: Deps, msg: OutboxMessage) -> None:
+    """Outbox deliverer (a batch confirmed before chunked jobs): one row, one contract."""
+    row_id = str(msg.payload["row_id"])
+    loaded = await _load_job(deps, [row_id], "")
+    if loaded is None:
+        return
+    job, todo = loaded
+    if job.deadline is not None and job.deadline <= deps.clock.now():
+        await _fail_row(deps, row_id, "批次的签署截止时间已过，未发起")
+        return
+    try:
+        await _send_row(deps, job, *todo[0])
     except Exception:
         if msg.attempts >= deps.config.outbox.max_attempts:
             await _fail_row(deps, row_id, "发起失败，请稍后重试")
         raise
+
+
+async def deliver_chunk(deps: Deps, msg: OutboxMessage) -> None:
+    """Outbox deliverer: up to CHUNK_ROWS rows, each one contract at most once (a rerun
+    of the job skips the rows already created or failed), ROWS_IN_FLIGHT at a time,
+    filled with the batch's one font subset from the template PDF read once. A row that
+    cannot be sent is marked failed with its message; an unexpected error retries the
+    job (its remaining rows) and, on the last attempt, fails the rows still queued."""
+    row_ids = [str(r) for r in msg.payload.get("row_ids", [])][:CHUNK_ROWS * 4]
+    loaded = await _load_job(deps, row_ids, str(msg.payload.get("shared", "")))
+    if loaded is None:
+        return
+    job, todo = loaded
+    if job.deadline is not None and job.deadline <= deps.clock.now():
+        for row_id, *_ in todo:
+            await _fail_row(deps, row_id, "批次的签署截止时间已过，未发起")
+        return
+    try:  # the sender, once for the chunk (each row's sending transaction checks again)
+        async with deps.db.transaction() as tx:
+            await contract_send._sender_enterprise(tx, job.user_id, job.enterprise_id)
+    except DomainError as exc:
+        for row_id, *_ in todo:
+            await _fail_row(deps, row_id, exc.message)
+        return
+    job = replace(job, template=await sending.template_pdf(deps, job.version))
+    slots = asyncio.Semaphore(ROWS_IN_FLIGHT)
+
+    async def one(row: tuple[str, str, str, dict[str, Any]]) -> None:
+        async with slots:
+            await _send_row(deps, job, *row)
+
+    outcomes = await asyncio.gather(*(one(row) for row in todo), return_exceptions=True)
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    if errors:
+        if msg.attempts >= deps.config.outbox.max_attempts:
+            for (row_id, *_), outcome in zip(todo, outcomes, strict=True):
+                if isinstance(outcome, BaseException):
+                    await _fail_row(deps, row_id, "发起失败，请稍后重试")
+        raise errors[0]
 
 
 # ---------------------------------------------------------------- progress

@@ -55,8 +55,12 @@ def _tick(rect: tuple[float, float, float, float]) -> str:
 
 
 def fill_pdf(data: bytes, stamps: list[Stamp], *, font_path: str, font_index: int,
-             max_bytes: int) -> bytes:
-    """The PDF with each stamp drawn; the same bytes when there is nothing to draw."""
+             max_bytes: int, shared: str = "") -> bytes:
+    """The PDF with each stamp drawn; the same bytes when there is nothing to draw.
+
+    `shared`: characters the embedded font subset also holds (a batch's characters, see
+    core.templates.batch): fills with the same `shared` text embed the same subset, which
+    a process builds once (core.signing.cjk_pdf)."""
     stamps = [s for s in stamps if s.text or s.check]
     if not stamps:
         return data
@@ -92,7 +96,7 @@ def fill_pdf(data: bytes, stamps: list[Stamp], *, font_path: str, font_index: in
                 )
             if not ops:
                 return data
-            font_ref = font.embed(writer)  # type: ignore[arg-type]
+            font_ref = font.embed(writer, shared)  # type: ignore[arg-type]
         finally:
             font.close()
         resources = generic.DictionaryObject({

@@ -132,7 +132,8 @@ async def deliver(deps: Deps, msg: OutboxMessage) -> None:
         await contract_send.create_and_send(
             deps, sender, ent_id, title=f"{version.name}（{party.name}）"[:100],
             filename=f"{version.name}.pdf", pdf=filled.pdf, signers=filled.signers,
-            meta=RequestMeta(), on_sent=on_sent, business_type_id=type_id)
+            meta=RequestMeta(), on_sent=on_sent, business_type_id=type_id,
+            produced=filled.info)
     except _AlreadySent:
         return
     except DomainError as exc:

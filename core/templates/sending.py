@@ -22,7 +22,7 @@ from sqlalchemy import select
 from core.context import Deps, RequestMeta
 from core.contracts import common
 from core.contracts import send as contract_send
-from core.contracts.engine import render_page
+from core.contracts.engine import PdfInfo, render_page
 from core.contracts.send import Box, SignerSpec
 from core.contracts.states import ContractState
 from core.cpu import run_cpu
@@ -74,6 +74,9 @@ class FilledContract:
     pending: list[dict[str, Any]]
     # Index in `signers` of the person who fills them.
     filler_index: int
+    # The version's pages: the filled PDF has the pages of the checked template
+    # (create_and_send's `produced`).
+    info: PdfInfo
 
 
 def _stamps(version: service.VersionView, fields: list[Field], values: dict[str, str]
@@ -90,17 +93,25 @@ def _stamps(version: service.VersionView, fields: list[Field], values: dict[str,
     return out
 
 
-async def _fill(deps: Deps, key: str, sha256: str, stamps: list[Stamp]) -> bytes:
-    pdf = await asyncio.to_thread(read_verified, file_store(deps), key, sha256)
-    return await run_cpu(_fill_sync, pdf, stamps, deps.config.signing.font_path,
+async def _fill(deps: Deps, key: str, sha256: str, stamps: list[Stamp], shared: str = "",
+                template: bytes | None = None) -> bytes:
+    if template is None:
+        template = await asyncio.to_thread(read_verified, file_store(deps), key, sha256)
+    return await run_cpu(_fill_sync, template, stamps, deps.config.signing.font_path,
                          deps.config.signing.font_index,
-                         deps.config.signing.max_upload_bytes * 2)
+                         deps.config.signing.max_upload_bytes * 2, shared)
 
 
 def _fill_sync(pdf: bytes, stamps: list[Stamp], font_path: str, font_index: int,
-               max_bytes: int) -> bytes:
+               max_bytes: int, shared: str = "") -> bytes:
     return fill_pdf(pdf, stamps, font_path=font_path, font_index=font_index,
-                    max_bytes=max_bytes)
+                    max_bytes=max_bytes, shared=shared)
+
+
+async def template_pdf(deps: Deps, version: service.VersionView) -> bytes:
+    """The version's blank PDF (read once by a batch for all its rows)."""
+    return await asyncio.to_thread(read_verified, file_store(deps), version.file_key,
+                                   version.sha256)
 
 
 def _parties(version: service.VersionView, parties: dict[str, Party]) -> dict[str, Party]:
@@ -121,13 +132,17 @@ def _parties(version: service.VersionView, parties: dict[str, Party]) -> dict[st
 
 async def fill_for_signers(
     deps: Deps, version: service.VersionView, parties: dict[str, Party],
-    raw_values: dict[str, object], *, seal_id: str | None = None,
+    raw_values: dict[str, object], *, seal_id: str | None = None, shared: str = "",
+    template: bytes | None = None,
 ) -> FilledContract:
-    """The contract for one signer set: sender values checked and written, boxes placed."""
+    """The contract for one signer set: sender values checked and written, boxes placed.
+
+    `shared`: a batch's characters, for its one font subset (core.templates.fill);
+    `template`: the version's PDF when the caller has read it already."""
     people = _parties(version, parties)
     values = clean_values(version.fields, raw_values, "sender")
     pdf = await _fill(deps, version.file_key, version.sha256,
-                      _stamps(version, version.fields, values))
+                      _stamps(version, version.fields, values), shared, template)
     specs: list[SignerSpec] = []
     for role in version.roles:
         boxes = tuple(
@@ -150,7 +165,9 @@ async def fill_for_signers(
         for f in version.fields if f.kind in VALUE_KINDS and f.filler == "employee"
     ]
     return FilledContract(version, pdf, specs, pending,
-                          next(i for i, r in enumerate(version.roles) if r.key == filler.key))
+                          next(i for i, r in enumerate(version.roles) if r.key == filler.key),
+                          PdfInfo(len(version.page_sizes), tuple(
+                              (float(w), float(h)) for w, h in version.page_sizes)))
 
 
 def origin_recorder(deps: Deps, filled: FilledContract) -> contract_send.OnSent:
@@ -221,7 +238,7 @@ async def send_from_template(
         title=(title or "").strip() or f"{version.name}（{person.name}）"[:100],
         filename=f"{version.name}.pdf", pdf=filled.pdf, signers=filled.signers,
         deadline=deadline, meta=meta, on_sent=origin_recorder(deps, filled),
-        business_type_id=type_id,
+        business_type_id=type_id, produced=filled.info,
     )
 
 

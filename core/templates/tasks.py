@@ -94,7 +94,7 @@ async def send_task(
             deps, user_id, enterprise_id, title=f"{f.version.name}（{who.name}）"[:100],
             filename=f"{f.version.name}.pdf", pdf=f.pdf, signers=f.signers,
             deadline=deadline, meta=meta, on_sent=on_sent,
-            business_type_id=type_ids.get(f.version.business_type))
+            business_type_id=type_ids.get(f.version.business_type), produced=f.info)
     async with deps.db.transaction() as tx:
         ent = await tx.session.get(Enterprise, enterprise_id)
         user_of = (await tx.session.execute(

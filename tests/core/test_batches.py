@@ -3,6 +3,8 @@ batch with one code, and the onboarding QR's template, through the real services
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 from sqlalchemy import func, select
 
@@ -68,7 +70,9 @@ async def test_a_sheet_missing_a_required_column_is_refused(deps) -> None:
     assert err.value.code == "bad_template" and "居民身份证号码" in err.value.message
 
 
-async def test_rows_become_contracts_once_whatever_the_retries(deps, outbox) -> None:
+async def test_rows_become_contracts_once_whatever_the_retries(deps, outbox,
+                                                               monkeypatch) -> None:
+    monkeypatch.setattr(batch, "CHUNK_ROWS", 2)
     p = await parties(deps)
     tid = await published_template(deps, p.admin_id, p.enterprise_id)
     header = header_of((await batch.sheet(deps, p.admin_id, p.enterprise_id, tid))[1])
@@ -79,16 +83,21 @@ async def test_rows_become_contracts_once_whatever_the_retries(deps, outbox) -> 
     await batch.confirm(deps, p.admin_id, p.enterprise_id, bid, META)  # double submit
     async with deps.db.sessions() as s:
         jobs = (await s.execute(select(OutboxMessage).where(
-            OutboxMessage.kind == batch.ROW_KIND))).scalars().all()
-    assert len(jobs) == 3
-    # A job delivered twice (a crash after the commit, an expired claim): one contract.
-    await batch.deliver_row(deps, jobs[0])
-    await batch.deliver_row(deps, jobs[0])
-    assert await _contracts(deps) == 1
+            OutboxMessage.kind == batch.CHUNK_KIND).order_by(OutboxMessage.dedupe_key)
+        )).scalars().all()
+    assert [len(j.payload["row_ids"]) for j in jobs] == [2, 1]  # one job per chunk of rows
+    # The batch's characters, for its one font subset, in every chunk's job.
+    assert jobs[0].payload["shared"] == jobs[1].payload["shared"]
+    assert {"王", "一", "二", "三"} <= set(jobs[0].payload["shared"])
+    # A chunk's job delivered twice, even side by side (a crash after the commit, an
+    # expired claim): one contract per row.
+    await asyncio.gather(batch.deliver_chunk(deps, jobs[0]), batch.deliver_chunk(deps, jobs[0]))
+    await batch.deliver_chunk(deps, jobs[0])
+    assert await _contracts(deps) == 2
     mid = await batch.progress(deps, p.admin_id, p.enterprise_id, bid)
-    assert (mid.state, mid.created, mid.queued, mid.notified) == ("running", 1, 2, 0)
+    assert (mid.state, mid.created, mid.queued, mid.notified) == ("running", 2, 1, 0)
     await outbox.drain()
-    await batch.deliver_row(deps, jobs[1])
+    await batch.deliver_chunk(deps, jobs[1])
     assert await _contracts(deps) == 3
     done = await batch.progress(deps, p.admin_id, p.enterprise_id, bid)
     assert (done.state, done.total, done.created, done.failed) == ("finished", 3, 3, 0)
