@@ -4,6 +4,9 @@ batch with one code, and the onboarding QR's template, through the real services
 from __future__ import annotations
 
 import asyncio
+import io
+import shutil
+import subprocess
 
 import pytest
 from sqlalchemy import func, select
@@ -11,6 +14,7 @@ from sqlalchemy import func, select
 from core.contracts import access, signing
 from core.enterprise import employees as employee_service
 from core.errors import Conflict, InvalidInput, PermissionDenied
+from core.files import file_store, read_verified
 from core.templates import batch, onboarding, service, tasks
 from core.templates.sending import Party
 from storage.models import (
@@ -21,9 +25,10 @@ from storage.models import (
     ContractSigner,
     Employee,
     OutboxMessage,
+    TemplateVersion,
     WebhookEvent,
 )
-from tests.batch_support import header_of, model_row, sheet_with
+from tests.batch_support import ENT_VALUES, header_of, model_row, sheet_with
 from tests.contract_support import META, employee, parties, sign_as, start_tsa
 from tests.enterprise_factories import id_number, joined_member, new_phone, user_phone
 from tests.factories import last_code
@@ -108,6 +113,84 @@ async def test_rows_become_contracts_once_whatever_the_retries(deps, outbox,
             WebhookEvent.type == "batch.finished"))).scalars().all()
     assert titles == sorted(f"劳动合同（示范文本）（{n}）" for n in ("王一", "王二", "王三"))
     assert len(events) == 1 and events[0].data["succeeded"] == 3
+
+
+def _pdftotext(pdf: bytes) -> str:
+    return subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True,
+                          check=True).stdout.decode()
+
+
+def _filled_fonts(pdf: bytes) -> list[bytes]:
+    """The font programs the filling embedded (resources named LSFill…), page by page."""
+    from pyhanko.pdf_utils.reader import PdfFileReader
+
+    reader = PdfFileReader(io.BytesIO(pdf))
+    out = []
+    for ix in range(int(reader.root["/Pages"]["/Count"])):
+        page = reader.find_page_for_modification(ix)[0].get_object()
+        fonts = page["/Resources"].get("/Font", {})
+        for key, font in fonts.items():
+            if key.startswith("/LSFill"):
+                cid_font = font.get_object()["/DescendantFonts"][0].get_object()
+                out.append(cid_font["/FontDescriptor"]["/FontFile3"].get_object().data)
+    return out
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
+async def test_a_batch_fills_every_row_from_one_font_subset(deps, outbox) -> None:
+    p = await parties(deps)
+    tid = await published_template(deps, p.admin_id, p.enterprise_id)
+    header = header_of((await batch.sheet(deps, p.admin_id, p.enterprise_id, tid))[1])
+    names = ["欧阳锋", "诸葛亮", "黄药师"]  # no character in common
+    bid = await batch.draft_from_xlsx(deps, p.admin_id, p.enterprise_id, tid, sheet_with(
+        header, [model_row(n, new_phone()) for n in names]), META)
+    await batch.confirm(deps, p.admin_id, p.enterprise_id, bid, META)
+    await outbox.drain()
+    assert (await batch.progress(deps, p.admin_id, p.enterprise_id, bid)).created == 3
+    async with deps.db.sessions() as s:
+        docs = (await s.execute(
+            select(BatchRow.name, ContractDocument.file_key, ContractDocument.current_sha256,
+                   ContractDocument.page_count)
+            .join(ContractDocument, ContractDocument.contract_id == BatchRow.contract_id)
+            .where(BatchRow.batch_id == bid))).all()
+        pages = len((await s.execute(select(TemplateVersion.page_sizes).where(
+            TemplateVersion.template_id == tid))).scalars().first() or [])
+    assert sorted(d[0] for d in docs) == sorted(names)
+    programs = set()
+    for name, key, sha, page_count in docs:
+        pdf = read_verified(file_store(deps), key, sha)
+        text = _pdftotext(pdf)
+        # The row's own name renders (and extracts), the other rows' names do not appear.
+        assert name in text.replace(" ", "")
+        assert not any(other in text for other in names if other != name)
+        assert ENT_VALUES[0] in text.replace(" ", "")
+        assert page_count == pages > 1
+        fonts = _filled_fonts(pdf)
+        assert fonts
+        programs.update(fonts)
+    # Every contract embeds the same subset, which holds every row's characters.
+    assert len(programs) == 1
+
+
+@pytest.mark.skipif(shutil.which("pdftotext") is None, reason="needs poppler-utils")
+async def test_a_shared_subset_covers_text_it_was_not_given(deps) -> None:
+    """A value with a character the batch's text lacks still renders (its own subset)."""
+    from core.templates.fill import Stamp, fill_pdf
+
+    config = deps.config
+    blank = short_contract_pdf(config)
+    font = dict(font_path=config.signing.font_path, font_index=config.signing.font_index,
+                max_bytes=10_000_000)
+    a = fill_pdf(blank, [Stamp(0, (100, 100, 300, 120), "欧阳锋", 12)], shared="欧阳锋诸葛亮",
+                 **font)
+    b = fill_pdf(blank, [Stamp(0, (100, 100, 300, 120), "诸葛亮", 12)], shared="欧阳锋诸葛亮",
+                 **font)
+    c = fill_pdf(blank, [Stamp(0, (100, 100, 300, 120), "黄药师", 12)], shared="欧阳锋诸葛亮",
+                 **font)
+    assert _filled_fonts(a) == _filled_fonts(b) != _filled_fonts(c)
+    for pdf, name in ((a, "欧阳锋"), (b, "诸葛亮"), (c, "黄药师")):
+        text = _pdftotext(pdf)
+        assert name in text.replace(" ", "")
 
 
 async def test_progress_counts_failed_and_signed_rows(deps, outbox, aiohttp_server) -> None:
