@@ -3,6 +3,7 @@ sending the same 1,000 contracts one by one through the API, against real server
 
     .venv/bin/python bench/batch_send.py [--rows 1000] [--variants base,after]
         [--base-tree DIR] [--database-url URL] [--web 2 --job-worker] [--skip-api]
+        [--profile PREFIX]
 
 Each variant runs in a process of its own (`--child`) whose code is that variant's tree:
 `after` is this tree, `base` the tree given with --base-tree (e.g. `git archive main |
@@ -364,6 +365,9 @@ async def _pg_database(url: str, name: str, create: bool) -> str:
 
 
 def run_child(args: argparse.Namespace) -> None:
+    # Stopped from outside (SIGTERM): the servers' process groups are stopped and the
+    # PostgreSQL database dropped on the way out (finally blocks), not left running.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     with tempfile.TemporaryDirectory() as tmp:
         env = {
             **os.environ, "LABORSIGN_SERVER_VAR_DIR": tmp,
