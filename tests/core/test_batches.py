@@ -115,6 +115,21 @@ async def test_rows_become_contracts_once_whatever_the_retries(deps, outbox,
     assert len(events) == 1 and events[0].data["succeeded"] == 3
 
 
+async def test_a_row_job_queued_before_chunks_still_sends_its_row_once(deps) -> None:
+    p = await parties(deps)
+    tid = await published_template(deps, p.admin_id, p.enterprise_id)
+    header = header_of((await batch.sheet(deps, p.admin_id, p.enterprise_id, tid))[1])
+    bid = await batch.draft_from_xlsx(deps, p.admin_id, p.enterprise_id, tid, sheet_with(
+        header, [model_row("王一", new_phone()), model_row("王二", new_phone())]), META)
+    async with deps.db.sessions() as s:
+        row_id = (await s.execute(select(BatchRow.id).where(
+            BatchRow.batch_id == bid, BatchRow.name == "王一"))).scalar_one()
+    job = OutboxMessage(kind=batch.ROW_KIND, payload={"row_id": row_id}, attempts=1)
+    await batch.deliver_row(deps, job)
+    await batch.deliver_row(deps, job)
+    assert await _contracts(deps) == 1
+
+
 def _pdftotext(pdf: bytes) -> str:
     return subprocess.run(["pdftotext", "-", "-"], input=pdf, capture_output=True,
                           check=True).stdout.decode()
