@@ -7,13 +7,16 @@ import json
 
 import pytest
 from aiohttp import FormData
+from sqlalchemy import select
 
 from core.signing.samples import EMPLOYEE_BOX, ENTERPRISE_BOX, sample_contract_pdf
 from core.signing.timestamping import HttpTimeStamperSpec
 from storage.models import Contract, ContractDocument
 from tests.contract_support import parties
+from tests.enterprise_factories import id_number
 from tests.handlers.test_contracts_api import headers
 from tests.handlers.test_contracts_h5 import as_user, csrf_of, upload_draft
+from tests.template_support import published_template
 
 
 @pytest.fixture
@@ -39,8 +42,6 @@ def _api_form(flow, *, person_order: int = 2, **flags: str) -> FormData:
 
 
 async def _row(deps, contract_id: str) -> tuple[Contract, ContractDocument]:
-    from sqlalchemy import select
-
     async with deps.db.sessions() as session:
         contract = await session.get(Contract, contract_id)
         doc = (await session.execute(select(ContractDocument).where(
@@ -110,8 +111,6 @@ async def test_template_send_api_applies_the_marks(client, deps, flow) -> None:
     base = f"/api/v1/enterprises/{flow.enterprise_id}/templates"
     t = await (await client.post(f"{base}/model", json={}, headers=h)).json()
     assert (await client.post(f"{base}/{t['id']}/publish", json={}, headers=h)).status == 200
-    from tests.enterprise_factories import id_number
-
     r = await client.post(f"{base}/{t['id']}/send", json={
         "signers": [{"role": "emp", "name": "张三", "phone": flow.employee_phone}],
         "values": {"emp_id": id_number(), "emp_name": "张三", "ent_name": "杭州示例",
@@ -121,3 +120,21 @@ async def test_template_send_api_applies_the_marks(client, deps, flow) -> None:
     assert r.status == 201, await r.text()
     contract, _ = await _row(deps, (await r.json())["contract_id"])
     assert contract.page_qr and not contract.cross_seal
+
+
+async def test_template_send_form_offers_and_applies_the_marks(client, deps, flow) -> None:
+    tid = await published_template(deps, flow.admin_id, flow.enterprise_id)
+    await as_user(client, deps, flow.admin_id)
+    url = f"/console/e/{flow.enterprise_id}/templates/{tid}/send"
+    html = await (await client.get(url)).text()
+    assert 'name="page_qr"' in html and 'name="cross_seal"' in html
+    r = await client.post(url, data={
+        "_csrf": csrf_of(html), "action": "send", "name_emp": "张三",
+        "phone_emp": flow.employee_phone, "v_emp_id": id_number(), "v_emp_name": "张三",
+        "v_ent_name": "杭州示例", "v_ent_code": "91330100MA2CXXXX0X", "v_ent_rep": "李四",
+        "v_ent_address": "杭州", "v_emp_phone": flow.employee_phone, "page_qr": "1",
+    }, allow_redirects=False)
+    assert r.status == 303, await r.text()
+    contract_id = r.headers["Location"].split("/")[2].split("?")[0]
+    contract, _ = await _row(deps, contract_id)
+    assert contract.page_qr and contract.page_token and not contract.cross_seal

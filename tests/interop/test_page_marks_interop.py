@@ -46,7 +46,8 @@ async def test_contract_with_page_qr_and_cross_seal_passes_independent_validator
     pdf_path = output_dir / "contract-signed-page-marks.pdf"
     await asyncio.to_thread(subprocess.run, ["pdftoppm", "-png", "-r", "50", str(pdf_path),
                                              str(output_dir / "page-marks")], check=True)
-    assert len(list(output_dir.glob("page-marks-*.png"))) == 4
+    rendered = await asyncio.to_thread(lambda: list(output_dir.glob("page-marks-*.png")))
+    assert len(rendered) == 4
 
     result = await verify_upload(deps, signed)
     assert result.report.verdict == "valid" and result.registered is not None
