@@ -112,6 +112,11 @@ def _draw_on_top(writer: IncrementalPdfFileWriter, page: int, ops: str,
                  resources: generic.DictionaryObject) -> None:
     """Append `ops` above the page's content: the existing content is wrapped in q/Q so a
     transformation it leaves behind cannot move or scale the mark."""
+    page_ref, _ = writer.find_page_for_modification(page)
+    page_obj = page_ref.get_object()
+    if "/Contents" not in page_obj:  # a blank page: no content of its own yet
+        page_obj[generic.pdf_name("/Contents")] = writer.add_object(generic.ArrayObject())
+        writer.mark_update(page_ref)
     writer.add_stream_to_page(page, _stream(writer, "q\n"), prepend=True)
     writer.add_stream_to_page(page, _stream(writer, "Q\n" + ops), resources=resources)
 

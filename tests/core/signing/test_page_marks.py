@@ -89,3 +89,18 @@ def test_seal_slices_split_the_seal_over_the_pages(pages: int) -> None:
     assert widths == [right - left for left, right in slice_bounds(width, pages)]
     assert sum(widths) == width
 
+
+
+def test_a_blank_page_without_content_gets_its_qr_too() -> None:
+    from pyhanko.pdf_utils import generic
+    from pyhanko.pdf_utils.writer import PageObject, PdfFileWriter
+
+    writer = PdfFileWriter()
+    writer.insert_page(PageObject(
+        contents=writer.add_object(generic.StreamObject(stream_data=b"")),
+        media_box=(0, 0, 595, 842)))
+    del writer.root["/Pages"]["/Kids"][0].get_object()["/Contents"]
+    out = io.BytesIO()
+    writer.write(out)
+    reader = PdfFileReader(io.BytesIO(add_page_qr(out.getvalue(), LINK, FONT, 2)))
+    assert _modules(_xobject(reader, 0, "/LsPageQr")) == qr_modules(page_link(LINK, 1))
