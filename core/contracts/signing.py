@@ -325,6 +325,8 @@ class _Snapshot:
     evidence_id: str
     # Applied under the enterprise's auto-sign authorisation, not confirmed by a code.
     auto: bool
+    # 骑缝章 with this seal: the enterprise seals first (core.contracts.page_marks).
+    seal_slices: bool = False
 
 
 async def _snapshot(deps: Deps, signer_id: str) -> _Snapshot | None:
@@ -375,6 +377,8 @@ async def _snapshot_of(
         certify_first=signer.party == "enterprise" and doc.signature_count == 0,
         evidence_id=evidence.id,
         auto=signer.party == "enterprise" and evidence.sms_code_id is None,
+        seal_slices=(contract.cross_seal and signer.party == "enterprise"
+                     and doc.signature_count == 0),
     )
 
 
@@ -519,6 +523,7 @@ async def perform_signing(
             font_path=deps.config.signing.font_path,
             font_index=deps.config.signing.font_index,
             sign_day=deps.clock.now().astimezone(LOCAL_ZONE).date().isoformat(),
+            seal_slices=snap.seal_slices,
         )
         try:
             signed = await run_cpu(engine.sign_fields, pdf, job)

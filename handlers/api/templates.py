@@ -12,6 +12,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from core.contracts.send import Options
 from core.errors import InvalidInput, PayloadTooLarge
 from core.templates import sending, service
 from core.templates.lawcheck import LawReport
@@ -154,6 +155,10 @@ class SendIn(BaseModel):
     title: str = Field(default="", max_length=100)
     deadline: datetime | None = None
     seal_id: str | None = Field(default=None, max_length=32)
+    page_qr: bool = Field(default=False, description="防抽页: a verification QR on every page")
+    cross_seal: bool = Field(default=False, description="骑缝章: the enterprise seal across "
+                                                        "every page's right edge; the "
+                                                        "enterprise must seal first")
 
 
 class PreviewIn(BaseModel):
@@ -364,7 +369,8 @@ async def send_one(request: web.Request) -> web.Response:
         deps, session.user_id, ent, tid,
         parties=await parties_of(request, session.user_id, ent, body.signers),
         values=dict(body.values), title=body.title, deadline=body.deadline,
-        seal_id=body.seal_id, meta=request_meta(request))
+        seal_id=body.seal_id, meta=request_meta(request),
+        options=Options(page_qr=body.page_qr, cross_seal=body.cross_seal))
     origin = await sending.contract_origin(deps, contract_id)
     return reply(SentOut(contract_id=contract_id, template_id=tid,
                          version=origin[1] if origin else 0), status=201)

@@ -9,6 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
+from core.contracts.send import Options
 from core.errors import DomainError, InvalidInput
 from core.templates import sending, service
 from core.templates.fields import BUSINESS_TYPES, DATE_FORMATS, FILLERS, KINDS, VALUE_KINDS
@@ -290,7 +291,9 @@ async def send_submit(request: web.Request) -> web.Response:
         contract_id = await sending.send_from_template(
             deps, uid, ent, _tid(request), parties=parties, values=values,
             title=text_of(form, "title"), deadline=_deadline(deps, text_of(form, "deadline")),
-            meta=request_meta(request))
+            meta=request_meta(request),
+            options=Options(page_qr=text_of(form, "page_qr") == "1",
+                            cross_seal=text_of(form, "cross_seal") == "1"))
     except DomainError as err:
         return await refused(request, _send_page, err, form=kept)
     raise web.HTTPSeeOther(f"/contracts/{contract_id}?done=sent")
