@@ -96,7 +96,9 @@ def _attempt(request: web.Request) -> str:
 
 async def _form(request: web.Request, file_field: str, *, required: bool
                 ) -> tuple[dict[str, str], bytes | None]:
-    if not request.content_type.startswith("multipart/form-data"):
+    # Without a file to send, a client may post the fields as a plain form.
+    plain_ok = not required and request.content_type == "application/x-www-form-urlencoded"
+    if not request.content_type.startswith("multipart/form-data") and not plain_ok:
         raise InvalidInput("请以 multipart/form-data 上传", code="multipart_required")
     try:
         form = await read_form(request)
