@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from html import escape
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, func, select
 
 from core.clock import LOCAL_ZONE
 from core.context import Deps
@@ -220,16 +220,16 @@ class AuditRow:
 
 async def _audit_query(tx: Tx, enterprise_id: str, member_id: str | None,
                        seal_id: str | None, date_from: date | None, date_to: date | None
-                       ) -> tuple[Any, dict[str, str]]:
+                       ) -> tuple[Select[Any], dict[str, str]]:
     """The filtered entries' query (unordered, unlimited) and the members' names."""
-    names = dict(
-        (
+    names = {
+        uid: name for uid, name in (
             await tx.session.execute(
                 select(Member.user_id, Member.display_name).where(
                     Member.enterprise_id == enterprise_id, Member.user_id.is_not(None))
             )
-        ).all()
-    )
+        ).all() if uid is not None
+    }
     query = select(AuditEntry).where(AuditEntry.tenant_id == enterprise_id)
     if member_id:
         member = (

@@ -380,3 +380,74 @@ async def test_an_endpoint_switched_off_by_failures_reads_so_and_is_switched_on(
                                         headers=h, json={"enabled": True}))
     assert (back["enabled"], back["disabled_reason"], back["consecutive_failures"]) == (
         True, None, 0)
+
+
+async def test_console_audit_export_links_and_download(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    cookies = {"ls_session": await session_token(deps, admin)}
+    html = await (await client.get(f"/console/e/{ent}/audit?from=2020-01-01",
+                                   cookies=cookies)).text()
+    assert f'href="/console/e/{ent}/audit/export.xlsx?from=2020-01-01"' in html
+    resp = await client.get(f"/console/e/{ent}/audit/export.csv?from=2020-01-01",
+                            cookies=cookies)
+    assert resp.status == 200 and resp.content_type == "text/csv"
+    assert "attachment; filename*=UTF-8''" in resp.headers["Content-Disposition"]
+    lines = list(csv.reader(io.StringIO((await resp.read()).decode("utf-8-sig"))))
+    assert "企业认证通过" in {r[2] for r in lines[1:]}
+    hr = await joined_member(deps, ent, admin, "hr")
+    resp = await client.get(f"/console/e/{ent}/audit/export.xlsx",
+                            cookies={"ls_session": await session_token(deps, hr)})
+    assert resp.status == 403
+
+
+# ---------------------------------------------------------------- found in the inventory
+
+
+async def test_template_page_image(client, deps) -> None:
+    from core.templates import service
+    from tests.contract_support import parties
+
+    p = await parties(deps)
+    tid = await service.import_model(deps, p.admin_id, p.enterprise_id, meta=META)
+    base = f"{API}/enterprises/{p.enterprise_id}/templates/{tid}/pages"
+    h = await _h(deps, p.admin_id)
+    resp = await client.get(f"{base}/0?w=300", headers=h)
+    assert resp.status == 200 and resp.content_type == "image/png"
+    assert (await resp.read()).startswith(b"\x89PNG")
+    await _refused(await client.get(f"{base}/0?w=99999", headers=h), 400, "invalid_input")
+    staff = await joined_member(deps, p.enterprise_id, p.admin_id, "employee")
+    await _refused(await client.get(f"{base}/0", headers=await _h(deps, staff)),
+                   403, "permission_denied")
+
+
+async def test_batch_pending_seals(client, deps, outbox, aiohttp_server) -> None:
+    from sqlalchemy import select
+
+    from core.templates import batch, sending
+    from storage.models import BatchRow
+    from tests.batch_support import header_of, model_row, sheet_with
+    from tests.contract_support import parties, sign_as, start_tsa
+    from tests.enterprise_factories import new_phone
+    from tests.template_support import published_template
+
+    await start_tsa(deps, aiohttp_server)
+    p = await parties(deps)
+    tid = await published_template(deps, p.admin_id, p.enterprise_id)
+    header = header_of((await batch.sheet(deps, p.admin_id, p.enterprise_id, tid))[1])
+    data = sheet_with(header, [model_row("张三", p.employee_phone), model_row("王五", new_phone())])
+    bid = await batch.draft_from_xlsx(deps, p.admin_id, p.enterprise_id, tid, data, META)
+    await batch.confirm(deps, p.admin_id, p.enterprise_id, bid, META)
+    await outbox.drain()
+    url = f"{API}/enterprises/{p.enterprise_id}/batches/{bid}/pending-seals"
+    h = await _h(deps, p.sealer_id)
+    assert (await _ok(await client.get(url, headers=h)))["contract_ids"] == []
+    async with deps.db.sessions() as s:
+        cid = (await s.execute(select(BatchRow.contract_id).where(
+            BatchRow.batch_id == bid, BatchRow.phone == p.employee_phone))).scalar_one()
+    await sending.fill_employee_fields(deps, p.employee_id, cid,
+                                       {"emp_address": "杭州市天目山路1号"}, META)
+    await sign_as(deps, outbox, p.employee_id, cid)
+    assert (await _ok(await client.get(url, headers=h)))["contract_ids"] == [cid]
+    staff = await joined_member(deps, p.enterprise_id, p.admin_id, "employee")
+    await _refused(await client.get(url, headers=await _h(deps, staff)), 403,
+                   "permission_denied")
