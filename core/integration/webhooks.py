@@ -410,7 +410,7 @@ async def _endpoint_outcome(tx: Tx, deps: Deps, endpoint_id: str, *, ok: bool) -
     await log(tx, deps, "webhook.auto_disabled", actor_id=None,
               enterprise_id=endpoint.enterprise_id, subject_type="webhook",
               subject_id=endpoint.id,
-              data={"url": endpoint.url, "count": endpoint.consecutive_failures})
+              data={"url": endpoint.url, "failures": endpoint.consecutive_failures})
     admin = (await tx.session.execute(
         select(User.phone).join(Enterprise, Enterprise.main_admin_id == User.id)
         .where(Enterprise.id == endpoint.enterprise_id)
