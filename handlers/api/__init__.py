@@ -14,6 +14,7 @@ def api_groups() -> list[ApiRoutes]:
     from handlers.api import (
         auth,
         batches,
+        certification,
         contracts,
         enterprise,
         evidence,
@@ -30,7 +31,8 @@ def api_groups() -> list[ApiRoutes]:
     )
 
     return [meta.api, auth.api, identity.api, contracts.api, evidence.api, verify.api,
-            enterprise.api, onboarding.api, integration.api, templates.api, batches.api,
+            enterprise.api, certification.api, onboarding.api, integration.api, templates.api,
+            batches.api,
             # After onboarding: its /employees/qr is matched before /employees/{employee_id}.
             organisation.api, seals.api, staff.api, signatures.api]
 

@@ -18,7 +18,7 @@ from core.templates import sending, service
 from core.templates.lawcheck import LawReport
 from handlers.api.registry import ApiRoutes, parse, reply
 from handlers.keys import DEPS
-from handlers.util import read_form, request_meta, require_session, uploaded_file
+from handlers.util import bounded_int, read_form, request_meta, require_session, uploaded_file
 
 api = ApiRoutes(tag="templates")
 
@@ -374,3 +374,17 @@ async def send_one(request: web.Request) -> web.Response:
     origin = await sending.contract_origin(deps, contract_id)
     return reply(SentOut(contract_id=contract_id, template_id=tid,
                          version=origin[1] if origin else 0), status=201)
+
+
+@api.route("GET", BASE + "/{template_id}/pages/{page}",
+           summary="One page of the draft's PDF as PNG, for placing fields (0-based page; "
+                   "?w=200..2000 pixels wide)", response_content_type="image/png")
+async def page_image(request: web.Request) -> web.Response:
+    session = require_session(request)
+    page = bounded_int(request.match_info["page"], "page", maximum=10_000)
+    width = bounded_int(request.query.get("w"), "w", default=800, minimum=200, maximum=2000)
+    png = await service.page_image(request.app[DEPS], session.user_id,
+                                   request.match_info["enterprise_id"],
+                                   request.match_info["template_id"], page, width)
+    return web.Response(body=png, content_type="image/png",
+                        headers={"Cache-Control": "private, max-age=86400"})
