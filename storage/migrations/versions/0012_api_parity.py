@@ -12,7 +12,7 @@ from alembic import op
 
 
 revision: str = '0012_api_parity'
-down_revision: str | None = '0010_batch'
+down_revision: str | None = '0014_page_marks'
 branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
