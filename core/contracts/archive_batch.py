@@ -292,9 +292,10 @@ async def _types(tx: Tx, actor: Any) -> dict[str, str]:
 async def _taken(tx: Tx, enterprise_id: str, nums: list[str]) -> set[str]:
     taken: set[str] = set()
     for i in range(0, len(nums), 500):
-        taken |= set((await tx.session.execute(
+        taken |= {n for n in (await tx.session.execute(
             select(Contract.number).where(Contract.enterprise_id == enterprise_id,
-                                          Contract.number.in_(nums[i:i + 500])))).scalars())
+                                          Contract.number.in_(nums[i:i + 500])))).scalars()
+                  if n}
     return taken
 
 
