@@ -136,6 +136,13 @@ def zip_members(data: bytes, max_member: int) -> dict[str, zipfile.ZipInfo]:
     return out
 
 
+def _zip_name(name: str) -> str:
+    """The upload's file name for display: no path, no control characters, ends .zip."""
+    base = (name or "").replace("\\", "/").rsplit("/", 1)[-1]
+    base = "".join(ch for ch in base if ord(ch) >= 32).strip()[:190] or "archive.zip"
+    return base if base.lower().endswith(".zip") else base + ".zip"
+
+
 def read_member(data: bytes, info: zipfile.ZipInfo) -> bytes:
     """One member's bytes, never more than its declared size (checked by zip_members)."""
     try:
@@ -333,7 +340,7 @@ async def draft_batch(deps: Deps, user_id: str, enterprise_id: str, *, zip_data:
             await A.archiver(tx, user_id, enterprise_id)
             b = ArchiveBatch(
                 enterprise_id=enterprise_id, created_by=user_id, state="draft",
-                zip_name=A.check_filename(zip_name)[:-4][:190] + ".zip", rows=rows,
+                zip_name=_zip_name(zip_name), rows=rows,
                 total=len(rows),
                 errors=[{"row": e.row, "column": e.column, "message": e.message}
                         for e in errors[:MAX_ERRORS]],

@@ -93,6 +93,7 @@ async def test_archive_one_pdf_and_a_batch_with_a_bad_row(
     await hr.click("#archive-batch-upload")
     await hr.wait_for_selector("#archive-preview")
     assert "2 行可归档，1 行有误" in await hr.inner_text("#archive-preview")
+    assert "（纸质合同扫描件.zip）" in await hr.inner_text("p.tpl-crumb")
     bad = hr.locator("tr.row-error")
     assert await bad.count() == 1
     assert (await bad.get_attribute("data-row"), await bad.get_attribute("data-column")) == (
@@ -122,4 +123,14 @@ async def test_archive_one_pdf_and_a_batch_with_a_bad_row(
     body = await page.inner_text("body")
     assert "劳动合同（2023 纸质）" in body and "已归档（纸质）" in body
     await shot(page, f"{device}-employee-list")
+    await page.click("a.contract-link")
+    await page.wait_for_selector("#paper-note")
+    assert await page.locator("#go-sign").count() == 0
+    assert "已归档（纸质）" in await page.inner_text("#contract-state")
+    first = page.locator("img[alt='第 1 页']")
+    await first.scroll_into_view_if_needed()
+    await page.wait_for_function(
+        "() => { const i = document.querySelector(\"img[alt='第 1 页']\");"
+        " return i && i.complete && i.naturalWidth > 0; }", timeout=60_000)
+    await shot(page, f"{device}-employee-paper-contract")
     await ctx.close()

@@ -167,3 +167,40 @@ async def test_console_pages_archive_and_show_a_batch(client, deps) -> None:
     assert "下载归档表格模板" in await r.text()
     r = await client.get(f"/console/e/{ent}/archive/nope")
     assert r.status == 404
+
+
+async def test_pages_linked_from_an_archived_contract_never_fail(client, deps) -> None:
+    """The contract page, its trail, evidence pages and downloads: every link followed from
+    an archived contract answers without a server error."""
+    import re
+    from collections import deque
+
+    ent, admin = await certified_enterprise(deps)
+    types = await type_ids(deps, ent)
+    h = await headers(deps, admin)
+    r = await client.post(f"/api/v1/enterprises/{ent}/archives", headers=h, data=one_form(
+        sample_contract_pdf(1), title="劳动合同", business_type_id=types["劳动合同"],
+        name="张三", phone="13800138000", signed_on="2025-06-01"))
+    cid = (await r.json())["id"]
+    user = await get_user(deps, admin)
+    assert user is not None
+    client.session.cookie_jar.update_cookies(
+        {"ls_session": (await login_as(deps, user)).session.token})
+    queue = deque([f"/console/e/{ent}/archive/{cid}", f"/contracts/{cid}",
+                   f"/console/contracts/{cid}/trail"])
+    seen: dict[str, int] = {}
+    while queue and len(seen) < 60:
+        path = queue.popleft()
+        if path in seen:
+            continue
+        resp = await client.get(path)
+        seen[path] = resp.status
+        if "text/html" in resp.headers.get("Content-Type", ""):
+            for href in re.findall(r'href="(/[^"]*)"', await resp.text()):
+                if cid in href and href not in seen:
+                    queue.append(href.replace("&amp;", "&"))
+    assert len(seen) > 4, seen
+    assert not [p for p, s in seen.items() if s >= 500], seen
+    for tail in ("evidence-report.pdf", "evidence.zip"):
+        resp = await client.get(f"/contracts/{cid}/{tail}")
+        assert resp.status == 409, tail
