@@ -318,3 +318,47 @@ def test_the_template_has_the_columns() -> None:
     wb = load_workbook(io.BytesIO(AB.template_bytes()))
     header = [c.value for c in wb[AB.SHEET_TITLE][1]]
     assert [str(h).rstrip("*") for h in header] == list(AB.COLUMNS)
+
+
+def test_api_keys_with_the_contracts_scope_may_archive() -> None:
+    from core.integration.api_keys import needed_scope
+
+    for path in ("/enterprises/{enterprise_id}/archives",
+                 "/enterprises/{enterprise_id}/archive-batches",
+                 "/enterprises/{enterprise_id}/archive-batches/{batch_id}/confirm"):
+        assert needed_scope("POST", path) == "contracts"
+    assert needed_scope("GET", "/enterprises/{enterprise_id}/archives") == "read"
+
+
+async def test_the_employee_can_be_picked_from_the_roster(deps: Deps) -> None:
+    from tests.ledger_support import employee_in
+
+    ent, admin, types = await _setup(deps)
+    phone = await employee_in(deps, ent, None, "陈一")
+    async with deps.db.sessions() as s:
+        from storage.models import Employee
+
+        emp_id = (await s.execute(select(Employee.id).where(
+            Employee.phone == phone))).scalar_one()
+    cid = await _one(deps, ent, admin, types, name="", phone="", employee_id=emp_id)
+    view = await archive.get_archive(deps, admin, ent, cid)
+    assert (view.name, view.phone) == ("陈一", phone)
+    other_ent, other_admin = await certified_enterprise(deps, name="另一家科技有限公司")
+    other_types = await type_ids(deps, other_ent)
+    with pytest.raises(InvalidInput) as err:
+        await _one(deps, other_ent, other_admin, other_types, employee_id=emp_id)
+    assert err.value.code == "employee_not_found"
+
+
+async def test_a_number_taken_before_confirming_archives_nothing(deps: Deps) -> None:
+    ent, admin, types = await _setup(deps)
+    view = await _draft(deps, ent, admin, [
+        row("a.pdf", "张三", "13800138001"),
+        row("b.pdf", "李四", "13800138002", number="LATE-1"),
+    ], pdfs("a.pdf", "b.pdf"))
+    await _one(deps, ent, admin, types, number="LATE-1")
+    with pytest.raises(Conflict) as err:
+        await AB.confirm_batch(deps, admin, ent, view.id, META)
+    assert "第 3 行" in err.value.message
+    assert (await archive.list_archives(deps, admin, ent, batch_id=view.id)).total == 0
+    assert (await AB.get_batch(deps, admin, ent, view.id)).state == "draft"
