@@ -129,6 +129,18 @@ async def test_bad_zip_is_a_400(client, deps) -> None:
     assert r.status == 400 and (await r.json())["error"]["code"] == "bad_zip"
 
 
+async def test_bad_sheets_are_a_4xx(client, deps) -> None:
+    ent, admin = await certified_enterprise(deps)
+    h = await headers(deps, admin)
+    z = zip_of(pdfs("a.pdf"))
+    for x, code in ((b"garbage", "not_xlsx"), (sheet([], header=["姓名"]), "bad_template"),
+                    (sheet([]), "empty_import"), (b"", "empty_upload")):
+        r = await client.post(f"/api/v1/enterprises/{ent}/archive-batches", headers=h,
+                              data=batch_form(z, x))
+        assert 400 <= r.status < 500, (code, await r.text())
+        assert (await r.json())["error"]["code"] == code
+
+
 async def test_permission_and_tenant_rules(client, deps) -> None:
     ent, admin = await certified_enterprise(deps)
     types = await type_ids(deps, ent)
