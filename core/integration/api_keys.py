@@ -31,7 +31,7 @@ TOUCH_EVERY = timedelta(minutes=1)
 # the writes of that area; admin: every call an API key may make.
 SCOPES: dict[str, str] = {
     "read": "只读",
-    "contracts": "合同（读取、发起、撤销）",
+    "contracts": "合同（读取、发起、撤销、归档）",
     "employees": "员工（读取、录入、审核、导入）",
     "admin": "全部管理操作",
 }
@@ -197,6 +197,9 @@ def needed_scope(method: str, path: str) -> str | None:
             return "read"
         if path.startswith("/enterprises/{enterprise_id}/employees"):
             return "employees"
+        if path.startswith("/enterprises/{enterprise_id}/archive"):
+            # Paper archive (core/contracts/archive.py): contract records.
+            return "contracts"
         return "admin"
     return None
 

@@ -12,6 +12,7 @@ VERSION = "1.0.0"
 def api_groups() -> list[ApiRoutes]:
     """Every API area. A new module adds its `api` here."""
     from handlers.api import (
+        archive,
         auth,
         batches,
         certification,
@@ -34,7 +35,7 @@ def api_groups() -> list[ApiRoutes]:
             enterprise.api, certification.api, onboarding.api, integration.api, templates.api,
             batches.api,
             # After onboarding: its /employees/qr is matched before /employees/{employee_id}.
-            organisation.api, seals.api, staff.api, signatures.api]
+            organisation.api, seals.api, staff.api, signatures.api, archive.api]
 
 
 def install_api(app: web.Application) -> None:
