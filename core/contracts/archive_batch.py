@@ -25,7 +25,7 @@ import time
 import zipfile
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import Any
 
 from openpyxl import Workbook as XWorkbook
@@ -453,3 +453,29 @@ async def confirm_batch(deps: Deps, user_id: str, enterprise_id: str, batch_id: 
             tenant_id=enterprise_id, subject_type="archive_batch", subject_id=b.id,
             data={"archived": b.archived}, meta=meta)
         return b.archived
+
+
+async def discard_abandoned(deps: Deps, keep: timedelta, per_run: int = 100) -> int:
+    """Delete archive drafts older than `keep` and then their stored scans (a scan of a
+    draft belongs to nothing else); the number deleted. The rows are locked while they
+    are deleted, so a confirmation at that moment waits and then finds the draft gone."""
+    cutoff = deps.clock.now() - keep
+    async with deps.db.transaction() as tx:
+        drafts = list((await tx.session.execute(
+            select(ArchiveBatch)
+            .where(ArchiveBatch.state == "draft", ArchiveBatch.created_at < cutoff)
+            .order_by(ArchiveBatch.created_at).limit(per_run)
+            .with_for_update(skip_locked=True))).scalars())
+        keys = [str(r["file_key"]) for b in drafts for r in (b.rows or [])
+                if isinstance(r, dict) and r.get("file_key")]
+        for b in drafts:
+            await audit.record(
+                tx, at=deps.clock.now(), action="archive.batch_discarded", actor_id=None,
+                tenant_id=b.enterprise_id, subject_type="archive_batch", subject_id=b.id,
+                data={"rows": b.total, "checked_at": b.created_at.isoformat(),
+                      "kept_days": keep.days})
+            await tx.session.delete(b)
+    # After the commit: a crash in between leaves unreferenced files, never a draft
+    # pointing at missing ones.
+    await A.delete_files(deps, *keys)
+    return len(drafts)

@@ -1,7 +1,8 @@
 """Abandoned batch drafts: an upload that was checked and previewed but never confirmed
-keeps the names, phones and ID numbers of its rows. They are discarded after
-`DRAFT_KEEP` (the preview page says so), a bounded number per run so one sweep never
-holds SQLite's write turn for long; each discard is an audit entry of its enterprise.
+keeps the names, phones and ID numbers of its rows (and, for a paper-archive batch, the
+scans). They are discarded after `DRAFT_KEEP` (the preview pages say so), a bounded
+number per run so one sweep never holds SQLite's write turn for long; each discard is an
+audit entry of its enterprise.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from datetime import timedelta
 from sqlalchemy import delete, select
 
 from core.context import Deps
+from core.contracts import archive_batch
 from core.enterprise.common import log
 from storage.models import BatchRow, ContractBatch
 
@@ -19,7 +21,12 @@ PER_RUN = 100
 
 
 async def discard_abandoned(deps: Deps) -> int:
-    """Delete drafts older than DRAFT_KEEP with their rows; the number deleted."""
+    """Delete sending and archive drafts older than DRAFT_KEEP; the number deleted."""
+    return (await _discard_sending_drafts(deps)
+            + await archive_batch.discard_abandoned(deps, DRAFT_KEEP, PER_RUN))
+
+
+async def _discard_sending_drafts(deps: Deps) -> int:
     cutoff = deps.clock.now() - DRAFT_KEEP
     async with deps.db.transaction() as tx:
         drafts = (await tx.session.execute(

@@ -362,3 +362,34 @@ async def test_a_number_taken_before_confirming_archives_nothing(deps: Deps) -> 
     assert "第 3 行" in err.value.message
     assert (await archive.list_archives(deps, admin, ent, batch_id=view.id)).total == 0
     assert (await AB.get_batch(deps, admin, ent, view.id)).state == "draft"
+
+
+async def test_an_unconfirmed_archive_draft_goes_with_its_scans_after_a_week(
+        deps: Deps, clock) -> None:
+    """Its stored scans are deleted with it and the discard is audited; a draft younger
+    than a week stays, and the old one can no longer be confirmed."""
+    from datetime import timedelta
+
+    from sqlalchemy import select
+
+    from core.contracts import common
+    from core.templates.batch_drafts import DRAFT_KEEP, discard_abandoned
+    from storage.models import ArchiveBatch, AuditEntry
+
+    ent, admin, _ = await _setup(deps)
+    old = await _draft(deps, ent, admin, [row("a.pdf", "张三", "13800138001")], pdfs("a.pdf"))
+    async with deps.db.sessions() as s:
+        keys = [r["file_key"] for r in (await s.get(ArchiveBatch, old.id)).rows]
+    assert keys and all(common.store(deps).exists(k) for k in keys)
+    clock.advance(seconds=(DRAFT_KEEP + timedelta(minutes=1)).total_seconds())
+    young = await _draft(deps, ent, admin, [row("b.pdf", "李四", "13800138002")],
+                         pdfs("b.pdf"))
+    assert await discard_abandoned(deps) == 1
+    async with deps.db.sessions() as s:
+        left = set((await s.execute(select(ArchiveBatch.id))).scalars())
+        audited = (await s.execute(select(AuditEntry.subject_id).where(
+            AuditEntry.action == "archive.batch_discarded"))).scalars().all()
+    assert left == {young.id} and audited == [old.id]
+    assert not any(common.store(deps).exists(k) for k in keys)
+    with pytest.raises(NotFound):
+        await AB.confirm_batch(deps, admin, ent, old.id, META)
