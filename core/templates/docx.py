@@ -1,7 +1,9 @@
 """A template's document: a PDF as uploaded, or a Word (.docx) file converted to PDF.
 
 What a file is, is decided by its content: a zip is a Word document (whatever its name),
-an OLE file (.doc) is refused, anything else goes on as a PDF and meets the PDF checks. A
+an OLE file (.doc) is refused, a PDF is a PDF (whatever its name); a file named .docx that
+is neither is refused as not a Word document; anything else goes on as a PDF and meets the
+PDF checks. A
 Word document is checked before it reaches the converter: the size bound of PDF
 templates, then a bounded zip (core/zipcheck.py: members, declared size, compression
 ratio) that holds `[Content_Types].xml` and `word/document.xml`, no encrypted member and
@@ -37,10 +39,12 @@ def available(deps: Deps) -> bool:
 
 
 def is_word(data: bytes, filename: str | None) -> bool:
-    """A zip, an OLE file, or a file named .docx/.doc: handled as a Word document."""
+    """A zip, an OLE file, or a file named .docx/.doc that is not a PDF (a PDF header in
+    the first KB, where readers look for it): handled as a Word document."""
+    if data.startswith(ZIP_MAGIC) or data.startswith(OLE_MAGIC):
+        return True
     name = (filename or "").strip().lower()
-    return (data.startswith(ZIP_MAGIC) or data.startswith(OLE_MAGIC)
-            or name.endswith((".docx", ".doc")))
+    return name.endswith((".docx", ".doc")) and b"%PDF-" not in data[:1024]
 
 
 def pdf_filename(filename: str | None) -> str:
