@@ -128,3 +128,30 @@ async def test_the_console_turns_a_docx_into_a_template(client, deps) -> None:
     assert resp.status == 303, await resp.text()
     editor = await (await client.get(resp.headers["Location"])).text()
     assert editor.count("/pages/") >= 2 and "Word 劳动合同" in editor
+
+
+@needs_soffice
+async def test_the_console_replaces_a_templates_document_with_a_docx(client, deps) -> None:
+    from core.templates import service
+    from tests.contract_support import META
+
+    p = await parties(deps)
+    tid = await service.import_model(deps, p.admin_id, p.enterprise_id, meta=META)
+    before = await service.get_template(deps, p.admin_id, p.enterprise_id, tid)
+    pages = 1 + max(pl.page for f in before.fields for pl in f.placements)
+    client.session.cookie_jar.update_cookies(
+        {"ls_session": await session_token(deps, p.admin_id)})
+    editor = f"/console/e/{p.enterprise_id}/templates/{tid}"
+    html = await (await client.get(editor)).text()
+    assert "新的合同文件（PDF 或 Word .docx）" in html
+    form = aiohttp.FormData()
+    form.add_field("_csrf", _csrf(html))
+    form.add_field("file", make_docx(pages=pages), filename="新版合同.docx",
+                   content_type="application/octet-stream")
+    resp = await client.post(f"{editor}/file", data=form, allow_redirects=False)
+    assert resp.status == 303, await resp.text()
+    after = await service.get_template(deps, p.admin_id, p.enterprise_id, tid)
+    # (aiohttp's client percent-encodes the name it sends; a browser sends it as is)
+    assert after.filename.endswith(".pdf") and "docx" not in after.filename
+    assert after.page_count == pages
+    assert after.sha256 != before.sha256 and len(after.fields) == len(before.fields)
