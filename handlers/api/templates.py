@@ -1,7 +1,7 @@
-"""Templates API: list, create (upload or the model text), fields and roles, replace the PDF,
-labour-law check, publish, versions, preview and send one contract. The permission rules
-are the console's (core.templates.service: templates.manage; contracts.send to read and
-send)."""
+"""Templates API: list, create (a PDF or Word .docx upload, or the model text), fields and
+roles, replace the document, labour-law check, publish, versions, preview and send one
+contract. The permission rules are the console's (core.templates.service:
+templates.manage; contracts.send to read and send)."""
 
 from __future__ import annotations
 
@@ -81,13 +81,15 @@ class CreateIn(BaseModel):
     name: str = Field(max_length=100)
     business_type: BusinessType
     roles: list[RoleIO] | None = Field(default=None, max_length=5)
-    file: bytes = Field(description="the PDF (binary part)")
+    file: bytes = Field(description="the PDF, or a Word .docx converted to PDF here (binary "
+                                    "part; told apart by content; 415 docx_unsupported "
+                                    "where no converter is installed)")
 
 
 class FileIn(BaseModel):
-    """multipart/form-data: the new PDF as `file`; fields are kept."""
+    """multipart/form-data: the new PDF (or .docx) as `file`; fields are kept."""
 
-    file: bytes
+    file: bytes = Field(description="the PDF, or a Word .docx converted to PDF here")
 
 
 class ModelIn(BaseModel):
@@ -192,10 +194,10 @@ def _ids(request: web.Request) -> tuple[str, str]:
     return request.match_info["enterprise_id"], request.match_info.get("template_id", "")
 
 
-async def _pdf_form(request: web.Request) -> tuple[dict[str, str], bytes, str]:
+async def _pdf_form(request: web.Request) -> tuple[dict[str, str], bytes, str | None]:
     limit = request.app[DEPS].config.signing.max_upload_bytes
     if request.content_length and request.content_length > limit + 64 * 1024:
-        raise PayloadTooLarge(f"PDF 文件不能超过 {limit // (1024 * 1024)} MB",
+        raise PayloadTooLarge(f"文件不能超过 {limit // (1024 * 1024)} MB",
                               code="pdf_too_large")
     if not request.content_type.startswith("multipart/"):
         raise InvalidInput("请以 multipart/form-data 上传", code="upload_expected")
@@ -203,8 +205,9 @@ async def _pdf_form(request: web.Request) -> tuple[dict[str, str], bytes, str]:
     fields = {k: v for k, v in post.items() if isinstance(v, str)}
     upload = uploaded_file(post, "file", limit)
     if upload is None:
-        raise InvalidInput("请上传 PDF 文件（字段 file）", code="empty_upload", field="file")
-    return fields, upload[0], upload[1] or "template.pdf"
+        raise InvalidInput("请上传 PDF 或 Word（.docx）文件（字段 file）", code="empty_upload",
+                           field="file")
+    return fields, upload[0], upload[1] or None
 
 
 @api.route("GET", BASE, summary="The enterprise's templates (?published=1: sendable only)",
@@ -217,7 +220,8 @@ async def list_templates(request: web.Request) -> web.Response:
     return reply(TemplateListOut(items=[template_out(t) for t in items]))
 
 
-@api.route("POST", BASE, summary="Upload a PDF as a new draft template", body=CreateIn,
+@api.route("POST", BASE, summary="Upload a PDF (or a Word .docx, "
+           "converted to PDF) as a new draft template", body=CreateIn,
            response=TemplateOut, status=201, upload=True)
 async def create_template(request: web.Request) -> web.Response:
     session = require_session(request)
@@ -284,7 +288,8 @@ async def put_fields(request: web.Request) -> web.Response:
     return reply(template_out(view))
 
 
-@api.route("POST", BASE + "/{template_id}/file", summary="Replace the PDF, keeping the fields",
+@api.route("POST", BASE + "/{template_id}/file", summary="Replace the document (PDF or .docx), "
+           "keeping the fields",
            body=FileIn, response=TemplateOut, upload=True)
 async def replace_file(request: web.Request) -> web.Response:
     session = require_session(request)

@@ -1,5 +1,6 @@
-"""Templates in the console: the list, upload and model import, the placement editor,
-replacing the PDF, the labour-law check and publishing, and sending one contract."""
+"""Templates in the console: the list, upload (PDF or Word .docx) and model import, the
+placement editor, replacing the document, the labour-law check and publishing, and sending
+one contract."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from aiohttp import web
 
 from core.contracts.send import Options
 from core.errors import DomainError, InvalidInput
-from core.templates import sending, service
+from core.templates import docx, sending, service
 from core.templates.fields import BUSINESS_TYPES, DATE_FORMATS, FILLERS, KINDS, VALUE_KINDS
 from core.templates.lawcheck import LawReport
 from handlers.console.enterprise import enterprise_page_context
@@ -57,6 +58,7 @@ async def _list_page(request: web.Request, error: DomainError | None = None,
     items = await service.list_templates(deps_of(request), uid_of(request), ent_of(request))
     return render(request, "console/templates.html", {
         **ctx, "items": items, "types": BUSINESS_TYPES, "error": error, "form": form or {},
+        "docx_ok": docx.available(deps_of(request)),
         "can_manage": "templates.manage" in ctx["access"].permissions})
 
 
@@ -117,6 +119,7 @@ async def _editor(request: web.Request, error: DomainError | None = None,
         "sizes": [[round(w, 2), round(h, 2)] for w, h in view.page_sizes],
         "state": state, "kinds": KINDS, "fillers": FILLERS, "date_formats": DATE_FORMATS,
         "types": BUSINESS_TYPES, "law": _law(law), "error": error,
+        "docx_ok": docx.available(deps),
         "notice": NOTICES.get(request.query.get("ok", "")) or ctx.get("notice"),
         "can_manage": "templates.manage" in ctx["access"].permissions,
         "can_send": "contracts.send" in ctx["access"].permissions,
