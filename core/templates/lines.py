@@ -242,6 +242,7 @@ def _text_lines(page: Any, view: _View, budget: _Budget) -> tuple[list[_Line], b
         blanks: list[_Line] = []
         run: _Line | None = None          # the current text line
         size = 0.0
+        reach = 0.0                       # the right end of the line's last character
         under: list[float] | None = None  # [x0, x1, top, bottom] of an underscore run
         under_n = 0
         ox, oy = ctypes.c_double(0), ctypes.c_double(0)
@@ -272,7 +273,8 @@ def _text_lines(page: Any, view: _View, budget: _Budget) -> tuple[list[_Line], b
             u, v = view.point(ox.value, oy.value)
             font = raw.FPDFText_GetFontSize(textpage, ix) or (bottom - top_) or 10.0
             new_line = (run is None or abs(v - run.y) > max(1.0, 0.3 * size)
-                        or left < run.x0 - 1.0 or left - run.x1 > 3 * max(size, font))
+                        or left < run.x0 - 1.0 or left - reach > 3 * max(size, font))
+            reach = right if new_line else max(reach, right)
             if char in UNDERSCORES:
                 if under is not None and not new_line and left - under[1] <= font:
                     under[1] = max(under[1], right)

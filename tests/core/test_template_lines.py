@@ -6,9 +6,10 @@ from __future__ import annotations
 
 import time
 
-from core.signing.cjk_pdf import A4, CjkFont, Page, write_pdf
+from core.signing.cjk_pdf import A4, Page, write_pdf
 from core.templates import lines
 from core.templates.lines import MAX_LINES_PER_PAGE, extract_lines
+from tests.lines_support import NAME_Y, RECT_Y, RULE_X, RULE_Y, form_pdf
 
 H = A4[1]
 
@@ -17,44 +18,30 @@ def _close(a: float, b: float, tol: float = 0.002) -> bool:
     return abs(a - b) <= tol
 
 
-def form_pdf(config) -> tuple[bytes, float]:
-    """A page with a drawn underline, a thin filled rectangle and "姓名：______"."""
-    font = CjkFont(config.signing.font_path, config.signing.font_index)
-    try:
-        page = Page()
-        page.text("F1", font, 12, 70, 700, "甲方（用人单位）：")
-        page.line(180, 698, 500, 698, width=0.6)                    # the underline
-        page.ops.append("0 g 100 300.2 200 1.2 re f")                 # a thin rectangle
-        page.text("F1", font, 12, 70, 500, "姓名：______")            # underscores
-        label = font.width("姓名：", 12)
-        return write_pdf([page], {"F1": font}, "t"), 70 + label
-    finally:
-        font.close()
-
-
 def test_an_underline_a_thin_rectangle_underscores_and_baselines_are_found(config) -> None:
-    pdf, after_label = form_pdf(config)
-    found = extract_lines(pdf)
+    form = form_pdf(config)
+    after_label = form.after_label
+    found = extract_lines(form.pdf)
     assert not found["truncated"] and len(found["pages"]) == 1
     page = found["pages"][0]
     rules = [ln for ln in page if ln["kind"] == "rule"]
     assert len(rules) == 2, rules  # the rectangle's two edges are one line
     under = min(rules, key=lambda ln: ln["y"])
-    assert _close(under["y"], (H - 698) / H)
-    assert _close(under["x0"], 180 / 595) and _close(under["x1"], 500 / 595)
+    assert _close(under["y"], (H - RULE_Y) / H)
+    assert _close(under["x0"], RULE_X[0] / 595) and _close(under["x1"], RULE_X[1] / 595)
     rect = max(rules, key=lambda ln: ln["y"])
-    assert _close(rect["y"], (H - 300.8) / H) and _close(rect["x0"], 100 / 595)
+    assert _close(rect["y"], (H - RECT_Y) / H) and _close(rect["x0"], 100 / 595)
 
     blanks = [ln for ln in page if ln["kind"] == "blank"]
     assert len(blanks) == 1, page
     blank = blanks[0]
     # An underscore's stroke sits just under the baseline (y = 500).
-    assert (H - 500) / H < blank["y"] < (H - 496) / H
+    assert (H - NAME_Y) / H < blank["y"] < (H - NAME_Y + 4) / H
     assert _close(blank["x0"], after_label / 595, 0.004)
     assert blank["x1"] > blank["x0"] + 0.05
 
     texts = {round(ln["y"], 3): ln for ln in page if ln["kind"] == "text"}
-    name = texts[round((H - 500) / H, 3)]
+    name = texts[round((H - NAME_Y) / H, 3)]
     assert _close(name["x0"], 70 / 595, 0.004)
     assert _close(name["x1"], after_label / 595, 0.004)  # the label ends before the blank
     party = texts[round((H - 700) / H, 3)]
@@ -90,8 +77,7 @@ def test_ten_thousand_tiny_lines_give_at_most_the_cap_quickly(config) -> None:
 
 
 def test_a_spent_time_budget_stops_and_says_so(config) -> None:
-    pdf, _ = form_pdf(config)
-    found = extract_lines(pdf, budget_seconds=0.0)
+    found = extract_lines(form_pdf(config).pdf, budget_seconds=0.0)
     assert found["truncated"] and found["pages"] == [[]]
 
 
