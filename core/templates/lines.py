@@ -270,7 +270,7 @@ def _text_lines(page: Any, view: _View, budget: _Budget) -> tuple[list[_Line], b
                 _, top_, _, bottom = view.box(*textpage.get_charbox(ix))
             except pdfium.PdfiumError:  # no box: not a character to place against
                 continue
-            u, v = view.point(ox.value, oy.value)
+            _, v = view.point(ox.value, oy.value)
             font = raw.FPDFText_GetFontSize(textpage, ix) or (bottom - top_) or 10.0
             new_line = (run is None or abs(v - run.y) > max(1.0, 0.3 * size)
                         or left < run.x0 - 1.0 or left - reach > 3 * max(size, font))
@@ -328,8 +328,8 @@ def extract_lines(data: bytes, budget_seconds: float = TIME_BUDGET) -> dict[str,
                 continue
             page = pdf[ix]
             try:
-                rotation = page.get_rotation() % 360
-                view = _View(*page.get_cropbox(), rotation=rotation)
+                left, bottom, right, top = page.get_cropbox()
+                view = _View(left, bottom, right, top, page.get_rotation() % 360)
                 if view.width <= 0 or view.height <= 0:
                     pages.append([])
                     continue

@@ -1,6 +1,7 @@
 // The template placement editor: pick a field type, tap a page to place it, drag to move,
 // drag the round handle to resize, or type the position. Positions are fractions of the
-// page (top-left origin), the same on every screen; the form posts them as JSON.
+// page (top-left origin), the same on every screen; the form posts them as JSON. A placed or
+// released field snaps onto a nearby text line, run of underscores or rule (吸附到文字行).
 (function () {
   "use strict";
   var form = document.getElementById("tpl-form");

@@ -91,3 +91,22 @@ def test_pages_beyond_the_limit_are_left_out(config, monkeypatch) -> None:
 def test_garbage_is_no_lines_not_an_error() -> None:
     assert extract_lines(b"%PDF-1.4 nothing here") == {
         "format": lines.FORMAT, "pages": [], "truncated": True}
+
+
+def test_a_rotated_page_gives_lines_as_the_page_image_shows_them() -> None:
+    import io
+
+    import pypdfium2 as pdfium
+
+    page = Page()
+    page.line(300, 100, 300, 400, width=1)  # vertical on the page, horizontal when shown
+    page.line(100, 500, 400, 500, width=1)  # horizontal on the page, vertical when shown
+    doc = pdfium.PdfDocument(write_pdf([page], {}, "rotated"))
+    doc[0].set_rotation(90)
+    out = io.BytesIO()
+    doc.save(out)
+    doc.close()
+    found = extract_lines(out.getvalue())["pages"][0]
+    # Shown 842 wide and 595 high; page x becomes the shown y, page y the shown x.
+    assert found == [{"kind": "rule", "y": round(300 / 595, 5), "x0": round(100 / 842, 5),
+                      "x1": round(400 / 842, 5)}]

@@ -136,7 +136,7 @@ async def test_fields_snap_to_the_underline_and_not_when_switched_off(
     await shot(hr, f"{device}-snap-off")
     await _done(hr, device)
 
-    # -- numeric entry never snaps ----------------------------------------------------------------
+    # -- numeric entry never snaps ----------------------------------------------------------
     await hr.locator(".tpl-box").first.click()
     await hr.check("#snap-lines")
     await hr.locator(".tpl-box").first.click()
@@ -145,7 +145,7 @@ async def test_fields_snap_to_the_underline_and_not_when_switched_off(
     typed = (await _fields(hr))[0]["placements"][0]
     assert typed["y"] == pytest.approx(near / 100, abs=0.00001)
 
-    # -- saved as snapped ---------------------------------------------------------------------------
+    # -- saved as snapped -------------------------------------------------------------------
     await hr.click("#save-template")
     await hr.wait_for_url("**?ok=saved")
     view = await service.get_template(deps, admin.id, ent, tid)
