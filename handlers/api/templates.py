@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from core.contracts.send import Options
 from core.errors import InvalidInput, PayloadTooLarge
-from core.templates import sending, service
+from core.templates import lines, sending, service
 from core.templates.lawcheck import LawReport
 from handlers.api.registry import ApiRoutes, parse, reply
 from handlers.keys import DEPS
@@ -148,6 +148,28 @@ class PartyIn(BaseModel):
     phone: str = Field(default="", max_length=20)
     employee_id: str | None = Field(default=None, max_length=32,
                                     description="pick from the roster instead of name/phone")
+
+
+class LineOut(BaseModel):
+    kind: Literal["rule", "blank", "text"] = Field(
+        description="rule: a drawn horizontal stroke; blank: a run of underscores; "
+                    "text: a line of text (y is its baseline)")
+    y: float = Field(description="fraction of the page height from the top")
+    x0: float = Field(description="left end, fraction of the page width")
+    x1: float = Field(description="right end (for text: where the text ends)")
+
+
+class LinesOut(BaseModel):
+    template_id: str
+    version: int = Field(description="0: the draft's PDF")
+    sha256: str = Field(description="the PDF the lines were read from")
+    pages: list[list[LineOut]] = Field(description="per page (0-based), top to bottom")
+    truncated: bool = Field(description="limits reached: pages, lines per page or time")
+
+
+class LinesQuery(BaseModel):
+    version: int | None = Field(default=None, ge=1,
+                                description="a published version (default: the draft)")
 
 
 class SendIn(BaseModel):
@@ -393,3 +415,17 @@ async def page_image(request: web.Request) -> web.Response:
                                    request.match_info["template_id"], page, width)
     return web.Response(body=png, content_type="image/png",
                         headers={"Cache-Control": "private, max-age=86400"})
+
+
+@api.route("GET", BASE + "/{template_id}/lines",
+           summary="Text lines, underscores and horizontal rules of the PDF's pages as page "
+                   "fractions, for snapping fields (?version=n: a published version)",
+           response=LinesOut, query=LinesQuery)
+async def page_lines(request: web.Request) -> web.Response:
+    session = require_session(request)
+    version = request.query.get("version")
+    found = await lines.template_lines(
+        request.app[DEPS], session.user_id, request.match_info["enterprise_id"],
+        request.match_info["template_id"],
+        bounded_int(version, "version", minimum=1, maximum=100_000) if version else None)
+    return reply(LinesOut.model_validate(found))

@@ -12,7 +12,7 @@ from aiohttp import web
 
 from core.contracts.send import Options
 from core.errors import DomainError, InvalidInput
-from core.templates import docx, sending, service
+from core.templates import docx, lines, sending, service
 from core.templates.fields import BUSINESS_TYPES, DATE_FORMATS, FILLERS, KINDS, VALUE_KINDS
 from core.templates.lawcheck import LawReport
 from handlers.console.enterprise import enterprise_page_context
@@ -143,6 +143,14 @@ async def page_image(request: web.Request) -> web.Response:
                                    width)
     return web.Response(body=png, content_type="image/png",
                         headers={"Cache-Control": "private, max-age=86400"})
+
+
+@routes.get("/console/e/{ent}/templates/{tid}/lines.json")
+async def page_lines(request: web.Request) -> web.Response:
+    """Text lines and rules of the draft's pages, for snapping fields in the editor."""
+    found = await lines.template_lines(deps_of(request), uid_of(request), ent_of(request),
+                                       _tid(request))
+    return web.json_response(found, headers={"Cache-Control": "private, max-age=86400"})
 
 
 def _json_list(form: Any, key: str) -> list[Any]:
