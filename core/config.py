@@ -50,7 +50,7 @@ class DatabaseConfig:
     # SQLite files: run each statement on the event loop at once (storage/sqlite_inline.py)
     # instead of a hop to aiosqlite's thread and back per call. Slower on the busy shared
     # machine it was measured on (docs/benchmarks.md): off by default.
-    sqlite_inline: bool = False
+    sqlite_inline: bool = True
 
 
 @dataclass(frozen=True)

@@ -32,6 +32,7 @@ from sqlalchemy import func, select, text, update
 from core.context import Deps
 from core.errors import Conflict, NotFound
 from storage.models import OutboxMessage
+from storage.models.base import new_id
 from storage.uow import BACKGROUND_WRITES, Tx
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ Deliverer = Callable[[Deps, OutboxMessage], Awaitable[None]]
 CLAIM_SECONDS = 120
 BACKOFF_CAP_SECONDS = 3600
 NOTIFY_CHANNEL = "laborsign_jobs"
+OUTBOX_TABLE = OutboxMessage.__table__
 
 
 @dataclass(frozen=True)
@@ -128,12 +130,19 @@ async def enqueue(
         )).scalar_one_or_none()
         if existing is not None:
             return None
+    # One INSERT rather than the session's unit of work (a flush per job): the row is
+    # only ever changed by the runners, never through this transaction's session.
+    # The returned job is not attached to the session.
     msg = OutboxMessage(
-        kind=kind, queue=name, payload=payload, status="queued", attempts=0,
+        id=new_id(), kind=kind, queue=name, payload=payload, status="queued", attempts=0,
         created_at=now, next_attempt_at=max(run_at or now, now), dedupe_key=key,
+        locked_until=None, sent_at=None, last_error=None,
     )
-    tx.session.add(msg)
-    await tx.session.flush()
+    conn = await tx.session.connection()
+    await conn.execute(OUTBOX_TABLE.insert().values(
+        id=msg.id, kind=kind, queue=name, payload=payload, status="queued", attempts=0,
+        created_at=now, next_attempt_at=msg.next_attempt_at, dedupe_key=key,
+    ))
     if tx.dialect == "postgresql":
         # Delivered on commit only, to every process listening (core.outbox.listen).
         await tx.session.execute(text("SELECT pg_notify(:c, :q)"),
