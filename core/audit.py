@@ -14,9 +14,9 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import select
+from sqlalchemy import Table, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -25,8 +25,8 @@ from storage.models import AuditChain, AuditEntry
 from storage.uow import Database, Tx
 
 GENESIS = "0" * 64
-AUDIT_TABLE = AuditEntry.__table__
-CHAIN_TABLE = AuditChain.__table__
+AUDIT_TABLE = cast(Table, AuditEntry.__table__)
+CHAIN_TABLE = cast(Table, AuditChain.__table__)
 PLATFORM = ""  # the chain of events that belong to no enterprise
 
 
