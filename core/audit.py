@@ -28,6 +28,8 @@ GENESIS = "0" * 64
 AUDIT_TABLE = cast(Table, AuditEntry.__table__)
 CHAIN_TABLE = cast(Table, AuditChain.__table__)
 PLATFORM = ""  # the chain of events that belong to no enterprise
+# Session.info key: the chain heads this transaction holds locked (chain -> seq, hash).
+HEADS_KEY = "laborsign_audit_heads"
 
 
 def entry_hash(prev_hash: str, seq: int, at: datetime, fields: dict[str, Any],
@@ -93,7 +95,10 @@ async def record(
     and a flush per entry was a large part of a signature's CPU (docs/benchmarks.md,
     "Third round"). The returned entry is not attached to the session (no `seq`)."""
     chain = tenant_id or PLATFORM
-    head_seq, head_hash = await _lock_head(tx, chain)
+    # The head is locked until this transaction ends: a later entry in the same
+    # transaction continues from what the last one wrote, without reading it again.
+    heads: dict[str, tuple[int, str]] = tx.session.info.setdefault(HEADS_KEY, {})
+    head_seq, head_hash = heads.get(chain) or await _lock_head(tx, chain)
     entry = AuditEntry(
         chain=chain, chain_seq=head_seq + 1, at=at, prev_hash=head_hash, hash="",
         actor_id=actor_id, tenant_id=tenant_id, action=action, subject_type=subject_type,
@@ -113,6 +118,7 @@ async def record(
         CHAIN_TABLE.update().where(CHAIN_TABLE.c.chain == chain)
         .values(seq=entry.chain_seq, hash=entry.hash)
     )
+    heads[chain] = (entry.chain_seq, entry.hash)
     return entry
 
 
