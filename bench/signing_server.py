@@ -61,7 +61,7 @@ from bench.procs import cpu_seconds, free_port, wait_for_port  # noqa: E402
 from core import cpu  # noqa: E402
 from core.config import load_config  # noqa: E402
 from core.context import RequestMeta  # noqa: E402
-from core.contracts import demo, send  # noqa: E402
+from core.contracts import demo, disclosure, send  # noqa: E402
 from core.contracts.send import Box, SignerSpec  # noqa: E402
 from core.signatures import add_signature  # noqa: E402
 from core.signing import service  # noqa: E402
@@ -170,6 +170,9 @@ async def seed(env: dict[str, str], count: int, batches: int) -> list[list[Job]]
             user_id = await ensure_demo_user(deps, phone=phone, password=BENCH_PASSWORD)
             await demo.verify_person_dev(deps, user_id, "张三", f"{100 + i:03d}")
             await add_signature(deps, user_id, png, META)
+            # The signing disclosure (告知) is read and accepted once, before a first signing.
+            await disclosure.show(deps, user_id, None, META)
+            await disclosure.accept(deps, user_id, None, META)
             # Issued now, not at the first signature, so that every run does the same work.
             await service.issue_person_certificate(deps, user_id, meta=META)
             async with deps.db.transaction() as tx:

@@ -10,7 +10,14 @@ from typing import TYPE_CHECKING
 
 from core.clock import Clock
 from core.config import Config
-from core.ports import FileStore, IdentityVerifier, Notifier, SmsSender, WechatApi
+from core.ports import (
+    DocumentConverter,
+    FileStore,
+    IdentityVerifier,
+    Notifier,
+    SmsSender,
+    WechatApi,
+)
 from storage.uow import Database
 
 if TYPE_CHECKING:  # types only: these modules themselves take Deps
@@ -57,6 +64,8 @@ class Deps:
     handover: tuple[HandoverProvider, ...] = ()
     # Outbound webhook deliveries (core/integration/webhooks.py); None: none are sent.
     webhook_sender: WebhookSender | None = None
+    # Word (.docx) templates to PDF; None: not installed here, only PDF templates.
+    converter: DocumentConverter | None = None
     # Set by the job runner so services can wake it after commit.
     outbox_wakeup: Wakeups | None = None
     caches: ProcessCaches = field(default_factory=lambda: ProcessCaches())

@@ -171,3 +171,24 @@ def shutdown_verification() -> None:
     if _verify_pool is not None:
         _verify_pool.shutdown(wait=False, cancel_futures=True)
         _verify_pool, _verify_size = None, 0
+
+
+def stop_all(timeout: float = 5.0) -> None:
+    """End both pools' processes before this process exits. Left to the interpreter's exit
+    hooks, an idle spawned worker is joined without being told to stop, and a server told
+    to stop (SIGTERM) then never exits. Busy work is abandoned: the job system retries it."""
+    global _pool
+    pools = [p for p in (_pool, _verify_pool) if p is not None]
+    # ProcessPoolExecutor has no public way to end its workers before Python 3.14.
+    processes = [proc for p in pools for proc in (getattr(p, "_processes", None) or {}).values()]
+    shutdown()
+    shutdown_verification()
+    for proc in processes:
+        with contextlib.suppress(OSError, ValueError):
+            proc.terminate()
+    for proc in processes:
+        with contextlib.suppress(OSError, ValueError, AssertionError):
+            proc.join(timeout)
+            if proc.is_alive():
+                proc.kill()
+                proc.join(timeout)

@@ -35,7 +35,12 @@ def read_verified(store: FileStore, key: str, sha256: str) -> bytes:
     Run in a worker thread: hashing a 10 MB file takes tens of milliseconds. An object
     changed or truncated behind our back is refused rather than served or signed.
     """
-    data = store.get(key)
+    try:
+        data = store.get(key)
+    except FileNotFoundError:
+        # Lost behind our back (a restore without the files): an answer, not a crash.
+        log.error("stored file is missing", extra={"key": key, "store": store.name})
+        raise ProviderUnavailable("文件暂时无法读取，请联系客服", code="file_missing") from None
     if sha256_hex(data) != sha256:
         log.error("stored file fails its hash check", extra={"key": key, "store": store.name})
         raise ProviderUnavailable("文件校验未通过，请联系客服", code="file_integrity")

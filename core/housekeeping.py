@@ -1,7 +1,8 @@
 """Periodic work (run once across all processes by core/periodic.py): contracts past
 their deadline expire (and the parties are told); pending signers get the reminders
 their enterprise scheduled, and a notice the day before the deadline; short-lived rows
-(rate-limit events, captchas, old SMS codes) are removed.
+(rate-limit events, captchas, old SMS codes) and batch drafts nobody confirmed within a
+week are removed.
 
 Evidence is not touched: intent confirmations, audit rows and verification records
 are kept (the law asks for at least two years after a contract ends).
@@ -21,6 +22,7 @@ from core.contracts.ending import expire_due
 from core.contracts.evidence import prune_exports
 from core.enterprise.certification import cancel_attempts_on_expiry
 from core.periodic import PeriodicTask
+from core.templates.batch_drafts import discard_abandoned
 from storage.models import CaptchaChallenge, SmsCode
 
 log = logging.getLogger(__name__)
@@ -66,4 +68,6 @@ TASKS = (
                  cancel_attempts_on_expiry),
     # Batch evidence exports (.zip) are kept a week (core/contracts/evidence.py).
     PeriodicTask("evidence.prune_exports", timedelta(hours=1), prune_exports),
+    # Batch drafts never confirmed are discarded after a week (core/templates/batch_drafts.py).
+    PeriodicTask("batches.discard_drafts", timedelta(hours=1), discard_abandoned),
 )

@@ -25,13 +25,14 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, text, update
+from sqlalchemy import Table, func, select, text, update
 
 from core.context import Deps
 from core.errors import Conflict, NotFound
 from storage.models import OutboxMessage
+from storage.models.base import new_id
 from storage.uow import BACKGROUND_WRITES, Tx
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ Deliverer = Callable[[Deps, OutboxMessage], Awaitable[None]]
 CLAIM_SECONDS = 120
 BACKOFF_CAP_SECONDS = 3600
 NOTIFY_CHANNEL = "laborsign_jobs"
+OUTBOX_TABLE = cast(Table, OutboxMessage.__table__)
 
 
 @dataclass(frozen=True)
@@ -83,6 +85,10 @@ class Wakeups:
 
     def __init__(self) -> None:
         self.events = {name: asyncio.Event() for name in QUEUE_NAMES}
+        # Set while this process runs its job runners (OutboxWorker.run_forever): hands
+        # a committed, already claimed job to them for delivery at once (`enqueue(...,
+        # direct=True)`).
+        self.direct: Callable[[OutboxMessage], None] | None = None
 
     def wake(self, queue: str) -> None:
         event = self.events.get(queue)
@@ -116,9 +122,17 @@ async def enqueue(
     run_at: datetime | None = None,
     queue: str | None = None,
     wakeup: Wakeups | None = None,
+    direct: bool = False,
 ) -> OutboxMessage | None:
     """Queue a job in the caller's transaction; None when its idempotency key (per
-    kind, within `dedupe_window` if given) was used already. `run_at` schedules it."""
+    kind, within `dedupe_window` if given) was used already. `run_at` schedules it.
+
+    `direct` (a person is waiting: the sign-in or signing code): when this process runs
+    the job runners, the row is written already claimed by them (`sending`, one
+    attempt, the usual lease) and delivered right after the commit, then marked in one
+    transaction: no claim transaction and no runner round. Crash-safe like any claim:
+    the row was committed first, so if the process dies before marking it, a runner
+    claims it again when the lease has expired and delivers it once more."""
     name = queue_of(kind, queue)
     key = _scoped_key(dedupe_key, now, dedupe_window) if dedupe_key is not None else None
     if key is not None:
@@ -128,12 +142,28 @@ async def enqueue(
         )).scalar_one_or_none()
         if existing is not None:
             return None
+    # One INSERT rather than the session's unit of work (a flush per job): the row is
+    # only ever changed by the runners, never through this transaction's session.
+    # The returned job is not attached to the session.
+    due = max(run_at or now, now)
+    hand_over = wakeup.direct if direct and wakeup is not None and due <= now else None
+    claimed = hand_over is not None
     msg = OutboxMessage(
-        kind=kind, queue=name, payload=payload, status="queued", attempts=0,
-        created_at=now, next_attempt_at=max(run_at or now, now), dedupe_key=key,
+        id=new_id(), kind=kind, queue=name, payload=payload,
+        status="sending" if claimed else "queued", attempts=1 if claimed else 0,
+        created_at=now, next_attempt_at=due, dedupe_key=key,
+        locked_until=now + timedelta(seconds=CLAIM_SECONDS) if claimed else None,
+        sent_at=None, last_error=None,
     )
-    tx.session.add(msg)
-    await tx.session.flush()
+    conn = await tx.session.connection()
+    await conn.execute(OUTBOX_TABLE.insert().values(
+        id=msg.id, kind=kind, queue=name, payload=payload, status=msg.status,
+        attempts=msg.attempts, created_at=now, next_attempt_at=due, dedupe_key=key,
+        locked_until=msg.locked_until,
+    ))
+    if hand_over is not None:
+        tx.after_commit(lambda: hand_over(msg))
+        return msg
     if tx.dialect == "postgresql":
         # Delivered on commit only, to every process listening (core.outbox.listen).
         await tx.session.execute(text("SELECT pg_notify(:c, :q)"),
@@ -171,6 +201,7 @@ class OutboxWorker:
         self.queues = queues
         self.wakeups = Wakeups()
         self._stopping = False
+        self._direct_tasks: set[asyncio.Task[None]] = set()
 
     async def claim(self, queue: str, limit: int) -> list[OutboxMessage]:
         now = self.deps.clock.now()
@@ -196,6 +227,19 @@ class OutboxWorker:
 
     async def deliver(self, msg: OutboxMessage) -> None:
         await self._record([(msg, await self._attempt(msg))])
+
+    def deliver_direct(self, msg: OutboxMessage) -> None:
+        """A job committed already claimed (`enqueue(..., direct=True)`): deliver it in
+        this process now, then record its outcome, as a runner would."""
+        task = asyncio.get_running_loop().create_task(self._deliver_direct(msg))
+        self._direct_tasks.add(task)
+        task.add_done_callback(self._direct_tasks.discard)
+
+    async def _deliver_direct(self, msg: OutboxMessage) -> None:
+        try:
+            await self.deliver(msg)
+        except Exception:  # the lease expires and a runner delivers it again
+            log.exception("direct job delivery failed", extra={"id": msg.id})
 
     async def _attempt(self, msg: OutboxMessage) -> dict[str, Any]:
         """Run the job; the values its row gets (sent, failed, or queued for a retry)."""
@@ -262,14 +306,21 @@ class OutboxWorker:
         interval = self.deps.config.outbox.poll_interval_seconds
         event = self.wakeups.events[queue.name]
         while not self._stopping:
+            # Cleared before the claim, so a job committed after the claim's query sets
+            # it again and the wait below returns at once.
+            event.clear()
             try:
                 delivered = await self.run_queue_once(queue)
             except Exception:
                 log.exception("job round failed", extra={"queue": queue.name})
                 delivered = 0
-            if delivered:
+            if delivered >= queue.concurrency:
+                continue  # maybe more due: claim again
+            # Fewer than a full claim: nothing else was due when it was made. Claiming
+            # again at once cost a write transaction that found nothing, after every
+            # job (docs/benchmarks.md, "Third round").
+            if delivered and event.is_set():
                 continue
-            event.clear()
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(event.wait(), timeout=interval)
 
@@ -277,9 +328,11 @@ class OutboxWorker:
         tasks = [asyncio.create_task(self._run_queue(q), name=f"jobs-{q.name}")
                  for q in self.queues]
         listener = asyncio.create_task(listen(self.deps, self.wakeups), name="jobs-listen")
+        self.wakeups.direct = self.deliver_direct
         try:
             await asyncio.gather(*tasks)
         finally:
+            self.wakeups.direct = None
             listener.cancel()
             for task in tasks:
                 task.cancel()
@@ -287,6 +340,7 @@ class OutboxWorker:
 
     def stop(self) -> None:
         self._stopping = True
+        self.wakeups.direct = None
         for event in self.wakeups.events.values():
             event.set()
 

@@ -159,3 +159,35 @@ class Notifier(Protocol):
     async def send(self, notification: Notification) -> str:
         """Deliver, raise NotificationRefused to fall back to SMS, or raise to retry."""
         ...
+
+
+class ConverterUnavailable(Exception):
+    """The converter program is not installed (or could not be started) here."""
+
+
+class ConverterBusy(Exception):
+    """Every conversion slot of this process stayed taken for the whole wait."""
+
+
+class ConversionFailed(Exception):
+    """The converter ran but produced no PDF (a damaged or unsupported document)."""
+
+
+class ConversionTimedOut(ConversionFailed):
+    """The converter ran past its time limit and was killed."""
+
+
+class DocumentConverter(Protocol):
+    """Office documents to PDF, in a separate process (core/adapters/docx_libreoffice.py).
+
+    The input is untrusted: the caller has checked it is a bounded .docx zip; the adapter
+    bounds time, concurrency, priority and the size of what it returns, and never lets
+    the document run macros or reach the network.
+    """
+
+    name: str
+
+    async def docx_to_pdf(self, data: bytes) -> bytes:
+        """The PDF, or ConverterUnavailable / ConverterBusy / ConversionFailed /
+        ConversionTimedOut."""
+        ...

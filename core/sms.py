@@ -40,6 +40,7 @@ async def queue_sms(
     await outbox.enqueue(
         tx, SMS_KIND, payload, now=deps.clock.now(), dedupe_key=dedupe_key,
         queue="codes" if template == "code" else None, wakeup=deps.outbox_wakeup,
+        direct=template == "code",
     )
 
 

@@ -89,8 +89,9 @@ async def check_send_limits(tx: Tx, deps: Deps, phone: str, meta: RequestMeta) -
         await ratelimit.record(tx, "sms_ip", meta.ip, now)
 
 
-async def issue_code(tx: Tx, deps: Deps, phone: str, purpose: str, meta: RequestMeta) -> None:
-    """Store a fresh code (replacing any live one) and queue the SMS, in the caller's tx.
+async def issue_code(tx: Tx, deps: Deps, phone: str, purpose: str, meta: RequestMeta) -> str:
+    """Store a fresh code (replacing any live one) and queue the SMS, in the caller's tx;
+    the new code row's id.
 
     The caller has already applied `check_send_limits` and the purpose's phone rule.
     """
@@ -102,15 +103,15 @@ async def issue_code(tx: Tx, deps: Deps, phone: str, purpose: str, meta: Request
     )
     code = new_code()
     ttl = deps.config.sms.code_ttl_seconds
-    tx.session.add(
-        SmsCode(
-            phone=phone, purpose=purpose, code_hash=code_hash(deps.config, phone, purpose, code),
-            created_at=now, expires_at=now + timedelta(seconds=ttl), attempts=0, ip=meta.ip,
-        )
+    row = SmsCode(
+        phone=phone, purpose=purpose, code_hash=code_hash(deps.config, phone, purpose, code),
+        created_at=now, expires_at=now + timedelta(seconds=ttl), attempts=0, ip=meta.ip,
     )
+    tx.session.add(row)
     await tx.session.flush()
     minutes = str(max(1, ttl // 60))
     await queue_sms(tx, deps, phone, "code", {"code": code, "minutes": minutes}, sensitive=True)
+    return row.id
 
 
 @dataclass

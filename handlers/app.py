@@ -25,7 +25,7 @@ from core.integration.events import DELIVER_KIND as WEBHOOK_KIND
 from core.integration.webhooks import deliver_webhook
 from core.outbox import Deliverer, OutboxWorker
 from core.periodic import PeriodicTask
-from core.ports import FileStore, IdentityVerifier, SmsSender, WechatApi
+from core.ports import DocumentConverter, FileStore, IdentityVerifier, SmsSender, WechatApi
 from core.signing.service import (
     PERSON_CERT_KIND,
     SigningEngine,
@@ -133,6 +133,18 @@ def build_payment(config: Config, db: Database, clock: Clock) -> PaymentGateway:
     return DevPaymentGateway(db, clock)
 
 
+def build_converter(config: Config) -> DocumentConverter | None:
+    """LibreOffice for Word templates, or None when it is not installed here."""
+    from core.adapters.docx_libreoffice import LibreOfficeConverter
+
+    if LibreOfficeConverter.find(config.templates.soffice) is None:
+        return None
+    return LibreOfficeConverter(
+        config.templates.soffice, timeout_seconds=config.templates.convert_timeout_seconds,
+        concurrency=config.templates.convert_concurrency, nice=config.templates.convert_nice,
+        max_output_bytes=config.signing.max_upload_bytes)
+
+
 def build_deps(config: Config, clock: Clock | None = None) -> Deps:
     """Every port, built here and nowhere else (the web server, the CLI, the tests)."""
     config = ensure_secrets(config)
@@ -157,6 +169,7 @@ def build_deps(config: Config, clock: Clock | None = None) -> Deps:
         # What members hold besides seal grants, for the hand-over before removal.
         handover=(contract_handover.PROVIDER,),
         webhook_sender=HttpWebhookSender(),
+        converter=build_converter(config),
     )
 
 

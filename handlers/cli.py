@@ -70,6 +70,14 @@ def _serve_one(config: Config, reuse_port: bool, banner: str | None = None) -> N
     # loop for 100-180 ms (docs/benchmarks.md, "Signing under load").
     gc.collect()
     gc.freeze()
+    try:
+        _run_app(app, config, reuse_port, banner)
+    finally:
+        cpu.stop_all()
+
+
+def _run_app(app: web.Application, config: Config, reuse_port: bool,
+             banner: str | None) -> None:
     web.run_app(
         app,
         host=config.server.host,
@@ -154,9 +162,37 @@ def cmd_serve(config: Config, args: argparse.Namespace) -> int:
     ]
     for proc in procs:
         proc.start()
+    return _supervise(procs)
+
+
+def _supervise(procs: list[multiprocessing.Process], grace: float = 30.0) -> int:
+    """Wait until told to stop (SIGTERM, Ctrl+C) or until a server process ends, then stop
+    them all: a service manager that signals only this process must not leave servers
+    behind, and one that died takes the others down so the manager restarts the lot."""
+    import signal
+    import threading
+    import time
+
+    stop = threading.Event()
+    # Installed after the fork: the servers keep aiohttp's own handlers.
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    while not stop.is_set() and all(proc.is_alive() for proc in procs):
+        stop.wait(0.5)
+    died = [proc.pid for proc in procs if not proc.is_alive()]
+    if died and not stop.is_set():
+        log.error("a server process ended: stopping the others", extra={"pids": died})
     for proc in procs:
-        proc.join()
-    return 0
+        if proc.is_alive():
+            proc.terminate()  # aiohttp's graceful stop in that process
+    deadline = time.monotonic() + grace
+    for proc in procs:
+        proc.join(max(0.0, deadline - time.monotonic()))
+    for proc in procs:
+        if proc.is_alive():
+            proc.kill()
+            proc.join(5)
+    return 0 if stop.is_set() else 1
 
 
 @command("worker")
@@ -187,7 +223,10 @@ def cmd_worker(config: Config, args: argparse.Namespace) -> int:
         finally:
             await deps.db.dispose()
 
-    asyncio.run(run())
+    try:
+        asyncio.run(run())
+    finally:
+        cpu.stop_all()
     return 0
 
 

@@ -6,7 +6,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 MODE=${1:-run}
 
-packages="fonts-noto-cjk"
+# libreoffice-writer-nogui: Word (.docx) templates are converted to PDF with it (without it,
+# only PDF templates are accepted).
+packages="fonts-noto-cjk libreoffice-writer-nogui"
 if [ "$MODE" = test ]; then
   packages="$packages chromium poppler-utils qpdf libnss3-tools softhsm2 postgresql openssl faketime"
 fi

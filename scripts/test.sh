@@ -19,11 +19,13 @@ echo "== types (mypy)"
 mypy
 if $fast; then
   echo "== fast tests on SQLite (no browser, no interop)"
-  LABORSIGN_TEST_DATABASE_URL="" pytest -q -p no:cacheprovider -m "not e2e and not interop" "$@"
+  LABORSIGN_TEST_DATABASE_URL="" pytest -q -p no:cacheprovider -n 2 -m "not e2e and not interop" "$@"
   exit 0
 fi
+# Alone on the machine, this pass runs in two processes (pytest-xdist) and lists its slowest
+# tests.
 echo "== tests on SQLite"
-LABORSIGN_TEST_DATABASE_URL="" pytest -q -p no:cacheprovider "$@"
+LABORSIGN_TEST_DATABASE_URL="" pytest -q -p no:cacheprovider -n 2 --durations=20 "$@"
 
 # The suite keeps about one core busy, so on a machine with two the PostgreSQL pass and the
 # shifted-date pass run side by side, each into its own log and artefact folder; the logs

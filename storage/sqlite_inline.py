@@ -31,6 +31,10 @@ from typing import Any, TypeVar
 T = TypeVar("T")
 
 BUSY_TIMEOUT_MS = 30_000
+# Prepared statements kept per connection (sqlite3's default is 128). The server runs a
+# few hundred distinct statements; past the cache's size each one is parsed and planned
+# again on every use, on the event loop.
+CACHED_STATEMENTS = 1024
 _BUSY_CODES = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 
 
@@ -184,7 +188,8 @@ def creator(database: str) -> Callable[[], Any]:
         # Opening may wait for a lock (WAL set-up): in a thread, like the fallback above.
         conn = await asyncio.to_thread(
             sqlite3.connect, database, timeout=BUSY_TIMEOUT_MS / 1000,
-            check_same_thread=False, isolation_level=None)
+            check_same_thread=False, isolation_level=None,
+            cached_statements=CACHED_STATEMENTS)
         return InlineConnection(conn)
 
     return connect

@@ -33,6 +33,23 @@ def pytest_report_header(config: pytest.Config) -> str:
     return f"database: {'PostgreSQL' if PG_URL else 'SQLite'}"
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """On PostgreSQL, run only the tests that open a database (they ask for `db_url`, or are
+    marked `database` when they ask for it later): the others (the PDF engine, parsers,
+    third-party validators on files) do not depend on the database and already ran in the
+    SQLite pass of the same run."""
+    if not PG_URL:
+        return
+    keep, drop = [], []
+    for item in items:
+        uses_db = ("db_url" in getattr(item, "fixturenames", ())
+                   or item.get_closest_marker("database") is not None)
+        (keep if uses_db else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
+
+
 @pytest.fixture(scope="session")
 def _migrated_template(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Migrate once per run: a template SQLite file, or a PostgreSQL database of this run's own.

@@ -56,6 +56,7 @@ LIST_STATES = {
     "revoked": "已撤销",
     "expired": "已过期",
     "draft": "草稿",
+    "archived": "已归档（纸质）",
 }
 MAX_LIST_QUERY = 50
 
@@ -197,7 +198,10 @@ async def list_contracts(deps: Deps, user_id: str, tab: str, *, q: str = "",
                     mine, ContractSigner.state == SignerState.PENDING)
                 query = query.where(common.live_condition(now), Contract.id.not_in(todo))
             elif tab == "completed":
-                query = query.where(Contract.state == ContractState.COMPLETED)
+                # Paper contracts archived for this person (core/contracts/archive.py)
+                # are signed too: they are listed here, labelled 已归档（纸质）.
+                query = query.where(Contract.state.in_(
+                    [ContractState.COMPLETED, ContractState.ARCHIVED]))
             else:
                 query = query.where(common.ended_condition(now))
         if state:

@@ -113,6 +113,8 @@ class SignJob:
     font_index: int = 2
     # The signing day (ISO, Beijing time) for boxes that show the date alone.
     sign_day: str = ""
+    # 骑缝章: the first field's revision also splits the stamp across every page's edge.
+    seal_slices: bool = False
 
 
 def sign_fields(data: bytes, job: SignJob) -> bytes:
@@ -142,6 +144,7 @@ def sign_fields(data: bytes, job: SignJob) -> bytes:
                 font_path=job.font_path,
                 font_index=job.font_index,
                 date_only=date_only,
+                seal_slices=job.seal_slices and ix == 0,
             ),
         )
     return out

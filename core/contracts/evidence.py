@@ -111,6 +111,11 @@ async def _load_checked(deps: Deps, user_id: str, contract_id: str) -> trail.Tra
     t = await trail.load_trail(deps, user_id, contract_id)
     if t.state == ContractState.DRAFT:
         raise NoEvidenceYet()
+    if t.state == ContractState.ARCHIVED:
+        # A scanned paper contract (core/contracts/archive.py): nobody signed it here, so
+        # there is no electronic evidence to report; the PDF itself is downloadable.
+        raise Conflict("纸质归档合同没有电子签署证据，可直接下载扫描件",
+                       code="archived_no_evidence")
     return t
 
 
@@ -378,7 +383,8 @@ async def request_export(
             select(Contract.id, Contract.state).where(Contract.id.in_(ids),
                                                       Contract.enterprise_id == enterprise_id)
         )).all())
-        found = {cid for cid, state in rows if state != ContractState.DRAFT}
+        found = {cid for cid, state in rows
+                 if state not in (ContractState.DRAFT, ContractState.ARCHIVED)}
         missing = [c for c in ids if c not in found]
         if missing:
             raise InvalidInput("所选合同不存在或尚未发出", code="contract_not_found",

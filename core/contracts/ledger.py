@@ -68,6 +68,7 @@ STATES = {
     "rejected": "已拒签",
     "revoked": "已撤销",
     "expired": "已过期",
+    "archived": "已归档（纸质）",
 }
 SORTS = {"sent": "发起时间", "deadline": "截止时间", "title": "合同名称"}
 ORDERS = ("desc", "asc")
@@ -427,7 +428,8 @@ async def _items(tx: Tx, scope: Scope, contracts: list[Contract], now: datetime
             created_at=c.created_at, sent_at=c.sent_at, deadline=c.deadline,
             completed_at=c.completed_at,
             url=(f"/console/contracts/{c.id}/edit" if draft and may_edit
-                 else f"/contracts/{c.id}"),
+                 else f"/console/e/{ent_id}/archive/{c.id}"
+                 if state == ContractState.ARCHIVED else f"/contracts/{c.id}"),
             can_urge=urge_at is not None and urge_at <= now,
             urge_label=wait_label(urge_at, now) if urge_at and urge_at > now else None,
             next_urge_at=urge_at,

@@ -12,27 +12,32 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
 from core.clock import LOCAL_ZONE
-from storage.models import ContractNumberCounter
+from storage.models import ArchiveNumberCounter, ContractNumberCounter
 from storage.uow import Tx
 
 PREFIX = "HT"
+# Paper contracts archived without a number of their own (core/contracts/archive.py):
+# GD + the day + a sequence of their own, so archiving leaves no gaps in the HT numbers.
+ARCHIVE_PREFIX = "GD"
 
 
 def day_of(at: datetime) -> str:
     return at.astimezone(LOCAL_ZONE).strftime("%Y%m%d")
 
 
-async def next_number(tx: Tx, enterprise_id: str, at: datetime) -> str:
+async def next_number(tx: Tx, enterprise_id: str, at: datetime, *,
+                      archive: bool = False) -> str:
     day = day_of(at)
+    counter: type[ContractNumberCounter] | type[ArchiveNumberCounter] = (
+        ArchiveNumberCounter if archive else ContractNumberCounter)
     insert = pg_insert if tx.dialect == "postgresql" else sqlite_insert
     await tx.session.execute(
-        insert(ContractNumberCounter)
+        insert(counter)
         .values(enterprise_id=enterprise_id, day=day, last=0)
         .on_conflict_do_nothing(index_elements=["enterprise_id", "day"]))
     last = (await tx.session.execute(
-        update(ContractNumberCounter)
-        .where(ContractNumberCounter.enterprise_id == enterprise_id,
-               ContractNumberCounter.day == day)
-        .values(last=ContractNumberCounter.last + 1)
-        .returning(ContractNumberCounter.last))).scalar_one()
-    return f"{PREFIX}{day}{last:04d}"
+        update(counter)
+        .where(counter.enterprise_id == enterprise_id, counter.day == day)
+        .values(last=counter.last + 1)
+        .returning(counter.last))).scalar_one()
+    return f"{ARCHIVE_PREFIX if archive else PREFIX}{day}{last:04d}"

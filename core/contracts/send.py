@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from core.context import Deps, RequestMeta
-from core.contracts import common, numbers, reminders, turns
+from core.contracts import common, numbers, page_marks, reminders, turns
 from core.contracts.engine import DATE_MARK, PdfInfo, inspect_pdf, prepare
 from core.contracts.states import CONTRACT, ContractState, SignerState
 from core.cpu import run_cpu
@@ -64,10 +64,13 @@ class CcSpec:
 @dataclass(frozen=True)
 class Options:
     """The options chosen when sending: confidential (only the initiator, the handler,
-    cc and the main admin see it) and cc."""
+    cc and the main admin see it), cc, and the page marks (core.contracts.page_marks):
+    a verification QR on every page (防抽页) and the cross-page seal (骑缝章)."""
 
     confidential: bool = False
     cc: tuple[CcSpec, ...] = ()
+    page_qr: bool = False
+    cross_seal: bool = False
 
 
 OnSent = Callable[[Tx, Contract, list[ContractSigner]], Awaitable[None]]
@@ -98,6 +101,8 @@ class SignerSpec:
 class _Plan:
     specs: list[SignerSpec]
     fields: list[list[FieldSpec]] = field(default_factory=list)
+    # The page-verification token when the pages carry QR codes (page_marks).
+    page_token: str | None = None
 
 
 def check_title(title: str) -> str:
@@ -381,8 +386,12 @@ def _info_of(doc: ContractDocument) -> PdfInfo:
     return PdfInfo(doc.page_count, sizes)
 
 
-async def _prepared(deps: Deps, pdf: bytes, plan: _Plan) -> bytes:
+async def _prepared(deps: Deps, pdf: bytes, plan: _Plan, options: Options) -> bytes:
     specs = [f for group in plan.fields for f in group]
+    page_marks.check_options(plan.specs, options)
+    if options.page_qr:
+        plan.page_token = page_marks.new_token()
+        pdf = await page_marks.stamp_qr(deps, pdf, plan.page_token)
     return await run_cpu(prepare, bytes(pdf), specs, deps.config.signing.max_upload_bytes * 2)
 
 
@@ -411,7 +420,7 @@ async def send_draft(
         original_key, original_sha256 = doc.file_key, doc.current_sha256
     pdf = await asyncio.to_thread(read_verified, common.store(deps), original_key,
                                   original_sha256)
-    prepared = await _prepared(deps, pdf, plan)
+    prepared = await _prepared(deps, pdf, plan, options)
     key, digest = await asyncio.to_thread(_put, deps, prepared)
     try:
         async with deps.db.transaction() as tx:
@@ -479,7 +488,7 @@ async def create_and_send(
         async with deps.db.transaction() as tx:
             await _check_seals(tx, enterprise_id, plan)
             await _cc_rows(tx, enterprise_id, options.cc)
-    prepared = await _prepared(deps, pdf, plan)
+    prepared = await _prepared(deps, pdf, plan, options)
     original_key, original_digest = await asyncio.to_thread(_put, deps, pdf)
     key, digest = await asyncio.to_thread(_put, deps, prepared)
     try:
@@ -556,6 +565,8 @@ async def _send(
     contract.state, contract.sent_at, contract.updated_at = ContractState.IN_PROGRESS, now, now
     contract.deadline = deadline
     contract.confidential = options.confidential
+    contract.page_qr, contract.page_token = plan.page_token is not None, plan.page_token
+    contract.cross_seal = options.cross_seal
     ccs = await _cc_rows(tx, contract.enterprise_id, options.cc)
     for phone, name, cc_user, member_id in ccs:
         tx.session.add(ContractCc(contract_id=contract.id, phone=phone, name=name,
@@ -575,6 +586,8 @@ async def _send(
             "number": contract.number,
             "business_type_id": contract.business_type_id,
             "confidential": contract.confidential,
+            "page_qr": contract.page_qr,
+            "cross_seal": contract.cross_seal,
             "cc": [{"name": name, "phone": mask_phone(phone)} for phone, name, _, _ in ccs],
         },
         meta=meta,

@@ -54,7 +54,6 @@ from storage.models import (
     OutboxMessage,
     Seal,
     SignatureField,
-    SmsCode,
     User,
 )
 from storage.uow import Tx
@@ -119,7 +118,10 @@ async def _actionable(
     order = {SignerState.PENDING: 0, SignerState.SIGNING: 1, SignerState.SIGNED: 2}
     chosen = sorted(candidates, key=lambda s: (order.get(SignerState(s.state), 3),
                                                s.party != "person"))[0]
-    if lock:
+    if lock and tx.dialect != "sqlite":
+        # Row lock (PostgreSQL). On SQLite the transaction already holds the database's
+        # write lock (BEGIN IMMEDIATE) and FOR UPDATE is not rendered: reading the row
+        # again gave the same object from the identity map, for one more statement.
         chosen = (
             await tx.session.execute(
                 select(ContractSigner).where(ContractSigner.id == chosen.id).with_for_update()
@@ -196,16 +198,8 @@ async def request_sign(
             if await template_gate.fill_pending(tx, contract.id, signer.id):
                 raise template_gate.FillRequired()
             await sms_codes.check_send_limits(tx, deps, user.phone, meta)
-            await sms_codes.issue_code(tx, deps, user.phone, SIGN_PURPOSE, meta)
-            code_row = (
-                await tx.session.execute(
-                    select(SmsCode).where(SmsCode.phone == user.phone,
-                                          SmsCode.purpose == SIGN_PURPOSE,
-                                          SmsCode.used_at.is_(None))
-                    .order_by(SmsCode.created_at.desc()).limit(1)
-                )
-            ).scalar_one()
-            await _record_code_sent(tx, deps, contract, signer, user, code_row.id, meta)
+            code_id = await sms_codes.issue_code(tx, deps, user.phone, SIGN_PURPOSE, meta)
+            await _record_code_sent(tx, deps, contract, signer, user, code_id, meta)
             result = CodeRequested(signer.id, mask_phone(user.phone))
     if expired:
         raise Conflict("合同已超过签署截止时间", code="contract_expired")
@@ -325,6 +319,8 @@ class _Snapshot:
     evidence_id: str
     # Applied under the enterprise's auto-sign authorisation, not confirmed by a code.
     auto: bool
+    # 骑缝章 with this seal: the enterprise seals first (core.contracts.page_marks).
+    seal_slices: bool = False
 
 
 async def _snapshot(deps: Deps, signer_id: str) -> _Snapshot | None:
@@ -375,6 +371,8 @@ async def _snapshot_of(
         certify_first=signer.party == "enterprise" and doc.signature_count == 0,
         evidence_id=evidence.id,
         auto=signer.party == "enterprise" and evidence.sms_code_id is None,
+        seal_slices=(contract.cross_seal and signer.party == "enterprise"
+                     and doc.signature_count == 0),
     )
 
 
@@ -519,6 +517,7 @@ async def perform_signing(
             font_path=deps.config.signing.font_path,
             font_index=deps.config.signing.font_index,
             sign_day=deps.clock.now().astimezone(LOCAL_ZONE).date().isoformat(),
+            seal_slices=snap.seal_slices,
         )
         try:
             signed = await run_cpu(engine.sign_fields, pdf, job)
@@ -751,17 +750,9 @@ async def request_sign_many(
         if any(s.party == "person" for _, s in picked) and not await _has_signature(tx, user.id):
             raise SignatureRequired()
         await sms_codes.check_send_limits(tx, deps, user.phone, meta)
-        await sms_codes.issue_code(tx, deps, user.phone, SIGN_PURPOSE, meta)
-        code_row = (
-            await tx.session.execute(
-                select(SmsCode).where(SmsCode.phone == user.phone,
-                                      SmsCode.purpose == SIGN_PURPOSE,
-                                      SmsCode.used_at.is_(None))
-                .order_by(SmsCode.created_at.desc()).limit(1)
-            )
-        ).scalar_one()
+        code_id = await sms_codes.issue_code(tx, deps, user.phone, SIGN_PURPOSE, meta)
         for contract, signer in picked:
-            await _record_code_sent(tx, deps, contract, signer, user, code_row.id, meta,
+            await _record_code_sent(tx, deps, contract, signer, user, code_id, meta,
                                     together=len(picked))
         return CodeRequested(picked[0][1].id, mask_phone(user.phone))
 

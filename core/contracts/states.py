@@ -14,6 +14,9 @@ class ContractState(StrEnum):
     REJECTED = "rejected"
     REVOKED = "revoked"
     EXPIRED = "expired"
+    # A paper contract archived as a scanned PDF (core/contracts/archive.py): created in
+    # this state, it never moves, and nothing can sign, urge, revoke or send it.
+    ARCHIVED = "archived"
 
 
 CONTRACT_TRANSITIONS: dict[ContractState, frozenset[ContractState]] = {
@@ -30,6 +33,7 @@ CONTRACT_TRANSITIONS: dict[ContractState, frozenset[ContractState]] = {
     ContractState.REJECTED: frozenset(),
     ContractState.REVOKED: frozenset(),
     ContractState.EXPIRED: frozenset(),
+    ContractState.ARCHIVED: frozenset(),
 }
 CONTRACT = StateMachine("contract", CONTRACT_TRANSITIONS)
 ENDED = frozenset(
@@ -42,6 +46,7 @@ CONTRACT_LABELS = {
     ContractState.REJECTED: "已拒签",
     ContractState.REVOKED: "已撤销",
     ContractState.EXPIRED: "已过期",
+    ContractState.ARCHIVED: "已归档（纸质）",
 }
 
 

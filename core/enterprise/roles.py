@@ -35,6 +35,7 @@ AUDIT_VIEW = "audit.view"
 TEMPLATES_MANAGE = "templates.manage"
 CONTRACTS_SEND = "contracts.send"
 CONTRACTS_VIEW = "contracts.view"
+CONTRACTS_ARCHIVE = "contracts.archive"
 
 PERMISSIONS: dict[str, str] = {
     ENTERPRISE_VIEW: "查看企业概况",
@@ -54,6 +55,7 @@ PERMISSIONS: dict[str, str] = {
     TEMPLATES_MANAGE: "管理模板",
     CONTRACTS_SEND: "发起合同",
     CONTRACTS_VIEW: "查看合同",
+    CONTRACTS_ARCHIVE: "纸质合同归档",
 }
 
 ALL = frozenset(PERMISSIONS)
@@ -65,7 +67,7 @@ BUILTIN_ROLES: dict[str, tuple[str, frozenset[str]]] = {
     "hr": ("HR", frozenset({
         ENTERPRISE_VIEW, MEMBERS_VIEW, SEALS_VIEW, EMPLOYEES_VIEW, EMPLOYEES_MANAGE,
         EMPLOYEES_REVIEW, DEPARTMENTS_MANAGE, TEMPLATES_MANAGE, CONTRACTS_SEND,
-        CONTRACTS_VIEW,
+        CONTRACTS_VIEW, CONTRACTS_ARCHIVE,
     })),
     "legal": ("法务", frozenset({
         ENTERPRISE_VIEW, MEMBERS_VIEW, SEALS_VIEW, AUDIT_VIEW, TEMPLATES_MANAGE,

@@ -17,7 +17,6 @@ numbers as int or float, numbers in a date format as datetime, booleans as bool.
 from __future__ import annotations
 
 import functools
-import io
 import posixpath
 import time
 import zipfile
@@ -33,6 +32,7 @@ from openpyxl.utils.datetime import MAC_EPOCH, WINDOWS_EPOCH, from_excel
 
 from core.errors import InvalidInput, PayloadTooLarge, UnsupportedMedia
 from core.files import MB
+from core.zipcheck import MAGIC, NotAZip, ZipLimits, ZipTooLarge, open_bounded
 
 CHUNK = 64 * 1024
 MAX_MEMBERS = 200
@@ -45,6 +45,7 @@ MAX_CELL_CHARS = 32_767  # Excel's own limit for a cell
 
 _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _NOT_XLSX = "请上传 .xlsx 格式的 Excel 文件"
+_TOO_LARGE = {"members": "包含的部件过多", "uncompressed": "解压后过大", "ratio": "压缩比异常"}
 
 
 @dataclass(frozen=True)
@@ -125,25 +126,18 @@ class Workbook:
     def __init__(self, data: bytes, limits: Limits) -> None:
         self.limits = limits
         self.budget = _Budget(limits.seconds)
-        if not data.startswith(b"PK\x03\x04"):
-            raise UnsupportedMedia(_NOT_XLSX, code="not_xlsx")
         try:
-            self.zf = zipfile.ZipFile(io.BytesIO(data))
-            infos = self.zf.infolist()
-        except (zipfile.BadZipFile, ValueError, OSError):
+            self.zf, self.sizes = open_bounded(data, ZipLimits(
+                max_members=MAX_MEMBERS, max_uncompressed=limits.max_uncompressed,
+                max_ratio=MAX_RATIO, ratio_floor=RATIO_FLOOR))
+        except NotAZip:
+            if not data.startswith(MAGIC):
+                raise UnsupportedMedia(_NOT_XLSX, code="not_xlsx") from None
             raise UnsupportedMedia("Excel 文件已损坏或格式不正确", code="not_xlsx") from None
-        if len(infos) > MAX_MEMBERS:
-            raise _too_large("包含的部件过多")
-        self.sizes = {i.filename: i for i in infos}
+        except ZipTooLarge as err:
+            raise _too_large(_TOO_LARGE[err.what]) from None
         if "[Content_Types].xml" not in self.sizes or "xl/workbook.xml" not in self.sizes:
             raise UnsupportedMedia(_NOT_XLSX, code="not_xlsx")
-        if sum(i.file_size for i in infos) > limits.max_uncompressed:
-            raise _too_large("解压后过大")
-        for i in infos:
-            # ZipExtFile never returns more than file_size bytes, so these sizes bound
-            # what is read even when they lie.
-            if i.file_size > RATIO_FLOOR and i.file_size > MAX_RATIO * max(1, i.compress_size):
-                raise _too_large("压缩比异常")
 
     @functools.cached_property
     def _rels(self) -> dict[str | None, tuple[str, str]]:

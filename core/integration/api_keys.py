@@ -31,7 +31,7 @@ TOUCH_EVERY = timedelta(minutes=1)
 # the writes of that area; admin: every call an API key may make.
 SCOPES: dict[str, str] = {
     "read": "只读",
-    "contracts": "合同（读取、发起、撤销）",
+    "contracts": "合同（读取、发起、撤销、归档）",
     "employees": "员工（读取、录入、审核、导入）",
     "admin": "全部管理操作",
 }
@@ -165,6 +165,13 @@ async def authenticate(deps: Deps, token: str, ip: str | None) -> ApiKeyGrant | 
 _PERSONAL = ("/me", "/auth/", "/identity", "/onboarding/", "/certification-attempts/",
              "/contracts/{id}/sign", "/contracts/{id}/reject")
 # Calls outside /enterprises/{enterprise_id}/ a key may make, by method and path.
+# Calls inside an enterprise a key never makes either: certifying it or appealing for
+# it (a person's proof), handing over the main admin role, and managing the keys
+# themselves (a key cannot mint or revoke keys: only a logged-in member can).
+_PERSONAL_IN_ENTERPRISE = ("/enterprises/{enterprise_id}/certification",
+                           "/enterprises/{enterprise_id}/appeal",
+                           "/enterprises/{enterprise_id}/admin-transfer",
+                           "/enterprises/{enterprise_id}/api-keys")
 _CONTRACT_ROUTES = {("POST", "/contracts"), ("GET", "/contracts/{id}"),
                     ("GET", "/contracts/{id}/document"), ("POST", "/contracts/{id}/revoke")}
 _OPEN_ROUTES = {("GET", "/events"), ("GET", "/csrf"), ("POST", "/verify"),
@@ -178,6 +185,8 @@ def needed_scope(method: str, path: str) -> str | None:
             any(path == p or path.startswith(p + "/") for p in _PERSONAL
                 if not p.endswith("/")):
         return None
+    if any(path == p or path.startswith(p + "/") for p in _PERSONAL_IN_ENTERPRISE):
+        return None
     write = method not in ("GET", "HEAD", "OPTIONS")
     if (method, path) in _OPEN_ROUTES:
         return "read"
@@ -188,6 +197,9 @@ def needed_scope(method: str, path: str) -> str | None:
             return "read"
         if path.startswith("/enterprises/{enterprise_id}/employees"):
             return "employees"
+        if path.startswith("/enterprises/{enterprise_id}/archive"):
+            # Paper archive (core/contracts/archive.py): contract records.
+            return "contracts"
         return "admin"
     return None
 

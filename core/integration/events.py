@@ -32,6 +32,7 @@ EVENT_TYPES: dict[str, str] = {
     "contract.rejected": "合同被拒签",
     "contract.revoked": "合同已撤销",
     "contract.expired": "合同已过期",
+    "contract.archived": "纸质合同已归档",
     "employee.approved": "员工入职审核通过",
     "batch.finished": "批量任务已完成",
 }
@@ -160,7 +161,8 @@ async def list_events(deps: Deps, user_id: str, enterprise_id: str, *, after: st
 # Contract audit actions that are also events: every path that writes one of these
 # audit entries (core/contracts/common.py: log) emits the event in the same transaction.
 CONTRACT_EVENTS = frozenset({"contract.sent", "contract.signed", "contract.completed",
-                             "contract.rejected", "contract.revoked", "contract.expired"})
+                             "contract.rejected", "contract.revoked", "contract.expired",
+                             "contract.archived"})
 # What of the audit entry's data an event carries (no phones, IPs or device details).
 _CONTRACT_FIELDS = ("signer_id", "party", "name", "reason", "document_sha256")
 

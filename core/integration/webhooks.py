@@ -5,6 +5,11 @@ secret (shown once when made; kept encrypted, since signing needs it in clear). 
 event an endpoint wants becomes a delivery (core/integration/events.py: emit) and a job
 on the `webhooks` queue. A job makes one attempt; a failed attempt queues the next one
 after RETRY_SCHEDULE (about a day in all) until one succeeds or the tries run out.
+
+An endpoint whose deliveries fail for good AUTO_DISABLE_AFTER events in a row (each
+failure having used every retry, so the endpoint has been unreachable for at least a
+day) is switched off by itself, the audit log says so, and the enterprise's main admin
+gets an SMS (through the job system). Switching it on again (console or API) resets it.
 """
 
 from __future__ import annotations
@@ -31,7 +36,15 @@ from core.integration.events import (
     queue_attempt,
 )
 from core.periodic import PeriodicTask
-from storage.models import OutboxMessage, WebhookDelivery, WebhookEndpoint, WebhookEvent
+from core.sms import queue_sms
+from storage.models import (
+    Enterprise,
+    OutboxMessage,
+    User,
+    WebhookDelivery,
+    WebhookEndpoint,
+    WebhookEvent,
+)
 from storage.uow import Tx
 
 _log = logging.getLogger(__name__)
@@ -43,6 +56,9 @@ RETRY_SCHEDULE: tuple[timedelta, ...] = (
     timedelta(hours=2), timedelta(hours=4), timedelta(hours=8), timedelta(hours=9),
 )
 MAX_ATTEMPTS = len(RETRY_SCHEDULE) + 1
+# Events in a row whose delivery failed for good before the endpoint is switched off.
+AUTO_DISABLE_AFTER = 3
+DISABLED_FAILING = "failing"
 STATUS_LABELS = {"pending": "待发送", "retrying": "等待重试", "succeeded": "成功",
                  "failed": "失败"}
 LOG_PAGE = 50
@@ -58,6 +74,10 @@ class EndpointView:
     created_at: datetime
     # Deliveries of the last attempt outcome, for the list.
     failing: int
+    # Events in a row that failed for good; "failing": switched off by itself.
+    consecutive_failures: int = 0
+    disabled_reason: str | None = None
+    disabled_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -115,7 +135,8 @@ async def _failing(tx: Tx, endpoint_ids: list[str]) -> dict[str, int]:
 
 def _view(e: WebhookEndpoint, failing: int = 0) -> EndpointView:
     return EndpointView(e.id, e.url, e.description, list(e.event_types or []), e.enabled,
-                        e.created_at, failing)
+                        e.created_at, failing, e.consecutive_failures or 0,
+                        e.disabled_reason, e.disabled_at)
 
 
 async def _endpoint(tx: Tx, enterprise_id: str, endpoint_id: str) -> WebhookEndpoint:
@@ -191,6 +212,10 @@ async def update_endpoint(deps: Deps, user_id: str, enterprise_id: str, endpoint
     async with deps.db.transaction() as tx:
         await R.require_permission(tx, user_id, enterprise_id, R.ENTERPRISE_MANAGE)
         row = await _endpoint(tx, enterprise_id, endpoint_id)
+        if enabled and not row.enabled:  # on again: the failure count starts afresh
+            row.consecutive_failures, row.disabled_reason, row.disabled_at = 0, None, None
+        elif not enabled and row.enabled:
+            row.disabled_reason, row.disabled_at = None, deps.clock.now()
         row.url, row.event_types, row.description, row.enabled = url, types, description, enabled
         row.updated_at = deps.clock.now()
         await log(tx, deps, "webhook.updated", actor_id=user_id, enterprise_id=enterprise_id,
@@ -311,7 +336,7 @@ async def deliver_webhook(deps: Deps, msg: OutboxMessage) -> None:
         return
     if not endpoint.enabled or endpoint.deleted_at is not None:
         await _record(deps, delivery.id, None, "endpoint disabled or deleted", None, None,
-                      final=True)
+                      final=True, counts=False)
         return
     sender = deps.webhook_sender
     if sender is None:
@@ -332,7 +357,10 @@ async def deliver_webhook(deps: Deps, msg: OutboxMessage) -> None:
 
 
 async def _record(deps: Deps, delivery_id: str, status: int | None, error: str | None,
-                  text: str | None, ms: int | None, *, final: bool = False) -> None:
+                  text: str | None, ms: int | None, *, final: bool = False,
+                  counts: bool = True) -> None:
+    """The attempt's outcome on the delivery; a delivery that failed for good counts
+    against its endpoint (`counts`: False when the endpoint was off anyway)."""
     now = deps.clock.now()
     async with deps.db.transaction() as tx:
         delivery = (await tx.session.execute(
@@ -348,13 +376,50 @@ async def _record(deps: Deps, delivery_id: str, status: int | None, error: str |
         if error is None:
             delivery.status, delivery.succeeded_at, delivery.next_attempt_at = (
                 "succeeded", now, None)
+            await _endpoint_outcome(tx, deps, delivery.endpoint_id, ok=True)
         elif final or delivery.attempts >= MAX_ATTEMPTS:
             delivery.status, delivery.next_attempt_at = "failed", None
             _log.warning("webhook delivery failed for good", extra={"id": delivery.id})
+            if counts:
+                await _endpoint_outcome(tx, deps, delivery.endpoint_id, ok=False)
         else:
             wait = RETRY_SCHEDULE[delivery.attempts - 1]
             delivery.status, delivery.next_attempt_at = "retrying", now + wait
             await queue_attempt(tx, deps, delivery, now + wait)
+
+
+async def _endpoint_outcome(tx: Tx, deps: Deps, endpoint_id: str, *, ok: bool) -> None:
+    """Count a delivery's final outcome on its endpoint; switch the endpoint off after
+    AUTO_DISABLE_AFTER failures in a row and tell the main admin."""
+    endpoint = (await tx.session.execute(
+        select(WebhookEndpoint).where(WebhookEndpoint.id == endpoint_id).with_for_update()
+    )).scalar_one_or_none()
+    if endpoint is None:
+        return
+    if ok:
+        endpoint.consecutive_failures = 0
+        return
+    endpoint.consecutive_failures = (endpoint.consecutive_failures or 0) + 1
+    if not endpoint.enabled or endpoint.deleted_at is not None or \
+            endpoint.consecutive_failures < AUTO_DISABLE_AFTER:
+        return
+    now = deps.clock.now()
+    endpoint.enabled, endpoint.disabled_reason, endpoint.disabled_at = (
+        False, DISABLED_FAILING, now)
+    endpoint.updated_at = now
+    await log(tx, deps, "webhook.auto_disabled", actor_id=None,
+              enterprise_id=endpoint.enterprise_id, subject_type="webhook",
+              subject_id=endpoint.id,
+              data={"url": endpoint.url, "failures": endpoint.consecutive_failures})
+    admin = (await tx.session.execute(
+        select(User.phone).join(Enterprise, Enterprise.main_admin_id == User.id)
+        .where(Enterprise.id == endpoint.enterprise_id)
+    )).scalar_one_or_none()
+    if admin:
+        await queue_sms(tx, deps, admin, "notice", {
+            "text": "贵企业的事件回调地址连续多次推送失败（已重试约一天），已自动停用。"
+                    "请检查接收服务后，在企业控制台“设置-事件回调”中重新启用。"},
+            dedupe_key=f"webhook-off:{endpoint.id}:{now.isoformat()}")
 
 
 # -- retention ------------------------------------------------------------------------

@@ -35,6 +35,7 @@ from pyhanko_certvalidator.errors import PathValidationError, RevokedError
 
 from core.errors import Conflict, InvalidInput, NotFound, ProviderUnavailable
 from core.images import IMAGE_ERRORS
+from core.signing.page_marks import add_seal_slices
 from core.signing.pdfinput import (
     DEFAULT_MAX_BYTES,
     PARSE_ERRORS,
@@ -141,6 +142,9 @@ class SignOptions:
     font_index: int = 2
     # The box shows the signing date alone, no stamp (a template's 签署日期 field).
     date_only: bool = False
+    # 骑缝章: the stamp is also split across the right edge of every page, in this
+    # signature's own revision (page_marks.add_seal_slices).
+    seal_slices: bool = False
 
 
 def _check_field(spec: FieldSpec, pages: int, box: tuple[float, ...] | None) -> None:
@@ -373,6 +377,8 @@ def sign_document(
     if options.certify and reader.embedded_signatures:
         raise Conflict("只有第一个签名可以是认证签名", code="certify_not_first")
 
+    if options.seal_slices and stamp_png is not None:
+        add_seal_slices(writer, stamp_png)
     size = _field_size(matches[0][2])
     if options.date_only and options.date_text and options.font_path and size:
         stamp_png = signing_date_only(options.date_text, size, font_path=options.font_path,

@@ -227,9 +227,10 @@ async def send_from_template(
     deps: Deps, user_id: str, enterprise_id: str, template_id: str, *,
     parties: dict[str, Party], values: dict[str, object], title: str = "",
     deadline: datetime | None = None, seal_id: str | None = None, meta: RequestMeta,
+    options: contract_send.Options | None = None,
 ) -> str:
     """Send one contract from the template's latest published version, of the template's
-    business type."""
+    business type. `options`: the page marks (防抽页 QR, 骑缝章) chosen when sending."""
     version, type_id = await _version_and_type(deps, user_id, enterprise_id, template_id)
     filled = await fill_for_signers(deps, version, parties, values, seal_id=seal_id)
     person = next(s for s in filled.signers if s.party == "person")
@@ -238,7 +239,7 @@ async def send_from_template(
         title=(title or "").strip() or f"{version.name}（{person.name}）"[:100],
         filename=f"{version.name}.pdf", pdf=filled.pdf, signers=filled.signers,
         deadline=deadline, meta=meta, on_sent=origin_recorder(deps, filled),
-        business_type_id=type_id, produced=filled.info,
+        business_type_id=type_id, options=options, produced=filled.info,
     )
 
 

@@ -1,5 +1,7 @@
-"""Template verbs (C1, E2): create, import the model text, edit roles and fields, replace the
-PDF, check the labour-law clauses, publish immutable versions, list them, page images.
+"""Template verbs (C1, E2): create (from a PDF, or a Word .docx converted by
+core/templates/docx.py), import the model text, edit roles and fields, replace the
+document, check the labour-law clauses, publish immutable versions, list them, page
+images.
 
 Every verb checks the member's permission first: `templates.manage` to change a template,
 `templates.manage` or `contracts.send` to read one (a sender picks published templates).
@@ -24,7 +26,7 @@ from core.crypto import sha256_hex
 from core.enterprise import roles as R
 from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.files import file_store, read_verified
-from core.templates import lawcheck
+from core.templates import docx, lawcheck
 from core.templates.fields import (
     BUSINESS_TYPES,
     LABOUR_CONTRACT,
@@ -194,6 +196,11 @@ async def _store_pdf(deps: Deps, pdf: bytes) -> tuple[str, str, PdfInfo]:
     return key, digest, info
 
 
+def _source(converted: bool) -> dict[str, str]:
+    """What the audit record says about the upload: a .docx converted here, or a PDF."""
+    return {"converted_from": "docx"} if converted else {}
+
+
 async def _delete(deps: Deps, key: str) -> None:
     await asyncio.to_thread(file_store(deps).delete, key)
 
@@ -211,6 +218,7 @@ async def create_template(
     async with deps.db.transaction() as tx:
         await _require_type(tx, await require_manage(tx, user_id, enterprise_id),
                             business_type)
+    pdf, filename, converted = await docx.as_pdf(deps, pdf, filename)
     key, digest, info = await _store_pdf(deps, pdf)
     try:
         field_list = parse_fields(fields or [], role_list, list(info.page_sizes))
@@ -235,7 +243,7 @@ async def create_template(
             await tx.session.flush()
             await _log(tx, deps, "template.created", t, user_id,
                        {"name": name, "business_type": business_type, "sha256": digest,
-                        "pages": info.page_count}, meta)
+                        "pages": info.page_count, **_source(converted)}, meta)
             return t.id
     except BaseException:
         await _delete(deps, key)
@@ -368,11 +376,13 @@ async def update_template(
 
 async def replace_pdf(deps: Deps, user_id: str, enterprise_id: str, template_id: str, *,
                       filename: str | None, pdf: bytes, meta: RequestMeta) -> TemplateView:
-    """A new PDF under the same fields: positions are fractions of the page, so they stay
-    where they were; a field on a page the new PDF no longer has is refused by name."""
+    """A new PDF (or a .docx, converted) under the same fields: positions are fractions of
+    the page, so they stay where they were; a field on a page the new PDF no longer has is
+    refused by name."""
     async with deps.db.transaction() as tx:
         actor = await require_manage(tx, user_id, enterprise_id)
         await load(tx, enterprise_id, template_id, actor=actor)
+    pdf, filename, converted = await docx.as_pdf(deps, pdf, filename)
     key, digest, info = await _store_pdf(deps, pdf)
     try:
         async with deps.db.transaction() as tx:
@@ -391,7 +401,8 @@ async def replace_pdf(deps: Deps, user_id: str, enterprise_id: str, template_id:
             t.fields = [f.as_json() for f in field_list]
             t.dirty, t.updated_at = True, deps.clock.now()
             await _log(tx, deps, "template.pdf_replaced", t, user_id,
-                       {"sha256": digest, "pages": info.page_count}, meta)
+                       {"sha256": digest, "pages": info.page_count, **_source(converted)},
+                       meta)
             view = _view(t)
     except BaseException:
         await _delete(deps, key)

@@ -1,6 +1,7 @@
 // The template placement editor: pick a field type, tap a page to place it, drag to move,
 // drag the round handle to resize, or type the position. Positions are fractions of the
-// page (top-left origin), the same on every screen; the form posts them as JSON.
+// page (top-left origin), the same on every screen; the form posts them as JSON. A placed or
+// released field snaps onto a nearby text line, run of underscores or rule (吸附到文字行).
 (function () {
   "use strict";
   var form = document.getElementById("tpl-form");
@@ -23,6 +24,15 @@
   var SIZES = { text: [170, 18], date: [120, 18], number: [90, 18], id_number: [170, 18],
     phone: [110, 18], checkbox: [14, 14], sign_date: [120, 24], signature: [150, 70],
     seal: [125, 125] };
+
+  // Snapping: the server reads each page's text lines, runs of underscores and drawn rules
+  // once per PDF (fractions of the page, lines.json). When a field is placed, or let go
+  // after a drag, and its bottom edge is within SNAP_PX screen pixels of one of them, it
+  // moves onto it. Typed positions never snap.
+  var SNAP_PX = 8;
+  var pageLines = null;
+  var snapBox = document.getElementById("snap-lines");
+  var linesUrl = placer.getAttribute("data-lines");
 
   function $(id) { return document.getElementById(id); }
   function clamp(v, lo, hi) { return Math.min(Math.max(v, lo), hi); }
@@ -203,6 +213,76 @@
     });
   }
 
+  // ---------------------------------------------------------------- snapping to text lines
+  function loadLines() {
+    if (!linesUrl || !window.fetch) { return; }
+    fetch(linesUrl, { credentials: "same-origin" })
+      .then(function (r) { return r.ok ? r.json() : null; })
+      .then(function (data) {
+        if (data && data.pages) { pageLines = data.pages; placer.setAttribute("data-lines-ready", "1"); }
+      })
+      .catch(function () { pageLines = null; });
+  }
+  if (snapBox) {
+    try { if (window.localStorage.getItem("tpl-snap") === "0") { snapBox.checked = false; } } catch (e) { /* private mode */ }
+    snapBox.addEventListener("change", function () {
+      try { window.localStorage.setItem("tpl-snap", this.checked ? "1" : "0"); } catch (e) { /* private mode */ }
+    });
+  }
+
+  // Move placement `p` onto the nearest line within reach of its bottom edge (or of
+  // `anchor`, the tapped height, when placing): the bottom edge on the line; on a blank or
+  // a rule the left edge at its start when near it, the width cut to its end; on a text
+  // line the left edge right after the text when near its end. `resized`: only the
+  // bottom edge moves. Returns the line, or null.
+  function snap(p, kind, frame, resized, anchor) {
+    if (!pageLines || !snapBox || !snapBox.checked) { return null; }
+    var found = pageLines[p.page];
+    var rect = frame.getBoundingClientRect();
+    if (!found || !found.length || !rect.width || !rect.height) { return null; }
+    var ty = SNAP_PX / rect.height, tx = SNAP_PX / rect.width;
+    var bottom = p.y + p.h, best = null, bestScore = Infinity;
+    found.forEach(function (ln) {
+      var d = Math.abs(ln.y - bottom);
+      if (anchor !== undefined) { d = Math.min(d, Math.abs(ln.y - anchor)); }
+      if (d > ty) { return; }
+      if (ln.kind !== "text" && (ln.x1 < p.x - tx || ln.x0 > p.x + p.w + tx)) { return; }
+      var score = d + (ln.kind === "text" ? ty / 2 : 0);  // a blank or rule beats text
+      if (score < bestScore) { best = ln; bestScore = score; }
+    });
+    if (!best) { return null; }
+    var size = sizes[p.page] || [595, 842];
+    if (resized) {
+      if (best.y - p.y > 0.008) { p.h = round(Math.min(best.y - p.y, 1 - p.y)); }
+    } else {
+      p.y = round(clamp(best.y - p.h, 0, 1 - p.h));
+      if (best.kind === "text") {
+        if (Math.abs(p.x - best.x1) <= 3 * tx) { p.x = round(clamp(best.x1, 0, 1 - p.w)); }
+      } else {
+        if (p.x < best.x0 || p.x - best.x0 <= 3 * tx) { p.x = round(clamp(best.x0, 0, 1 - p.w)); }
+        var minW = signing(kind) ? 20 / size[0] : 0.01;
+        if (p.x + p.w > best.x1 && best.x1 - p.x >= minW) { p.w = round(best.x1 - p.x); }
+      }
+    }
+    showLine(frame, best, p);
+    return best;
+  }
+
+  function showLine(frame, ln, p) {
+    var old = frame.querySelector(".tpl-snapline");
+    if (old) { old.parentNode.removeChild(old); }
+    var x0 = ln.x0, x1 = ln.kind === "text" ? Math.max(ln.x1, p.x + p.w) : ln.x1;
+    var mark = document.createElement("div");
+    mark.className = "tpl-snapline";
+    mark.setAttribute("data-kind", ln.kind);
+    mark.style.left = (x0 * 100) + "%";
+    mark.style.width = ((x1 - x0) * 100) + "%";
+    mark.style.top = "calc(" + (ln.y * 100) + "% - 1px)";
+    frame.appendChild(mark);
+    setTimeout(function () { mark.classList.add("tpl-fade"); }, 900);
+    setTimeout(function () { if (mark.parentNode) { mark.parentNode.removeChild(mark); } }, 1400);
+  }
+
   // ---------------------------------------------------------------- placing
   function arm(what) {
     armed = what;
@@ -225,6 +305,7 @@
     var w = Math.min(pts[0] / size[0], 1), h = Math.min(pts[1] / size[1], 1);
     var p = { page: pageIndex, x: round(clamp(fx - w / 2, 0, 1 - w)), y: round(clamp(fy - h / 2, 0, 1 - h)),
       w: round(w), h: round(h) };
+    snap(p, kind, frame, false, fy);
     if (armed.again !== undefined) {
       var f = fields[armed.again];
       f.placements.push(p);
@@ -272,8 +353,11 @@
       box.removeEventListener("pointermove", move);
       box.removeEventListener("pointerup", up);
       box.removeEventListener("pointercancel", up);
+      if (moved) {
+        snap(p, fields[fi].kind, frame, resize);
+        form.classList.add("tpl-dirty");
+      }
       select(fi, pi);
-      if (moved) { form.classList.add("tpl-dirty"); }
     }
     box.addEventListener("pointermove", move);
     box.addEventListener("pointerup", up);
@@ -301,4 +385,5 @@
   drawRoles();
   bindPanel();
   draw();
+  loadLines();
 })();

@@ -12,8 +12,10 @@ VERSION = "1.0.0"
 def api_groups() -> list[ApiRoutes]:
     """Every API area. A new module adds its `api` here."""
     from handlers.api import (
+        archive,
         auth,
         batches,
+        certification,
         contracts,
         enterprise,
         evidence,
@@ -30,9 +32,10 @@ def api_groups() -> list[ApiRoutes]:
     )
 
     return [meta.api, auth.api, identity.api, contracts.api, evidence.api, verify.api,
-            enterprise.api, onboarding.api, integration.api, templates.api, batches.api,
+            enterprise.api, certification.api, onboarding.api, integration.api, templates.api,
+            batches.api,
             # After onboarding: its /employees/qr is matched before /employees/{employee_id}.
-            organisation.api, seals.api, staff.api, signatures.api]
+            organisation.api, seals.api, staff.api, signatures.api, archive.api]
 
 
 def install_api(app: web.Application) -> None:

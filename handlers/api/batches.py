@@ -326,3 +326,21 @@ async def put_qr_template(request: web.Request) -> web.Response:
     cur = await onboarding.current(deps, session.user_id, _ent(request))
     return reply(QrTemplateOut(template_id=cur.template_id if cur else None,
                                name=cur.name if cur else None))
+
+
+class PendingSealsOut(BaseModel):
+    contract_ids: list[str] = Field(
+        description="the batch's contracts waiting for the enterprise seal; seal up to "
+                    f"{signing.MAX_TOGETHER} at once with POST /contracts/sign-together/code "
+                    "and /confirm")
+
+
+@api.route("GET", ENT + "/batches/{batch_id}/pending-seals",
+           summary="The batch's contracts waiting for the enterprise seal (contracts.send)",
+           response=PendingSealsOut)
+async def pending_seals(request: web.Request) -> web.Response:
+    session = require_session(request)
+    ids = await batch.pending_seals(request.app[DEPS], session.user_id,
+                                    request.match_info["enterprise_id"],
+                                    request.match_info["batch_id"])
+    return reply(PendingSealsOut(contract_ids=ids))

@@ -61,6 +61,12 @@ class CreateIn(BaseModel):
         default=False,
         description="only the initiator, the handler, cc and the main admin see it")
     cc: list[CcIn] = Field(default=[], max_length=20, description="抄送: read, never sign")
+    page_qr: bool = Field(
+        default=False, description="防抽页: a QR code on every page opening that page's "
+                                   "public verification (/verify/c/<token>?p=<page>)")
+    cross_seal: bool = Field(
+        default=False, description="骑缝章: the enterprise seal split across the right edge "
+                                   "of every page; the enterprise must seal first")
     file: bytes = Field(description="the PDF (binary part)")
 
 
@@ -360,15 +366,17 @@ async def create_contract(request: web.Request) -> web.Response:
         raw_cc = json.loads(fields.get("cc") or "[]")
     except ValueError:
         raise InvalidInput("cc 须为 JSON 数组", code="invalid_cc", field="cc") from None
-    confidential = (fields.get("confidential") or "false").strip().lower()
-    if confidential not in ("true", "false", "1", "0"):
-        raise InvalidInput("confidential 须为 true 或 false", code="invalid_input",
-                           field="confidential")
+    flags = {}
+    for name in ("confidential", "page_qr", "cross_seal"):
+        flag = (fields.get(name) or "false").strip().lower()
+        if flag not in ("true", "false", "1", "0"):
+            raise InvalidInput(f"{name} 须为 true 或 false", code="invalid_input", field=name)
+        flags[name] = flag in ("true", "1")
     body = CreateIn.model_validate({
         "enterprise_id": fields.get("enterprise_id", ""), "title": fields.get("title", ""),
         "signers": raw_signers, "deadline": fields.get("deadline") or None, "file": b"",
         "business_type_id": fields.get("business_type_id") or None,
-        "confidential": confidential in ("true", "1"), "cc": raw_cc,
+        **flags, "cc": raw_cc,
     })
     specs = [
         SignerSpec(s.party, tuple(Box(b.page - 1, b.rect) for b in s.boxes), name=s.name,
@@ -381,7 +389,8 @@ async def create_contract(request: web.Request) -> web.Response:
         pdf=data, signers=specs, deadline=body.deadline, meta=request_meta(request),
         business_type_id=body.business_type_id,
         options=Options(confidential=body.confidential,
-                        cc=tuple(CcSpec(c.member_id, c.phone, c.name) for c in body.cc)))
+                        cc=tuple(CcSpec(c.member_id, c.phone, c.name) for c in body.cc),
+                        page_qr=body.page_qr, cross_seal=body.cross_seal))
     view = await access.view_contract(deps, session.user_id, contract_id)
     return reply(contract_out(view), status=201)
 

@@ -1,4 +1,5 @@
-"""JSON API for integration: the events feed and webhook endpoints (docs/integration.md)."""
+"""JSON API for integration: the events feed, webhook endpoints and API keys
+(docs/integration.md)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from core.errors import InvalidInput
+from core.integration import api_keys as K
 from core.integration import events as EV
 from core.integration import webhooks as W
 from handlers.api.registry import ApiRoutes, parse, reply
@@ -41,6 +43,12 @@ class EndpointOut(BaseModel):
     enabled: bool
     created_at: datetime
     failing: int = Field(description="deliveries now retrying or failed")
+    consecutive_failures: int = Field(
+        0, description="events in a row whose delivery failed after every retry")
+    disabled_reason: str | None = Field(
+        None, description="\"failing\": switched off by itself after "
+        f"{W.AUTO_DISABLE_AFTER} such events; PATCH enabled=true turns it on again")
+    disabled_at: datetime | None = None
 
 
 class EndpointListOut(BaseModel):
@@ -95,10 +103,46 @@ class OkOut(BaseModel):
     ok: bool = True
 
 
+class ApiKeyOut(BaseModel):
+    id: str
+    name: str
+    scope: str = Field(description="read | contracts | employees | admin")
+    scope_label: str
+    prefix: str = Field(description="the key's first characters, to tell keys apart")
+    created_by: str
+    created_at: datetime
+    last_used_at: datetime | None
+    last_used_ip: str | None
+    revoked_at: datetime | None
+
+
+class ApiKeyListOut(BaseModel):
+    keys: list[ApiKeyOut]
+
+
+class ApiKeyIn(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = Field(max_length=60)
+    scope: str = Field(max_length=20, description="read | contracts | employees | admin")
+
+
+class ApiKeyCreatedOut(BaseModel):
+    key: ApiKeyOut
+    token: str = Field(description="lsk_…: shown in this answer only; stored as a hash")
+
+
+def _key(v: K.ApiKeyView) -> ApiKeyOut:
+    return ApiKeyOut(id=v.id, name=v.name, scope=v.scope, scope_label=v.scope_label,
+                     prefix=v.prefix, created_by=v.created_by, created_at=v.created_at,
+                     last_used_at=v.last_used_at, last_used_ip=v.last_used_ip,
+                     revoked_at=v.revoked_at)
+
+
 def _endpoint(v: W.EndpointView) -> EndpointOut:
     return EndpointOut(id=v.id, url=v.url, description=v.description,
                        event_types=v.event_types, enabled=v.enabled, created_at=v.created_at,
-                       failing=v.failing)
+                       failing=v.failing, consecutive_failures=v.consecutive_failures,
+                       disabled_reason=v.disabled_reason, disabled_at=v.disabled_at)
 
 
 def _delivery(d: W.DeliveryView) -> DeliveryOut:
@@ -215,3 +259,41 @@ async def redeliver(request: web.Request) -> web.Response:
                              request.match_info["enterprise_id"],
                              request.match_info["delivery_id"], request_meta(request))
     return reply(_delivery(view))
+
+
+# -- API keys: managed by a logged-in member only (an API key gets 403
+# api_key_not_allowed here: core/integration/api_keys.py needed_scope) -----------------
+
+
+@api.route("GET", "/enterprises/{enterprise_id}/api-keys",
+           summary="API keys, live first (enterprise.manage; not with an API key)",
+           response=ApiKeyListOut)
+async def list_api_keys(request: web.Request) -> web.Response:
+    session = require_session(request)
+    rows = await K.list_keys(request.app[DEPS], session.user_id,
+                             request.match_info["enterprise_id"])
+    return reply(ApiKeyListOut(keys=[_key(k) for k in rows]))
+
+
+@api.route("POST", "/enterprises/{enterprise_id}/api-keys",
+           summary="Make an API key; the key is in this answer only (enterprise.manage; "
+                   "not with an API key)", body=ApiKeyIn, response=ApiKeyCreatedOut,
+           status=201)
+async def create_api_key(request: web.Request) -> web.Response:
+    session = require_session(request)
+    body = await parse(request, ApiKeyIn)
+    view, token = await K.create_key(request.app[DEPS], session.user_id,
+                                     request.match_info["enterprise_id"], name=body.name,
+                                     scope=body.scope, meta=request_meta(request))
+    return reply(ApiKeyCreatedOut(key=_key(view), token=token), status=201)
+
+
+@api.route("DELETE", "/enterprises/{enterprise_id}/api-keys/{key_id}",
+           summary="Revoke an API key at once (enterprise.manage; not with an API key)",
+           response=OkOut)
+async def revoke_api_key(request: web.Request) -> web.Response:
+    session = require_session(request)
+    await K.revoke_key(request.app[DEPS], session.user_id,
+                       request.match_info["enterprise_id"], request.match_info["key_id"],
+                       request_meta(request))
+    return reply(OkOut())

@@ -1,7 +1,7 @@
-"""Templates API: list, create (upload or the model text), fields and roles, replace the PDF,
-labour-law check, publish, versions, preview and send one contract. The permission rules
-are the console's (core.templates.service: templates.manage; contracts.send to read and
-send)."""
+"""Templates API: list, create (a PDF or Word .docx upload, or the model text), fields and
+roles, replace the document, labour-law check, publish, versions, preview and send one
+contract. The permission rules are the console's (core.templates.service:
+templates.manage; contracts.send to read and send)."""
 
 from __future__ import annotations
 
@@ -12,12 +12,13 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from core.contracts.send import Options
 from core.errors import InvalidInput, PayloadTooLarge
-from core.templates import sending, service
+from core.templates import lines, sending, service
 from core.templates.lawcheck import LawReport
 from handlers.api.registry import ApiRoutes, parse, reply
 from handlers.keys import DEPS
-from handlers.util import read_form, request_meta, require_session, uploaded_file
+from handlers.util import bounded_int, read_form, request_meta, require_session, uploaded_file
 
 api = ApiRoutes(tag="templates")
 
@@ -80,13 +81,15 @@ class CreateIn(BaseModel):
     name: str = Field(max_length=100)
     business_type: BusinessType
     roles: list[RoleIO] | None = Field(default=None, max_length=5)
-    file: bytes = Field(description="the PDF (binary part)")
+    file: bytes = Field(description="the PDF, or a Word .docx converted to PDF here (binary "
+                                    "part; told apart by content; 415 docx_unsupported "
+                                    "where no converter is installed)")
 
 
 class FileIn(BaseModel):
-    """multipart/form-data: the new PDF as `file`; fields are kept."""
+    """multipart/form-data: the new PDF (or .docx) as `file`; fields are kept."""
 
-    file: bytes
+    file: bytes = Field(description="the PDF, or a Word .docx converted to PDF here")
 
 
 class ModelIn(BaseModel):
@@ -147,6 +150,28 @@ class PartyIn(BaseModel):
                                     description="pick from the roster instead of name/phone")
 
 
+class LineOut(BaseModel):
+    kind: Literal["rule", "blank", "text"] = Field(
+        description="rule: a drawn horizontal stroke; blank: a run of underscores; "
+                    "text: a line of text (y is its baseline)")
+    y: float = Field(description="fraction of the page height from the top")
+    x0: float = Field(description="left end, fraction of the page width")
+    x1: float = Field(description="right end (for text: where the text ends)")
+
+
+class LinesOut(BaseModel):
+    template_id: str
+    version: int = Field(description="0: the draft's PDF")
+    sha256: str = Field(description="the PDF the lines were read from")
+    pages: list[list[LineOut]] = Field(description="per page (0-based), top to bottom")
+    truncated: bool = Field(description="limits reached: pages, lines per page or time")
+
+
+class LinesQuery(BaseModel):
+    version: int | None = Field(default=None, ge=1,
+                                description="a published version (default: the draft)")
+
+
 class SendIn(BaseModel):
     signers: list[PartyIn] = Field(min_length=1, max_length=4)
     values: dict[str, str | bool] = Field(default_factory=dict, max_length=60,
@@ -154,6 +179,10 @@ class SendIn(BaseModel):
     title: str = Field(default="", max_length=100)
     deadline: datetime | None = None
     seal_id: str | None = Field(default=None, max_length=32)
+    page_qr: bool = Field(default=False, description="防抽页: a verification QR on every page")
+    cross_seal: bool = Field(default=False, description="骑缝章: the enterprise seal across "
+                                                        "every page's right edge; the "
+                                                        "enterprise must seal first")
 
 
 class PreviewIn(BaseModel):
@@ -187,10 +216,10 @@ def _ids(request: web.Request) -> tuple[str, str]:
     return request.match_info["enterprise_id"], request.match_info.get("template_id", "")
 
 
-async def _pdf_form(request: web.Request) -> tuple[dict[str, str], bytes, str]:
+async def _pdf_form(request: web.Request) -> tuple[dict[str, str], bytes, str | None]:
     limit = request.app[DEPS].config.signing.max_upload_bytes
     if request.content_length and request.content_length > limit + 64 * 1024:
-        raise PayloadTooLarge(f"PDF 文件不能超过 {limit // (1024 * 1024)} MB",
+        raise PayloadTooLarge(f"文件不能超过 {limit // (1024 * 1024)} MB",
                               code="pdf_too_large")
     if not request.content_type.startswith("multipart/"):
         raise InvalidInput("请以 multipart/form-data 上传", code="upload_expected")
@@ -198,8 +227,9 @@ async def _pdf_form(request: web.Request) -> tuple[dict[str, str], bytes, str]:
     fields = {k: v for k, v in post.items() if isinstance(v, str)}
     upload = uploaded_file(post, "file", limit)
     if upload is None:
-        raise InvalidInput("请上传 PDF 文件（字段 file）", code="empty_upload", field="file")
-    return fields, upload[0], upload[1] or "template.pdf"
+        raise InvalidInput("请上传 PDF 或 Word（.docx）文件（字段 file）", code="empty_upload",
+                           field="file")
+    return fields, upload[0], upload[1] or None
 
 
 @api.route("GET", BASE, summary="The enterprise's templates (?published=1: sendable only)",
@@ -212,7 +242,8 @@ async def list_templates(request: web.Request) -> web.Response:
     return reply(TemplateListOut(items=[template_out(t) for t in items]))
 
 
-@api.route("POST", BASE, summary="Upload a PDF as a new draft template", body=CreateIn,
+@api.route("POST", BASE, summary="Upload a PDF (or a Word .docx, "
+           "converted to PDF) as a new draft template", body=CreateIn,
            response=TemplateOut, status=201, upload=True)
 async def create_template(request: web.Request) -> web.Response:
     session = require_session(request)
@@ -279,7 +310,8 @@ async def put_fields(request: web.Request) -> web.Response:
     return reply(template_out(view))
 
 
-@api.route("POST", BASE + "/{template_id}/file", summary="Replace the PDF, keeping the fields",
+@api.route("POST", BASE + "/{template_id}/file", summary="Replace the document (PDF or .docx), "
+           "keeping the fields",
            body=FileIn, response=TemplateOut, upload=True)
 async def replace_file(request: web.Request) -> web.Response:
     session = require_session(request)
@@ -364,7 +396,36 @@ async def send_one(request: web.Request) -> web.Response:
         deps, session.user_id, ent, tid,
         parties=await parties_of(request, session.user_id, ent, body.signers),
         values=dict(body.values), title=body.title, deadline=body.deadline,
-        seal_id=body.seal_id, meta=request_meta(request))
+        seal_id=body.seal_id, meta=request_meta(request),
+        options=Options(page_qr=body.page_qr, cross_seal=body.cross_seal))
     origin = await sending.contract_origin(deps, contract_id)
     return reply(SentOut(contract_id=contract_id, template_id=tid,
                          version=origin[1] if origin else 0), status=201)
+
+
+@api.route("GET", BASE + "/{template_id}/pages/{page}",
+           summary="One page of the draft's PDF as PNG, for placing fields (0-based page; "
+                   "?w=200..2000 pixels wide)", response_content_type="image/png")
+async def page_image(request: web.Request) -> web.Response:
+    session = require_session(request)
+    page = bounded_int(request.match_info["page"], "page", maximum=10_000)
+    width = bounded_int(request.query.get("w"), "w", default=800, minimum=200, maximum=2000)
+    png = await service.page_image(request.app[DEPS], session.user_id,
+                                   request.match_info["enterprise_id"],
+                                   request.match_info["template_id"], page, width)
+    return web.Response(body=png, content_type="image/png",
+                        headers={"Cache-Control": "private, max-age=86400"})
+
+
+@api.route("GET", BASE + "/{template_id}/lines",
+           summary="Text lines, underscores and horizontal rules of the PDF's pages as page "
+                   "fractions, for snapping fields (?version=n: a published version)",
+           response=LinesOut, query=LinesQuery)
+async def page_lines(request: web.Request) -> web.Response:
+    session = require_session(request)
+    version = request.query.get("version")
+    found = await lines.template_lines(
+        request.app[DEPS], session.user_id, request.match_info["enterprise_id"],
+        request.match_info["template_id"],
+        bounded_int(version, "version", minimum=1, maximum=100_000) if version else None)
+    return reply(LinesOut.model_validate(found))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from handlers.console import (
+    archive,
     batches,
     certification,
     contracts,
@@ -21,7 +22,7 @@ from handlers.console import (
 )
 
 AREAS = (home, certification, enterprise, contracts, evidence, members, seals, employees,
-         templates, batches,
+         templates, batches, archive,
          settings, integration)
 
 

@@ -29,7 +29,7 @@ async def trail_page(request: web.Request) -> web.Response:
 
 
 async def _paper_page(request: web.Request, error: DomainError | None = None) -> web.Response:
-    ctx = await enterprise_page_context(request, "paper")
+    ctx = await enterprise_page_context(request, "contracts")
     which = request.query.get("state", "open")
     which = which if which in paper_copies.FILTERS else "open"
     items = await paper_copies.list_requests(deps_of(request), uid_of(request),
@@ -60,7 +60,7 @@ async def paper_advance(request: web.Request) -> web.Response:
 
 async def _exports_page(request: web.Request, error: DomainError | None = None
                         ) -> web.Response:
-    ctx = await enterprise_page_context(request, "exports")
+    ctx = await enterprise_page_context(request, "contracts")
     items = await evidence.list_exports(deps_of(request), uid_of(request), ent_of(request))
     notice = NOTICES.get(request.query.get("ok", ""))
     return render(request, "console/exports.html", {

@@ -4,6 +4,7 @@ the details worth showing (ids and internal values stay out of the pages)."""
 from __future__ import annotations
 
 from core.enterprise import certification as C
+from core.enterprise import dashboard as D
 from core.enterprise import proofs as P
 from core.enterprise import seals as S
 
@@ -53,7 +54,8 @@ AUDIT_ACTIONS = {
     "security.proof_alert": "安全告警：多次验证失败",
     "webhook.created": "添加事件回调地址", "webhook.updated": "修改事件回调地址",
     "webhook.deleted": "删除事件回调地址", "webhook.secret_rotated": "更换回调签名密钥",
-    "webhook.redelivered": "重新投递事件", "api_key.created": "创建 API 密钥",
+    "webhook.redelivered": "重新投递事件", "webhook.auto_disabled": "回调地址持续失败，已自动停用",
+    "api_key.created": "创建 API 密钥",
     "api_key.revoked": "吊销 API 密钥",
 }
 # A seal's uses (storage/models/enterprise.py SealUsage.action).
@@ -68,3 +70,18 @@ AUDIT_DETAILS = {"name": "名称", "reason": "原因", "count": "人数", "credi
 DETAIL_VALUES = {**C.METHODS, **S.KINDS, "transfer": "主动转让", "appeal": "申诉",
                   **{k: r.label for k, r in P.RULES.items() if k not in C.METHODS},
                   **P.ALERT_REASONS}
+
+
+def audit_label(row: D.AuditRow) -> D.AuditLabel:
+    """How one audit entry reads in the console and in the exported file. Unknown codes
+    read 其他操作."""
+    purpose, _, step = row.action.partition(".")
+    if purpose in ("certify", "appeal") and step in AUDIT_ACTIONS:
+        label = ("管理员申诉：" if purpose == "appeal" else "") + AUDIT_ACTIONS[step]
+    else:
+        label = AUDIT_ACTIONS.get(row.action, "其他操作")
+    details = [f"{AUDIT_DETAILS[k]}：{DETAIL_VALUES.get(str(v), v)}"
+               for k, v in row.data.items()
+               if k in AUDIT_DETAILS and isinstance(v, str | int) and v != ""]
+    actor = row.actor_name or ("其他用户" if row.actor_id else "系统")
+    return D.AuditLabel(label, actor, "；".join(details))

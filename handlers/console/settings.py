@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import date
 from typing import Any
+from urllib.parse import quote, urlencode
 
 from aiohttp import web
 
@@ -24,7 +25,7 @@ from handlers.console.forms import (
     text_of,
     uid_of,
 )
-from handlers.console.labels import AUDIT_ACTIONS, AUDIT_DETAILS, DETAIL_VALUES
+from handlers.console.labels import audit_label
 from handlers.render import render
 from handlers.util import request_meta
 
@@ -90,32 +91,46 @@ def _day(value: str) -> date | None:
         return None
 
 
-# The audit log speaks codes; people read these. Unknown codes show as 其他操作.
 def _audit_entry(row: D.AuditRow) -> dict[str, Any]:
-    purpose, _, step = row.action.partition(".")
-    if purpose in ("certify", "appeal") and step in AUDIT_ACTIONS:
-        label = ("管理员申诉：" if purpose == "appeal" else "") + AUDIT_ACTIONS[step]
-    else:
-        label = AUDIT_ACTIONS.get(row.action, "其他操作")
-    details = [f"{AUDIT_DETAILS[k]}：{DETAIL_VALUES.get(str(v), v)}"
-               for k, v in row.data.items()
-               if k in AUDIT_DETAILS and isinstance(v, str | int) and v != ""]
-    actor = row.actor_name or ("其他用户" if row.actor_id else "系统")
-    return {"seq": row.seq, "at": row.at, "label": label, "actor": actor,
-            "details": "；".join(details)}
+    text = audit_label(row)
+    return {"seq": row.seq, "at": row.at, "label": text.action, "actor": text.actor,
+            "details": text.details}
 
 
 @routes.get("/console/e/{ent}/audit")
 async def audit_page(request: web.Request) -> web.Response:
+    return await _audit_page(request)
+
+
+async def _audit_page(request: web.Request, error: DomainError | None = None
+                      ) -> web.Response:
     uid, deps, ent = uid_of(request), deps_of(request), ent_of(request)
     ctx = await enterprise_page_context(request, "audit")
     q = request.query
     rows = await D.audit_log(deps, uid, ent, member_id=q.get("member") or None,
                              seal_id=q.get("seal") or None, date_from=_day(q.get("from", "")),
                              date_to=_day(q.get("to", "")))
+    filters = {k: q.get(k, "")[:40] for k in ("member", "seal", "from", "to")}
     return render(request, "console/audit.html", {
         **ctx, "rows": [_audit_entry(r) for r in rows],
         "members": await M.list_members(deps, uid, ent, True),
-        "seals": await S.list_seals(deps, uid, ent),
-        "filters": {k: q.get(k, "")[:40] for k in ("member", "seal", "from", "to")},
+        "seals": await S.list_seals(deps, uid, ent), "filters": filters,
+        "export_query": urlencode({k: v for k, v in filters.items() if v}),
+        "error": error,
     })
+
+@routes.get("/console/e/{ent}/audit/export.{fmt:xlsx|csv}")
+async def audit_export(request: web.Request) -> web.Response:
+    uid, deps, ent = uid_of(request), deps_of(request), ent_of(request)
+    q = request.query
+    try:
+        export = await D.export_audit_log(
+            deps, uid, ent, fmt=request.match_info["fmt"], member_id=q.get("member") or None,
+            seal_id=q.get("seal") or None, date_from=_day(q.get("from", "")),
+            date_to=_day(q.get("to", "")), label=audit_label)
+    except DomainError as err:
+        return await _audit_page(request, err)
+    return web.Response(body=export.data, headers={
+        "Content-Type": export.content_type,
+        "Content-Disposition": f"attachment; filename*=UTF-8''{quote(export.filename)}",
+        "Cache-Control": "private, no-store"})

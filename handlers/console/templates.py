@@ -1,5 +1,6 @@
-"""Templates in the console: the list, upload and model import, the placement editor,
-replacing the PDF, the labour-law check and publishing, and sending one contract."""
+"""Templates in the console: the list, upload (PDF or Word .docx) and model import, the
+placement editor, replacing the document, the labour-law check and publishing, and sending
+one contract."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ from typing import Any
 
 from aiohttp import web
 
+from core.contracts.send import Options
 from core.errors import DomainError, InvalidInput
-from core.templates import sending, service
+from core.templates import docx, lines, sending, service
 from core.templates.fields import BUSINESS_TYPES, DATE_FORMATS, FILLERS, KINDS, VALUE_KINDS
 from core.templates.lawcheck import LawReport
 from handlers.console.enterprise import enterprise_page_context
@@ -56,6 +58,7 @@ async def _list_page(request: web.Request, error: DomainError | None = None,
     items = await service.list_templates(deps_of(request), uid_of(request), ent_of(request))
     return render(request, "console/templates.html", {
         **ctx, "items": items, "types": BUSINESS_TYPES, "error": error, "form": form or {},
+        "docx_ok": docx.available(deps_of(request)),
         "can_manage": "templates.manage" in ctx["access"].permissions})
 
 
@@ -116,6 +119,7 @@ async def _editor(request: web.Request, error: DomainError | None = None,
         "sizes": [[round(w, 2), round(h, 2)] for w, h in view.page_sizes],
         "state": state, "kinds": KINDS, "fillers": FILLERS, "date_formats": DATE_FORMATS,
         "types": BUSINESS_TYPES, "law": _law(law), "error": error,
+        "docx_ok": docx.available(deps),
         "notice": NOTICES.get(request.query.get("ok", "")) or ctx.get("notice"),
         "can_manage": "templates.manage" in ctx["access"].permissions,
         "can_send": "contracts.send" in ctx["access"].permissions,
@@ -139,6 +143,14 @@ async def page_image(request: web.Request) -> web.Response:
                                    width)
     return web.Response(body=png, content_type="image/png",
                         headers={"Cache-Control": "private, max-age=86400"})
+
+
+@routes.get("/console/e/{ent}/templates/{tid}/lines.json")
+async def page_lines(request: web.Request) -> web.Response:
+    """Text lines and rules of the draft's pages, for snapping fields in the editor."""
+    found = await lines.template_lines(deps_of(request), uid_of(request), ent_of(request),
+                                       _tid(request))
+    return web.json_response(found, headers={"Cache-Control": "private, max-age=86400"})
 
 
 def _json_list(form: Any, key: str) -> list[Any]:
@@ -290,7 +302,9 @@ async def send_submit(request: web.Request) -> web.Response:
         contract_id = await sending.send_from_template(
             deps, uid, ent, _tid(request), parties=parties, values=values,
             title=text_of(form, "title"), deadline=_deadline(deps, text_of(form, "deadline")),
-            meta=request_meta(request))
+            meta=request_meta(request),
+            options=Options(page_qr=text_of(form, "page_qr") == "1",
+                            cross_seal=text_of(form, "cross_seal") == "1"))
     except DomainError as err:
         return await refused(request, _send_page, err, form=kept)
     raise web.HTTPSeeOther(f"/contracts/{contract_id}?done=sent")

@@ -423,7 +423,8 @@ async def send_submit(request: web.Request) -> web.Response:
         options = send.Options(
             confidential=form.get("confidential") == "1",
             cc=tuple(send.CcSpec(member_id=m) for m in cc_members[:send.MAX_CC + 1])
-            + send.parse_cc_lines(form.get("cc_phones", "")))
+            + send.parse_cc_lines(form.get("cc_phones", "")),
+            page_qr=form.get("page_qr") == "1", cross_seal=form.get("cross_seal") == "1")
         deadline = None
         if form.get("deadline_days"):
             text = form["deadline_days"].strip()

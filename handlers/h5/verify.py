@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from core.contracts import verification
+from core.contracts import page_marks, verification
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
 from handlers.h5.contracts import local_time
 from handlers.keys import DEPS, current_session
@@ -51,3 +51,15 @@ async def verify_submit(request: web.Request) -> web.Response:
         return render(request, "verify/verify.html",
                       {"result": None, "when": local_time, "error": exc}, status=exc.status)
     return render(request, "verify/verify.html", {"result": result, "when": local_time})
+
+
+@routes.get("/verify/c/{token}")
+async def page_link(request: web.Request) -> web.Response:
+    """Where a page's QR code (防抽页) leads: the contract, page n of m, state, hash."""
+    try:
+        check = await page_marks.page_check(request.app[DEPS], request.match_info["token"],
+                                            request.query.get("p"))
+    except DomainError as exc:
+        return render(request, "verify/page.html", {"check": None, "error": exc},
+                      status=exc.status)
+    return render(request, "verify/page.html", {"check": check})

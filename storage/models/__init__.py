@@ -7,6 +7,7 @@ from storage.models.accounts import (
     User,
     UserSession,
 )
+from storage.models.archive import ArchiveBatch, ArchiveNumberCounter, PaperArchive
 from storage.models.audit import AuditChain, AuditEntry
 from storage.models.base import Base, new_id
 from storage.models.batches import (
@@ -75,6 +76,8 @@ __all__ = [
     "AdminChange",
     "AgreementAcceptance",
     "ApiKey",
+    "ArchiveBatch",
+    "ArchiveNumberCounter",
     "AuditChain",
     "AuditEntry",
     "Base",
@@ -106,6 +109,7 @@ __all__ = [
     "Member",
     "OnboardingTemplate",
     "OutboxMessage",
+    "PaperArchive",
     "PaperCopyRequest",
     "PeriodicRun",
     "PlatformOperator",

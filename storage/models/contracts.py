@@ -45,6 +45,12 @@ class Contract(Base):
     business_type_id: Mapped[str | None] = mapped_column(String(32))
     # Confidential: only the initiator, the handler (seal holder), cc and the main admin.
     confidential: Mapped[bool] = mapped_column(Boolean, default=False)
+    # 防抽页: every page carries a QR code opening /verify/c/<page_token>?p=<page>.
+    page_qr: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The opaque token of those links (random, never derived from the id); NULL without.
+    page_token: Mapped[str | None] = mapped_column(String(32), unique=True)
+    # 骑缝章: the enterprise's seal is split across the right edge of every page.
+    cross_seal: Mapped[bool] = mapped_column(Boolean, default=False)
     initiator_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     # draft | in_progress | completed | rejected | revoked | expired
     state: Mapped[str] = mapped_column(String(20))

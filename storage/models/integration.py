@@ -38,6 +38,13 @@ class WebhookEndpoint(Base):
     # The signing secret, encrypted with the field cipher (needed in clear to sign).
     secret_enc: Mapped[str] = mapped_column(Text)
     enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    # Events in a row whose delivery failed for good (every retry used); a success
+    # resets it. At core/integration/webhooks.py AUTO_DISABLE_AFTER the endpoint is
+    # switched off: disabled_reason "failing" (None: on, or off by hand).
+    consecutive_failures: Mapped[int] = mapped_column(Integer, default=0,
+                                                      server_default="0")
+    disabled_reason: Mapped[str | None] = mapped_column(String(20))
+    disabled_at: Mapped[datetime | None]
     created_by: Mapped[str | None] = mapped_column(String(32))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]

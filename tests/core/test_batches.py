@@ -414,3 +414,35 @@ async def test_a_row_whose_batch_deadline_passed_is_not_sent(deps, outbox, clock
     done = await batch.progress(deps, p.admin_id, p.enterprise_id, bid)
     assert (done.state, done.created, done.failed) == ("finished", 0, 1)
     assert "截止" in done.failures[0][2] and await _contracts(deps) == 0
+
+
+async def test_a_draft_nobody_confirms_is_discarded_after_a_week_and_audited(
+        deps, clock) -> None:
+    """Its rows (names, phones, ID numbers) go with it; a confirmed batch, and a draft
+    younger than a week, stay."""
+    from datetime import timedelta
+
+    from core.errors import NotFound
+    from core.templates.batch_drafts import DRAFT_KEEP, discard_abandoned
+    from storage.models import AuditEntry, ContractBatch
+
+    p = await parties(deps)
+    tid = await published_template(deps, p.admin_id, p.enterprise_id)
+    _, sheet = await batch.sheet(deps, p.admin_id, p.enterprise_id, tid)
+    data = sheet_with(header_of(sheet), [model_row("王小明", new_phone())])
+    old = await batch.draft_from_xlsx(deps, p.admin_id, p.enterprise_id, tid, data, META)
+    sent = await batch.draft_from_xlsx(deps, p.admin_id, p.enterprise_id, tid, data, META)
+    await batch.confirm(deps, p.admin_id, p.enterprise_id, sent, META)
+    clock.advance(seconds=(DRAFT_KEEP + timedelta(minutes=1)).total_seconds())
+    young = await batch.draft_from_xlsx(deps, p.admin_id, p.enterprise_id, tid, data, META)
+    assert await discard_abandoned(deps) == 1
+    assert await discard_abandoned(deps) == 0
+    async with deps.db.sessions() as s:
+        left = set((await s.execute(select(ContractBatch.id))).scalars())
+        rows = (await s.execute(select(func.count()).select_from(BatchRow)
+                                .where(BatchRow.batch_id == old))).scalar_one()
+        audited = (await s.execute(select(AuditEntry.subject_id).where(
+            AuditEntry.action == "batch.draft_discarded"))).scalars().all()
+    assert left == {sent, young} and rows == 0 and audited == [old]
+    with pytest.raises(NotFound):
+        await batch.confirm(deps, p.admin_id, p.enterprise_id, old, META)

@@ -66,7 +66,7 @@ def test_keys_are_random_and_never_reused(store: FileStore) -> None:
 
 
 @BACKENDS
-def test_a_changed_object_fails_its_hash_check(
+def test_a_changed_or_missing_object_is_refused_with_its_code(
     store: FileStore, storage_backend: str, config, request: pytest.FixtureRequest
 ) -> None:
     from core.crypto import sha256_hex
@@ -84,6 +84,10 @@ def test_a_changed_object_fails_its_hash_check(
     with pytest.raises(ProviderUnavailable) as caught:
         read_verified(store, key, sha256_hex(PDF))
     assert caught.value.code == "file_integrity"
+    store.delete(key)
+    with pytest.raises(ProviderUnavailable) as caught:
+        read_verified(store, key, sha256_hex(PDF))
+    assert caught.value.code == "file_missing"  # lost: an answer with a code, not a crash
 
 
 # S3 only: what a browser or another system sees of the bucket.

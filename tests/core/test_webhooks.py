@@ -406,3 +406,85 @@ async def test_concurrent_events_get_distinct_numbers_in_commit_order(deps) -> N
     page = await EV.list_events(deps, admin, ent)
     assert [e["seq"] for e in page.events] == list(range(1, 9))
     assert sorted(e["data"]["n"] for e in page.events) == list(range(8))
+
+
+async def _fail_for_good(outbox: OutboxWorker, clock) -> None:
+    """Run every retry of what is queued now (the receiver being down)."""
+    await outbox.drain()
+    for wait in W.RETRY_SCHEDULE:
+        clock.advance(seconds=wait.total_seconds())
+        await outbox.drain()
+
+
+async def _sms_to(deps, phone: str) -> list[str]:
+    from storage.models import ConsoleSms
+
+    async with deps.db.sessions() as session:
+        return list((await session.execute(
+            select(ConsoleSms.text).where(ConsoleSms.phone == phone))).scalars())
+
+
+async def test_an_endpoint_failing_for_days_is_switched_off_and_the_admin_told(
+        deps, outbox: OutboxWorker, aiohttp_server, clock) -> None:
+    from tests.enterprise_factories import user_phone
+
+    p, receiver, made = await _setup(deps, aiohttp_server, clock)
+    receiver.down = True
+    admin_phone = await user_phone(deps, p.admin_id)
+    # Two events fail for good, then one lands: the count starts again.
+    for n in range(W.AUTO_DISABLE_AFTER - 1):
+        await send_contract(deps, p, title=f"失败{n}")
+        await _fail_for_good(outbox, clock)
+    receiver.down = False
+    await send_contract(deps, p, title="成功")
+    await outbox.drain()
+    view = await W.get_endpoint(deps, p.admin_id, p.enterprise_id, made.endpoint.id)
+    assert view.enabled and view.consecutive_failures == 0
+    # AUTO_DISABLE_AFTER in a row, each after about a day of retries: switched off.
+    receiver.down = True
+    for n in range(W.AUTO_DISABLE_AFTER):
+        view = await W.get_endpoint(deps, p.admin_id, p.enterprise_id, made.endpoint.id)
+        assert view.enabled, n
+        await send_contract(deps, p, title=f"再失败{n}")
+        await _fail_for_good(outbox, clock)
+    view = await W.get_endpoint(deps, p.admin_id, p.enterprise_id, made.endpoint.id)
+    assert not view.enabled and view.disabled_reason == W.DISABLED_FAILING
+    assert view.consecutive_failures == W.AUTO_DISABLE_AFTER
+    assert view.disabled_at == clock.now()
+    texts = await _sms_to(deps, admin_phone)
+    assert sum("事件回调地址" in t and "自动停用" in t for t in texts) == 1
+    from core.enterprise import dashboard as D
+
+    audit = await D.audit_log(deps, p.admin_id, p.enterprise_id)
+    assert audit[0].action == "webhook.auto_disabled" and audit[0].actor_id is None
+    # Off: a new event makes no delivery and the receiver hears nothing.
+    hits = receiver.hits
+    receiver.down = False
+    await send_contract(deps, p, title="停用期间")
+    await outbox.drain()
+    assert receiver.hits == hits
+    # The admin switches it on again: the count restarts and events flow.
+    view = await W.update_endpoint(deps, p.admin_id, p.enterprise_id, view.id, url=view.url,
+                                   event_types=view.event_types,
+                                   description=view.description, enabled=True, meta=META)
+    assert view.enabled and view.disabled_reason is None and view.consecutive_failures == 0
+    await send_contract(deps, p, title="重新启用")
+    await outbox.drain()
+    assert receiver.hits == hits + 1
+
+
+async def test_a_delivery_dropped_because_the_endpoint_is_off_does_not_count(
+        deps, outbox: OutboxWorker, aiohttp_server, clock) -> None:
+    p, receiver, made = await _setup(deps, aiohttp_server, clock)
+    receiver.down = True
+    await send_contract(deps, p)
+    await outbox.drain()  # first try failed; the next is queued
+    view = made.endpoint
+    await W.update_endpoint(deps, p.admin_id, p.enterprise_id, view.id, url=view.url,
+                            event_types=view.event_types, description="",
+                            enabled=False, meta=META)
+    await _fail_for_good(outbox, clock)
+    [delivery] = await _deliveries(deps)
+    assert delivery.status == "failed" and delivery.last_error == "endpoint disabled or deleted"
+    view = await W.get_endpoint(deps, p.admin_id, p.enterprise_id, view.id)
+    assert view.consecutive_failures == 0 and view.disabled_reason is None

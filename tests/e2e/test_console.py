@@ -31,8 +31,8 @@ from tests.enterprise_factories import credit_code, hostile_xlsx, id_number, mak
 
 ENTERPRISE = "杭州示例劳务科技有限公司"
 # The console navigation of a main admin, in order.
-NAV = ["工作台", "合同", "发起合同", "模板", "纸质副本", "证据包下载", "员工", "部门", "成员",
-       "加入审核", "印章", "管理员", "日志", "设置"]
+NAV = ["工作台", "合同", "发起合同", "模板", "员工", "部门", "成员", "加入审核", "印章", "管理员",
+       "日志", "设置"]
 CREDIT_CODE = credit_code("91330106MA2B3C4D5")
 ADMIN_PHONE = "13712350001"
 COLLEAGUE_PHONE = "13712350002"

@@ -96,11 +96,16 @@ async def _tour(page, url: str, ent: str, shot, prefix: str, wide: bool) -> None
         await _no_overflow(page)
 
     # -- every page of the navigation --------------------------------------------------
-    for label, path in (("合同", "contracts"), ("纸质副本", "paper-copies"),
-                        ("证据包下载", "exports"), ("员工", "employees"), ("部门", "departments"),
-                        ("成员", "members"), ("加入审核", "joins"), ("印章", "seals"),
-                        ("管理员", "admin"), ("日志", "audit"), ("设置", "settings")):
-        await nav.locator(f'text="{label}"').click()
+    # The 合同 area's own pages are tabs above each of them.
+    area = page.locator("nav.console-area")
+    for label, path, tabs in (("合同", "contracts", nav), ("纸质合同归档", "archive", area),
+                              ("纸质副本", "paper-copies", area), ("证据包下载", "exports", area),
+                              ("合同台账", "contracts", area), ("员工", "employees", nav),
+                              ("部门", "departments", nav), ("成员", "members", nav),
+                              ("加入审核", "joins", nav), ("印章", "seals", nav),
+                              ("管理员", "admin", nav), ("日志", "audit", nav),
+                              ("设置", "settings", nav)):
+        await tabs.locator(f'text="{label}"').click()
         await page.wait_for_url(re.compile(rf".*/console/e/{ent}/{path}(\?.*)?$"))
         if path == "seals":  # drawn by a background job after certification
             for _ in range(30):
@@ -113,6 +118,9 @@ async def _tour(page, url: str, ent: str, shot, prefix: str, wide: bool) -> None
             assert await table.first.locator("thead").is_visible() == wide, path
         if not wide:
             await _no_overflow(page)
+        if tabs is area:  # the 合同 entry stays current in the navigation
+            assert await nav.locator("a.active").inner_text() == "合同"
+            assert await area.locator("a.active").inner_text() == label
         await shot(page, f"{prefix}-{path}")
         if path == "contracts":
             rows = await page.locator("#contract-table tbody tr").all_inner_texts()

@@ -39,6 +39,8 @@ from tests.e2e.test_console import licence_png
 from tests.e2e.test_signing_flow import _draw_signature
 from tests.enterprise_factories import credit_code, id_number
 
+# The product's database is the test PostgreSQL database in that pass (asked for late).
+pytestmark = pytest.mark.database
 REPO = Path(__file__).resolve().parents[2]
 PC = {"viewport": {"width": 1366, "height": 768}, "locale": "zh-CN"}
 DEVICES = {"phone": PHONE, "pc": PC}

@@ -8,6 +8,7 @@ import asyncio
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -75,7 +76,37 @@ async def _wait_healthy(url: str, procs: list[subprocess.Popen[bytes]], log: Pat
     raise AssertionError("the processes did not start:\n" + tail)
 
 
-def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+def _descendants(pid: int) -> set[int]:
+    """Every process below `pid` now (the servers `serve --workers` forks, the CPU pools)."""
+    found: set[int] = set()
+    todo = [pid]
+    while todo:
+        current = todo.pop()
+        for task in Path(f"/proc/{current}/task").glob("*"):
+            try:
+                children = (task / "children").read_text().split()
+            except OSError:
+                continue
+            for child in map(int, children):
+                if child not in found:
+                    found.add(child)
+                    todo.append(child)
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+def _stop(procs: list[subprocess.Popen[bytes]]) -> list[int]:
+    """SIGTERM to each command's own process only, as a service manager sends it; the
+    pids of their descendants that are still running 15 s later."""
+    below = set().union(*(_descendants(proc.pid) for proc in procs))
     for proc in procs:
         proc.terminate()
     for proc in procs:
@@ -83,6 +114,12 @@ def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
             proc.wait(timeout=15)
         except subprocess.TimeoutExpired:
             proc.kill()
+    deadline = time.monotonic() + 15
+    while (left := sorted(pid for pid in below if _alive(pid))) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in left:
+        os.kill(pid, signal.SIGKILL)
+    return left
 
 
 async def _sms_code(http: aiohttp.ClientSession, url: str, phone: str) -> str:
@@ -166,8 +203,12 @@ async def test_two_web_processes_and_two_workers_run_the_contract_flow(
                 AuditEntry.subject_id == contract_id,
                 AuditEntry.action == "contract.completed"))).scalars().all()
     finally:
-        await asyncio.to_thread(_stop, procs)
+        left = await asyncio.to_thread(_stop, procs)
     assert completed == ["contract.completed"]
+    # Every command stopped on SIGTERM with all it had started; each had done so with
+    # code 0 (not killed: a server that hung at exit would have been).
+    assert left == []
+    assert [proc.returncode for proc in procs] == [0, 0, 0]
     for task in TASKS:
         periods = int(elapsed // task.every.total_seconds()) + 1
         assert 1 <= runs.get(task.name, 0) <= periods, (task.name, runs, elapsed)

@@ -88,7 +88,7 @@ async def test_every_console_page_is_reachable_from_home_as_main_admin(
         f"{base}/employees", f"{base}/employees/import", f"{base}/employees/qr",
         f"{base}/departments", f"{base}/members", f"{base}/roles", f"{base}/joins",
         f"{base}/seals", f"{base}/seals/{seal_id}", f"{base}/admin", f"{base}/audit",
-        f"{base}/settings", "/me/signatures", "/contracts", "/me",
+        f"{base}/settings", "/me/signatures", "/contracts", "/me", f"{base}/archive",
     }
     assert needed <= _paths(seen), sorted(needed - _paths(seen))
     # The draft in the enterprise's list opens on its placement page.
