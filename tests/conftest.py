@@ -34,16 +34,20 @@ def pytest_report_header(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """On PostgreSQL, run only the tests that open a database (they ask for `db_url`, or are
-    marked `database` when they ask for it later): the others (the PDF engine, parsers,
-    third-party validators on files) do not depend on the database and already ran in the
-    SQLite pass of the same run."""
+    """On PostgreSQL, run only the tests whose outcome can depend on the database: those
+    that open one (they ask for `db_url`, or are marked `database` when they ask for it
+    later), except the browser tours. The others (the PDF engine, parsers, third-party
+    validators on files) already ran in the SQLite pass of the same run; a browser adds
+    nothing database-specific to the server's routes, which the handler tests run on
+    PostgreSQL through the test client. Marked `database`, a browser test still runs here
+    (the newcomer's tour on the README's command)."""
     if not PG_URL:
         return
     keep, drop = [], []
     for item in items:
-        uses_db = ("db_url" in getattr(item, "fixturenames", ())
-                   or item.get_closest_marker("database") is not None)
+        names = getattr(item, "fixturenames", ())
+        marked = item.get_closest_marker("database") is not None
+        uses_db = marked or ("db_url" in names and "browser" not in names)
         (keep if uses_db else drop).append(item)
     if drop:
         config.hook.pytest_deselected(items=drop)
