@@ -190,6 +190,8 @@ async def test_a_signer_rejects_and_everyone_learns_why(deps, live_server, brows
     signers = await page.inner_text("main ul.list")
     assert re.search(r"陈一.*\n?.*已签署", signers) and re.search(r"林二.*\n?.*已拒签", signers), \
         signers
+    # The enterprise no longer waits for anything: not "等待前序签署" on an ended contract.
+    assert "等待前序签署" not in signers and re.search(r"企业盖章）\n?.*未签署", signers), signers
     await _no_overflow(page)
     await shot(page, f"{device}-lin-rejected")
 
@@ -210,6 +212,7 @@ async def test_a_signer_rejects_and_everyone_learns_why(deps, live_server, brows
     hr_context, hr = await sign_in(browser, live_server, HR_PHONE, DEVICES[device], path)
     row = hr.locator(f"#contract-table tr[data-id='{cid}']")
     assert "已拒签" in await row.inner_text()
+    assert "陈一 已签署、林二 已拒签、企业 未签署" in await row.inner_text()
     await _no_overflow(hr)
     await shot(hr, f"{device}-hr-ledger")
     await hr.goto(f"{live_server.url}{path}?state=ended")
@@ -269,10 +272,15 @@ async def test_a_contract_expires_at_its_deadline_and_the_sweep_tells(
     assert await page.locator("details.card summary:text-is('拒签')").count() == 0
     await _no_overflow(page)
     await shot(page, f"{device}-chen-expired-at-once")
+    assert "待签署" not in await page.inner_text("main ul.list")
+    # The signing page sends them back to the contract; the API refuses a signing code.
     await page.goto(f"{live_server.url}/contracts/{cid}/sign")
-    assert "截止" in await page.inner_text("main"), await page.inner_text("main")
+    await page.wait_for_url(f"{live_server.url}/contracts/{cid}")
     assert await page.locator("#sign-start").count() == 0
-    await shot(page, f"{device}-chen-sign-page-refused")
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{live_server.url}/api/v1/contracts/{cid}/sign/code", json={},
+            headers={"Authorization": f"Bearer {data['chen_token']}"}) as r:
+        assert r.status == 409 and (await r.json())["code"] == "contract_expired"
     await page.goto(f"{live_server.url}/contracts?tab=to_sign")
     assert title not in await page.inner_text("main")
     await shot(page, f"{device}-chen-nothing-to-sign")
@@ -281,6 +289,7 @@ async def test_a_contract_expires_at_its_deadline_and_the_sweep_tells(
     hr_context, hr = await sign_in(browser, live_server, HR_PHONE, DEVICES[device], path)
     row = hr.locator(f"#contract-table tr[data-id='{cid}']")
     assert "已过期" in await row.inner_text()
+    assert "陈一 未签署、企业 未签署" in await row.inner_text()
     assert await row.locator("button.urge-one").count() == 0
     await _no_overflow(hr)
     await shot(hr, f"{device}-hr-ledger-expired-at-once")
