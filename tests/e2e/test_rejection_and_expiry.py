@@ -228,6 +228,20 @@ async def test_a_signer_rejects_and_everyone_learns_why(deps, live_server, brows
     await hr_context.close()
 
 
+async def _hold(deps, task: str) -> None:
+    """The periodic task is not due for an hour (it ran as the server started): what
+    follows happens between two sweeps, whenever in the minute it starts."""
+    deadline = time.monotonic() + 20
+    while True:
+        async with deps.db.transaction() as tx:
+            held = await tx.changed(update(PeriodicRun).where(PeriodicRun.name == task)
+                                    .values(next_run_at=datetime.now(UTC) + timedelta(hours=1)))
+        if held or time.monotonic() > deadline:
+            assert held, f"the server never ran {task}"
+            return
+        await asyncio.sleep(0.2)
+
+
 async def _hurry(deps, task: str) -> None:
     """The periodic task's next run falls due now: stands for waiting out its period (a
     minute for contracts.expire, five for contracts.remind); the server's own scheduler,
@@ -259,6 +273,7 @@ async def test_a_contract_expires_at_its_deadline_and_the_sweep_tells(
     assert await page.inner_text("#contract-state") == "签署中"
     await shot(page, f"{device}-chen-before-the-deadline")
 
+    await _hold(deps, "contracts.expire")
     # The deadline passes. Sending refuses a deadline in the past, so the stored deadline
     # is moved to a minute ago: this stands for the days going by.
     async with deps.db.transaction() as tx:
@@ -273,14 +288,10 @@ async def test_a_contract_expires_at_its_deadline_and_the_sweep_tells(
     await _no_overflow(page)
     await shot(page, f"{device}-chen-expired-at-once")
     assert "待签署" not in await page.inner_text("main ul.list")
-    # The signing page sends them back to the contract; the API refuses a signing code.
+    # The signing page sends them back to the contract.
     await page.goto(f"{live_server.url}/contracts/{cid}/sign")
     await page.wait_for_url(f"{live_server.url}/contracts/{cid}")
     assert await page.locator("#sign-start").count() == 0
-    async with aiohttp.ClientSession() as http, http.post(
-            f"{live_server.url}/api/v1/contracts/{cid}/sign/code", json={},
-            headers={"Authorization": f"Bearer {data['chen_token']}"}) as r:
-        assert r.status == 409 and (await r.json())["code"] == "contract_expired"
     await page.goto(f"{live_server.url}/contracts?tab=to_sign")
     assert title not in await page.inner_text("main")
     await shot(page, f"{device}-chen-nothing-to-sign")
@@ -310,6 +321,12 @@ async def test_a_contract_expires_at_its_deadline_and_the_sweep_tells(
     await hr.goto(f"{live_server.url}{path}?state=ended")
     assert "已过期" in await hr.locator(f"#contract-table tr[data-id='{cid}']").inner_text()
     await shot(hr, f"{device}-hr-ledger-ended-tab")
+    # Nor can a signing code be asked for through the API.
+    async with aiohttp.ClientSession() as http, http.post(
+            f"{live_server.url}/api/v1/contracts/{cid}/sign/code", json={},
+            headers={"Authorization": f"Bearer {data['chen_token']}"}) as r:
+        assert r.status == 409, await r.text()
+        assert (await r.json())["error"]["code"] in ("contract_expired", "contract_not_signable")
     await hr_context.close()
     await context.close()
 
