@@ -16,9 +16,9 @@ from core.context import Deps
 from core.contracts import common, ledger
 from core.contracts.states import (
     CONTRACT_LABELS,
-    SIGNER_LABELS,
     ContractState,
     SignerState,
+    signer_label,
 )
 from core.contracts.urging import next_urge_at, wait_label
 from core.crypto import mask_phone
@@ -311,7 +311,7 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
     views = tuple(
         SignerView(
             s.id, s.party, s.name, mask_phone(s.phone) if s.phone else None, s.sign_order,
-            s.state, SIGNER_LABELS[SignerState(s.state)], s.signed_at, s.reject_reason,
+            s.state, signer_label(s.state, state), s.signed_at, s.reject_reason,
             tuple(boxes.get(s.id, ())),
         )
         for s in signers

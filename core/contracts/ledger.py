@@ -26,9 +26,9 @@ from core.context import Deps
 from core.contracts import common
 from core.contracts.states import (
     CONTRACT_LABELS,
-    SIGNER_LABELS,
     ContractState,
     SignerState,
+    signer_label,
 )
 from core.contracts.urging import next_urge_at, wait_label
 from core.cpu import run_cpu
@@ -417,7 +417,7 @@ async def _items(tx: Tx, scope: Scope, contracts: list[Contract], now: datetime
             confidential=bool(c.confidential),
             signers="、".join(
                 f"{'企业' if s.party == 'enterprise' else s.name} "
-                f"{SIGNER_LABELS[SignerState(s.state)]}" for s in rows),
+                f"{signer_label(s.state, state)}" for s in rows),
             signed=sum(1 for s in rows if s.state == SignerState.SIGNED), total=len(rows),
             signer_names="、".join(s.name for s in people),
             signer_phones="、".join(mask_phone(s.phone) for s in people if s.phone),

@@ -74,3 +74,15 @@ SIGNER_LABELS = {
     SignerState.SIGNED: "已签署",
     SignerState.REJECTED: "已拒签",
 }
+# A party that had not signed when the contract ended (rejected, revoked, expired) no
+# longer waits for anything: "等待前序签署" or "待签署" would contradict the contract's state.
+UNSIGNED_LABEL = "未签署"
+
+
+def signer_label(signer_state: str, contract_state: str) -> str:
+    """A signer's label as the contract reads now (pass its effective state, so a
+    contract past its deadline counts as ended before the sweep)."""
+    state = SignerState(signer_state)
+    if contract_state in ENDED and state in (SignerState.WAITING, SignerState.PENDING):
+        return UNSIGNED_LABEL
+    return SIGNER_LABELS[state]

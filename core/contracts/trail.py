@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from core.context import Deps
 from core.contracts import common
-from core.contracts.states import CONTRACT_LABELS, SIGNER_LABELS, ContractState, SignerState
+from core.contracts.states import CONTRACT_LABELS, ContractState, SignerState, signer_label
 from core.crypto import mask_phone
 from core.enterprise.certification.states import METHODS as ENTERPRISE_METHODS
 from core.identity import METHODS as PERSON_METHODS
@@ -264,7 +264,7 @@ async def load_trail_in(tx: Tx, contract: Contract, now: datetime | None = None)
         parties.append(Party(
             s.id, s.party, ent.name if s.party == "enterprise" and ent else s.name,
             mask_phone(s.phone) if s.phone else None, s.state,
-            SIGNER_LABELS[SignerState(s.state)], s.signed_at,
+            signer_label(s.state, state), s.signed_at,
             actor.real_name or None if actor else None,
             await _identity(tx, actor) if s.state in (SignerState.SIGNING, SignerState.SIGNED)
             or s.party == "person" else None,

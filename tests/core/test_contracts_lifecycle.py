@@ -11,7 +11,7 @@ import pytest
 from sqlalchemy import select
 
 from core import housekeeping
-from core.contracts import access, ending, reminders, send, signing, urging
+from core.contracts import access, ending, ledger, reminders, send, signing, trail, urging
 from core.contracts.states import ContractState
 from core.devtools import sms_inbox
 from core.enterprise import members as enterprise_members
@@ -371,6 +371,41 @@ async def test_a_rejection_tells_the_sender_and_who_signed_with_the_reason(
     assert await texts(deps, outbox, admin_phone, "拒签，原因：薪资与约定不符")
     assert await texts(deps, outbox, sealer_phone, "拒签，原因：薪资与约定不符")
     assert not await texts(deps, outbox, flow.employee_phone, "拒签，原因")
+
+
+async def _labels(deps, user_id: str, enterprise_id: str, contract_id: str
+                  ) -> tuple[list[str], str, list[str]]:
+    """The signers' labels on the contract page, in the ledger row and on the trail."""
+    view = await access.view_contract(deps, user_id, contract_id)
+    page = await ledger.ledger(deps, user_id, enterprise_id)
+    [row] = [i for i in page.items if i.id == contract_id]
+    shown = await trail.load_trail(deps, user_id, contract_id)
+    return ([s.state_label for s in view.signers], row.signers,
+            [p.state_label for p in shown.parties])
+
+
+async def test_after_a_rejection_nobody_reads_as_still_waiting(deps, outbox, flow) -> None:
+    contract_id = await send_contract(deps, flow, [person(flow.employee_phone, order=1),
+                                                   company(flow.seal_id, order=2)])
+    on_page, in_ledger, on_trail = await _labels(deps, flow.admin_id, flow.enterprise_id,
+                                                 contract_id)
+    assert on_page == on_trail == ["待签署", "等待前序签署"]
+    await ending.reject_contract(deps, flow.employee_id, contract_id, "薪资与约定不符", META)
+    on_page, in_ledger, on_trail = await _labels(deps, flow.admin_id, flow.enterprise_id,
+                                                 contract_id)
+    assert on_page == on_trail == ["已拒签", "未签署"]
+    assert in_ledger == "张三 已拒签、企业 未签署"
+
+
+async def test_past_the_deadline_the_unsigned_read_as_unsigned_at_once(deps, flow,
+                                                                       clock) -> None:
+    contract_id = await send_with_deadline(
+        deps, flow, 1 / 24, signers=[person(flow.employee_phone), company(flow.seal_id)])
+    clock.advance(hours=2)  # no sweep has run
+    on_page, in_ledger, on_trail = await _labels(deps, flow.admin_id, flow.enterprise_id,
+                                                 contract_id)
+    assert on_page == on_trail == ["未签署", "未签署"]
+    assert in_ledger == "张三 未签署、企业 未签署"
 
 
 async def test_urge_counts_are_kept_on_the_signer(deps, flow) -> None:
