@@ -18,6 +18,7 @@ from core.contracts.states import (
     CONTRACT_LABELS,
     ContractState,
     SignerState,
+    may_reject,
     signer_label,
 )
 from core.contracts.urging import next_urge_at, wait_label
@@ -338,7 +339,10 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
         version=doc.version, signers=views,
         my_signer_id=mine.id if mine else None, my_signer_state=mine.state if mine else None,
         my_party=mine.party if mine else None,
-        can_sign=live and my_pending, can_reject=live and my_pending, can_revoke=can_revoke,
+        can_sign=live and my_pending,
+        can_reject=live and my_pending and mine is not None
+        and may_reject(contract.reject_by, mine.party),
+        can_revoke=can_revoke,
         can_download=contract.state != ContractState.DRAFT,
         identity_verified=user.identity_state == "verified", has_signature=has_sig,
         my_phone_masked=mask_phone(user.phone),

@@ -11,7 +11,7 @@ from sqlalchemy import select
 
 from core.context import Deps, RequestMeta
 from core.contracts import common
-from core.contracts.states import CONTRACT, SIGNER, ContractState, SignerState
+from core.contracts.states import CONTRACT, SIGNER, ContractState, SignerState, may_reject
 from core.errors import Conflict, DomainError, InvalidInput, NotFound, PermissionDenied
 from storage.models import Contract, ContractSigner, User
 from storage.uow import Tx
@@ -109,6 +109,9 @@ async def reject_contract(
         _refuse_if_over(contract, now, "拒签")
         if contract.state != ContractState.IN_PROGRESS:
             raise Conflict("合同已结束，不能拒签", code="contract_not_in_progress")
+        if not may_reject(contract.reject_by, signer.party):
+            raise PermissionDenied("发起方设置了本合同不能由您拒签，如有异议请联系发起方",
+                                   code="reject_not_allowed")
         SIGNER.ensure(signer.state, SignerState.REJECTED)
         CONTRACT.ensure(contract.state, ContractState.REJECTED)
         signer.state, signer.reject_reason = SignerState.REJECTED, reason

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from core.context import Deps, RequestMeta
 from core.contracts import common, numbers, page_marks, reminders, turns
 from core.contracts.engine import DATE_MARK, PdfInfo, inspect_pdf, prepare
-from core.contracts.states import CONTRACT, ContractState, SignerState
+from core.contracts.states import CONTRACT, REJECT_BY, ContractState, SignerState
 from core.cpu import run_cpu
 from core.crypto import mask_phone, sha256_hex
 from core.enterprise import roles
@@ -71,6 +71,8 @@ class Options:
     cc: tuple[CcSpec, ...] = ()
     page_qr: bool = False
     cross_seal: bool = False
+    # Who may refuse to sign (states.REJECT_BY).
+    reject_by: str = "all"
 
 
 OnSent = Callable[[Tx, Contract, list[ContractSigner]], Awaitable[None]]
@@ -386,6 +388,12 @@ def _info_of(doc: ContractDocument) -> PdfInfo:
     return PdfInfo(doc.page_count, sizes)
 
 
+def check_reject_by(value: str) -> str:
+    if value not in REJECT_BY:
+        raise InvalidInput("请选择可拒签的签署方", code="invalid_reject_by", field="reject_by")
+    return value
+
+
 async def _prepared(deps: Deps, pdf: bytes, plan: _Plan, options: Options) -> bytes:
     specs = [f for group in plan.fields for f in group]
     page_marks.check_options(plan.specs, options)
@@ -567,6 +575,7 @@ async def _send(
     contract.confidential = options.confidential
     contract.page_qr, contract.page_token = plan.page_token is not None, plan.page_token
     contract.cross_seal = options.cross_seal
+    contract.reject_by = check_reject_by(options.reject_by)
     ccs = await _cc_rows(tx, contract.enterprise_id, options.cc)
     for phone, name, cc_user, member_id in ccs:
         tx.session.add(ContractCc(contract_id=contract.id, phone=phone, name=name,
@@ -588,6 +597,7 @@ async def _send(
             "confidential": contract.confidential,
             "page_qr": contract.page_qr,
             "cross_seal": contract.cross_seal,
+            "reject_by": contract.reject_by,
             "cc": [{"name": name, "phone": mask_phone(phone)} for phone, name, _, _ in ccs],
         },
         meta=meta,

@@ -79,6 +79,22 @@ SIGNER_LABELS = {
 UNSIGNED_LABEL = "未签署"
 
 
+# Who may refuse to sign (拒签), chosen per contract when it is sent.
+REJECT_BY = {
+    "all": "所有签署方",
+    "persons": "仅个人签署方",
+    "enterprises": "仅企业签署方",
+    "none": "不允许拒签",
+}
+
+
+def may_reject(reject_by: str, party: str) -> bool:
+    """Whether a signer of this party ("person" or "enterprise") may refuse."""
+    return (reject_by == "all"
+            or (reject_by == "persons" and party == "person")
+            or (reject_by == "enterprises" and party == "enterprise"))
+
+
 def signer_label(signer_state: str, contract_state: str) -> str:
     """A signer's label as the contract reads now (pass its effective state, so a
     contract past its deadline counts as ended before the sweep)."""

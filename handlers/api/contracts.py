@@ -46,6 +46,12 @@ class CcIn(BaseModel):
     name: str = Field(default="", max_length=40)
 
 
+# Who may refuse to sign (core.contracts.states.REJECT_BY); the template send takes it too.
+RejectBy = Literal["all", "persons", "enterprises", "none"]
+REJECT_BY_HELP = ("who may refuse to sign (拒签): all, persons (the people only), enterprises "
+                  "(the enterprises only) or none")
+
+
 class CreateIn(BaseModel):
     """multipart/form-data: these fields, `signers` (and `cc`) as JSON arrays, and the PDF
     as `file`."""
@@ -67,6 +73,7 @@ class CreateIn(BaseModel):
     cross_seal: bool = Field(
         default=False, description="骑缝章: the enterprise seal split across the right edge "
                                    "of every page; the enterprise must seal first")
+    reject_by: RejectBy = Field(default="all", description=REJECT_BY_HELP)
     file: bytes = Field(description="the PDF (binary part)")
 
 
@@ -376,7 +383,7 @@ async def create_contract(request: web.Request) -> web.Response:
         "enterprise_id": fields.get("enterprise_id", ""), "title": fields.get("title", ""),
         "signers": raw_signers, "deadline": fields.get("deadline") or None, "file": b"",
         "business_type_id": fields.get("business_type_id") or None,
-        **flags, "cc": raw_cc,
+        **flags, "cc": raw_cc, "reject_by": fields.get("reject_by") or "all",
     })
     specs = [
         SignerSpec(s.party, tuple(Box(b.page - 1, b.rect) for b in s.boxes), name=s.name,
@@ -390,7 +397,8 @@ async def create_contract(request: web.Request) -> web.Response:
         business_type_id=body.business_type_id,
         options=Options(confidential=body.confidential,
                         cc=tuple(CcSpec(c.member_id, c.phone, c.name) for c in body.cc),
-                        page_qr=body.page_qr, cross_seal=body.cross_seal))
+                        page_qr=body.page_qr, cross_seal=body.cross_seal,
+                        reject_by=body.reject_by))
     view = await access.view_contract(deps, session.user_id, contract_id)
     return reply(contract_out(view), status=201)
 

@@ -16,6 +16,7 @@ from core.contracts.send import Options
 from core.errors import InvalidInput, PayloadTooLarge
 from core.templates import lines, sending, service
 from core.templates.lawcheck import LawReport
+from handlers.api.contracts import REJECT_BY_HELP, RejectBy
 from handlers.api.registry import ApiRoutes, parse, reply
 from handlers.keys import DEPS
 from handlers.util import bounded_int, read_form, request_meta, require_session, uploaded_file
@@ -183,6 +184,7 @@ class SendIn(BaseModel):
     cross_seal: bool = Field(default=False, description="骑缝章: the enterprise seal across "
                                                         "every page's right edge; the "
                                                         "enterprise must seal first")
+    reject_by: RejectBy = Field(default="all", description=REJECT_BY_HELP)
 
 
 class PreviewIn(BaseModel):
@@ -397,7 +399,8 @@ async def send_one(request: web.Request) -> web.Response:
         parties=await parties_of(request, session.user_id, ent, body.signers),
         values=dict(body.values), title=body.title, deadline=body.deadline,
         seal_id=body.seal_id, meta=request_meta(request),
-        options=Options(page_qr=body.page_qr, cross_seal=body.cross_seal))
+        options=Options(page_qr=body.page_qr, cross_seal=body.cross_seal,
+                        reject_by=body.reject_by))
     origin = await sending.contract_origin(deps, contract_id)
     return reply(SentOut(contract_id=contract_id, template_id=tid,
                          version=origin[1] if origin else 0), status=201)

@@ -11,6 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from core.contracts.send import Options
+from core.contracts.states import REJECT_BY
 from core.errors import DomainError, InvalidInput
 from core.templates import docx, lines, sending, service
 from core.templates.fields import BUSINESS_TYPES, DATE_FORMATS, FILLERS, KINDS, VALUE_KINDS
@@ -258,6 +259,7 @@ async def _send_page(request: web.Request, error: DomainError | None = None,
             form[f"v_{k}"] = v
     return render(request, "console/template_send.html", {
         **ctx, "t": view, "v": version, "form": form, "error": error, "roster": roster,
+        "reject_choices": REJECT_BY,
         "q": q, "searched": "q" in request.query, "person_roles": person_roles,
         "sender_fields": [f for f in version.fields
                           if f.kind in VALUE_KINDS and f.filler == "sender"],
@@ -304,7 +306,8 @@ async def send_submit(request: web.Request) -> web.Response:
             title=text_of(form, "title"), deadline=_deadline(deps, text_of(form, "deadline")),
             meta=request_meta(request),
             options=Options(page_qr=text_of(form, "page_qr") == "1",
-                            cross_seal=text_of(form, "cross_seal") == "1"))
+                            cross_seal=text_of(form, "cross_seal") == "1",
+                            reject_by=text_of(form, "reject_by") or "all"))
     except DomainError as err:
         return await refused(request, _send_page, err, form=kept)
     raise web.HTTPSeeOther(f"/contracts/{contract_id}?done=sent")

@@ -14,6 +14,7 @@ from aiohttp import web
 from core.contracts import access, disclosure, ending, ledger, pages, send, signing, urging
 from core.contracts.access import ContractView
 from core.contracts.send import Box, SignerSpec
+from core.contracts.states import REJECT_BY
 from core.errors import DomainError, InvalidInput, PayloadTooLarge
 from core.templates import sending as template_sending
 from handlers.console.enterprise import console_context
@@ -398,6 +399,7 @@ async def _edit_context(request: web.Request, user_id: str) -> dict[str, Any]:
     seals = await access.enterprise_seals(deps, user_id, view.enterprise_id)
     return {"c": view, "pages": page_layout(view), "seals": seals,
             "cc_members": await send.cc_choices(deps, user_id, view.enterprise_id),
+            "reject_choices": REJECT_BY,
             "sizes": [[round(w, 2), round(h, 2)] for w, h in view.page_sizes],
             **await console_context(request, view.enterprise_id, "new")}
 
@@ -424,7 +426,8 @@ async def send_submit(request: web.Request) -> web.Response:
             confidential=form.get("confidential") == "1",
             cc=tuple(send.CcSpec(member_id=m) for m in cc_members[:send.MAX_CC + 1])
             + send.parse_cc_lines(form.get("cc_phones", "")),
-            page_qr=form.get("page_qr") == "1", cross_seal=form.get("cross_seal") == "1")
+            page_qr=form.get("page_qr") == "1", cross_seal=form.get("cross_seal") == "1",
+            reject_by=form.get("reject_by") or "all")
         deadline = None
         if form.get("deadline_days"):
             text = form["deadline_days"].strip()

@@ -51,6 +51,9 @@ class Contract(Base):
     page_token: Mapped[str | None] = mapped_column(String(32), unique=True)
     # 骑缝章: the enterprise's seal is split across the right edge of every page.
     cross_seal: Mapped[bool] = mapped_column(Boolean, default=False)
+    # Who may refuse to sign (core.contracts.states.REJECT_BY): all | persons |
+    # enterprises | none.
+    reject_by: Mapped[str] = mapped_column(String(12), default="all", server_default="all")
     initiator_id: Mapped[str] = mapped_column(ForeignKey("users.id"))
     # draft | in_progress | completed | rejected | revoked | expired
     state: Mapped[str] = mapped_column(String(20))
