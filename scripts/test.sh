@@ -27,9 +27,10 @@ fi
 echo "== tests on SQLite"
 LABORSIGN_TEST_DATABASE_URL="" pytest -q -p no:cacheprovider -n 2 --durations=20 "$@"
 
-# The suite keeps about one core busy, so on a machine with two the PostgreSQL pass and the
-# shifted-date pass run side by side, each into its own log and artefact folder; the logs
-# are printed when both are done.
+# Then the PostgreSQL pass and the shifted-date pass run side by side, each in two
+# processes (pytest-xdist; every PostgreSQL worker migrates a database of its own) and into
+# its own log and artefact folder, so that neither waits alone on one core for the other
+# to end; the logs are printed when both are done.
 pg_url=$(scripts/pg.sh)
 # Nothing may depend on today's date: the second of them runs with the system clock a year
 # ahead, on the last day of that month at 20:00 in Beijing (12:00 UTC), where day, month
@@ -38,10 +39,8 @@ at=$(scripts/shifted_date.py)
 logs=$(mktemp -d)
 trap 'rm -rf "$logs"' EXIT
 LABORSIGN_TEST_DATABASE_URL="$pg_url" LABORSIGN_TEST_OUTPUT="$PWD/test-output/postgresql" \
-  pytest -q -p no:cacheprovider "$@" >"$logs/pg" 2>&1 &
+  pytest -q -p no:cacheprovider -n 2 "$@" >"$logs/pg" 2>&1 &
 pg_pid=$!
-# The whole suite again, in two processes: beside the shorter PostgreSQL pass the machine's
-# two cores stay busy until both end.
 LABORSIGN_TEST_DATABASE_URL="" LABORSIGN_TEST_OUTPUT="$PWD/test-output/shifted" \
   scripts/at_date.sh "$at" pytest -q -p no:cacheprovider -n 2 "$@" >"$logs/shifted" 2>&1 &
 shifted_pid=$!
