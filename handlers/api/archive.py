@@ -15,10 +15,10 @@ from pydantic import BaseModel, Field
 from core.clock import LOCAL_ZONE
 from core.contracts import archive as A
 from core.contracts import archive_batch as AB
-from core.errors import InvalidInput, PayloadTooLarge
-from handlers.api.registry import ApiRoutes, reply
+from core.errors import PayloadTooLarge
+from handlers.api.registry import ApiRoutes, multipart_form, reply
 from handlers.keys import DEPS
-from handlers.util import bounded_int, read_form, request_meta, require_session, uploaded_file
+from handlers.util import bounded_int, request_meta, require_session, uploaded_file
 
 api = ApiRoutes(tag="archive")
 
@@ -145,13 +145,6 @@ def _batch_out(b: AB.BatchView) -> BatchOut:
         created_at=b.created_at, confirmed_at=b.confirmed_at)
 
 
-async def _multipart(request: web.Request) -> Any:
-    if not request.content_type.startswith("multipart/form-data"):
-        raise InvalidInput("请以 multipart/form-data 上传", code="multipart_required")
-    try:
-        return await read_form(request)
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge() from None
 
 
 def _file(request: web.Request, form: Any, key: str) -> tuple[bytes, str]:
@@ -169,7 +162,7 @@ def _file(request: web.Request, form: Any, key: str) -> tuple[bytes, str]:
            response=ArchiveOut, status=201, upload=True)
 async def archive_one(request: web.Request) -> web.Response:
     session = require_session(request)
-    form = await _multipart(request)
+    form = await multipart_form(request)
     fields = {k: v[:600] for k, v in form.items() if isinstance(v, str)}
     deps = request.app[DEPS]
     today = deps.clock.now().astimezone(LOCAL_ZONE).date()
@@ -218,7 +211,7 @@ async def archive_template(request: web.Request) -> web.Response:
            response=BatchOut, status=201, upload=True)
 async def batch_upload(request: web.Request) -> web.Response:
     session = require_session(request)
-    form = await _multipart(request)
+    form = await multipart_form(request)
     zip_data, zip_name = _file(request, form, "zip")
     xlsx, _ = _file(request, form, "file")
     deps = request.app[DEPS]

@@ -14,11 +14,11 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from core.contracts import signing
-from core.errors import InvalidInput, PayloadTooLarge
+from core.errors import InvalidInput
 from core.templates import batch, onboarding, sending, tasks
-from handlers.api.registry import ApiRoutes, parse, reply
+from handlers.api.registry import ApiRoutes, parse, reply, required_upload
 from handlers.keys import DEPS
-from handlers.util import read_form, request_meta, require_session, uploaded_file
+from handlers.util import request_meta, require_session
 
 api = ApiRoutes(tag="batches")
 
@@ -193,19 +193,10 @@ async def batch_sheet(request: web.Request) -> web.Response:
            body=XlsxIn, response=BatchOut, status=201, upload=True)
 async def batch_from_xlsx(request: web.Request) -> web.Response:
     session = require_session(request)
-    if not request.content_type.startswith("multipart/form-data"):
-        raise InvalidInput("请以 multipart/form-data 上传", code="multipart_required")
-    try:
-        form = await read_form(request)
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge() from None
-    upload = uploaded_file(form, "file", request.app[DEPS].config.server.max_body_bytes)
-    if upload is None:
-        raise InvalidInput("请选择要上传的文件", code="empty_upload", field="file")
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    fields, upload = await required_upload(request, "file")
     deps = request.app[DEPS]
     bid = await batch.draft_from_xlsx(
-        deps, session.user_id, _ent(request), request.match_info["template_id"], upload[0],
+        deps, session.user_id, _ent(request), request.match_info["template_id"], upload,
         request_meta(request), deadline=_deadline(fields.get("deadline")),
         seal_id=(fields.get("seal_id") or "")[:32] or None)
     return reply(_batch_out(await batch.get_batch(deps, session.user_id, _ent(request), bid)),

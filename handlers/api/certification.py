@@ -14,17 +14,16 @@ from pydantic import BaseModel, Field
 
 from core.enterprise import admin_change as A
 from core.enterprise import certification as C
-from core.errors import InvalidInput, PayloadTooLarge, ProviderUnavailable
+from core.errors import ProviderUnavailable
 from handlers.api.enterprise import (
     AttemptOut,
     EnterpriseOut,
     _attempt_out,
     _ent_out,
-    _flag,
 )
-from handlers.api.registry import ApiRoutes, parse, reply
+from handlers.api.registry import ApiRoutes, flag, parse, reply, upload_fields
 from handlers.keys import DEPS
-from handlers.util import read_form, request_meta, require_session, uploaded_file
+from handlers.util import request_meta, require_session
 
 api = ApiRoutes("certification")
 
@@ -97,19 +96,7 @@ def _attempt(request: web.Request) -> str:
 async def _form(request: web.Request, file_field: str, *, required: bool
                 ) -> tuple[dict[str, str], bytes | None]:
     # Without a file to send, a client may post the fields as a plain form.
-    plain_ok = not required and request.content_type == "application/x-www-form-urlencoded"
-    if not request.content_type.startswith("multipart/form-data") and not plain_ok:
-        raise InvalidInput("请以 multipart/form-data 上传", code="multipart_required")
-    try:
-        form = await read_form(request)
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge() from None
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    # Bounded by the request size; the service checks its own, lower, limit.
-    upload = uploaded_file(form, file_field, request.app[DEPS].config.server.max_body_bytes)
-    if upload is None and required:
-        raise InvalidInput("请选择要上传的文件", code="empty_upload", field=file_field)
-    return fields, upload[0] if upload else None
+    return await upload_fields(request, file_field, required=required, plain_ok=not required)
 
 
 # ---------------------------------------------------------------- attempts
@@ -209,7 +196,7 @@ async def resubmit(request: web.Request) -> web.Response:
     )
     view = await C.resubmit_enterprise(
         request.app[DEPS], session.user_id, _ent(request), data, licence,
-        request_meta(request), accept_check_warning=_flag(fields.get("accept_check_warning")))
+        request_meta(request), accept_check_warning=flag(fields.get("accept_check_warning")))
     return reply(_ent_out(view))
 
 

@@ -14,10 +14,10 @@ from core.enterprise import employee_import as I
 from core.enterprise import employees as E
 from core.enterprise import members as M
 from core.enterprise import seals as S
-from core.errors import InvalidInput, PayloadTooLarge
-from handlers.api.registry import ApiRoutes, parse, reply
+from core.errors import InvalidInput
+from handlers.api.registry import ApiRoutes, flag, parse, reply, required_upload
 from handlers.keys import DEPS
-from handlers.util import bounded_int, read_form, request_meta, require_session, uploaded_file
+from handlers.util import bounded_int, request_meta, require_session
 
 api = ApiRoutes("enterprise")
 
@@ -255,23 +255,7 @@ def _employee_out(e: E.EmployeeView) -> EmployeeOut:
                        resign_date=e.resign_date, status=e.status, reject_reason=e.reject_reason)
 
 
-async def _multipart(request: web.Request, file_field: str) -> tuple[dict[str, str], bytes]:
-    if not request.content_type.startswith("multipart/form-data"):
-        raise InvalidInput("请以 multipart/form-data 上传", code="multipart_required")
-    try:
-        form = await read_form(request)
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge() from None
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    # Bounded by the request size; each service checks its own, lower, limit.
-    upload = uploaded_file(form, file_field, request.app[DEPS].config.server.max_body_bytes)
-    if upload is None:
-        raise InvalidInput("请选择要上传的文件", code="empty_upload", field=file_field)
-    return fields, upload[0]
 
-
-def _flag(value: str | None) -> bool:
-    return (value or "").lower() in {"1", "true", "yes", "on"}
 
 
 # ---------------------------------------------------------------- certification
@@ -290,7 +274,7 @@ async def my_enterprises(request: web.Request) -> web.Response:
            body=SubmitIn, response=EnterpriseOut, status=201, upload=True)
 async def submit_enterprise(request: web.Request) -> web.Response:
     session = require_session(request)
-    fields, licence = await _multipart(request, "licence")
+    fields, licence = await required_upload(request, "licence")
     data = C.EnterpriseInput(
         name=fields.get("name", ""), credit_code=fields.get("credit_code", ""),
         address=fields.get("address", ""), legal_rep_name=fields.get("legal_rep_name", ""),
@@ -299,7 +283,7 @@ async def submit_enterprise(request: web.Request) -> web.Response:
     )
     view = await C.submit_enterprise(
         request.app[DEPS], session.user_id, data, licence, request_meta(request),
-        accept_check_warning=_flag(fields.get("accept_check_warning")),
+        accept_check_warning=flag(fields.get("accept_check_warning")),
     )
     return reply(_ent_out(view), status=201)
 
@@ -496,11 +480,11 @@ async def review(request: web.Request) -> web.Response:
            body=ImportIn, response=ImportOut, upload=True)
 async def import_employees(request: web.Request) -> web.Response:
     session = require_session(request)
-    fields, data = await _multipart(request, "file")
+    fields, data = await required_upload(request, "file")
     report = await I.import_employees(request.app[DEPS], session.user_id,
                                       request.match_info["enterprise_id"], data,
                                       request_meta(request),
-                                      activate=_flag(fields.get("activate")))
+                                      activate=flag(fields.get("activate")))
     body = ImportOut(imported=report.imported, total_rows=report.total_rows,
                      errors=[RowErrorOut(row=e.row, field=e.field, message=e.message)
                              for e in report.errors])

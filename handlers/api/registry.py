@@ -14,8 +14,9 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel
 
-from core.errors import InvalidInput
-from handlers.util import json_body
+from core.errors import InvalidInput, PayloadTooLarge
+from handlers.keys import DEPS
+from handlers.util import json_body, read_form, uploaded_file
 
 PREFIX = "/api/v1"
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -208,3 +209,44 @@ def openapi_document(groups: Iterable[ApiRoutes], *, version: str) -> dict[str, 
             },
         },
     }
+
+
+async def multipart_form(request: web.Request, *, plain_ok: bool = False) -> Any:
+    """An upload's form: 400 `multipart_required` for another body (a plain form too when
+    `plain_ok`, for a call whose file is optional), 413 past the request size limit."""
+    plain = plain_ok and request.content_type == "application/x-www-form-urlencoded"
+    if not request.content_type.startswith("multipart/form-data") and not plain:
+        raise InvalidInput("请以 multipart/form-data 上传", code="multipart_required")
+    try:
+        return await read_form(request)
+    except web.HTTPRequestEntityTooLarge:
+        raise PayloadTooLarge() from None
+
+
+async def upload_fields(request: web.Request, file_field: str, *, limit: int | None = None,
+                        required: bool = True, plain_ok: bool = False
+                        ) -> tuple[dict[str, str], bytes | None]:
+    """The text fields and one file of an upload. The file is read up to `limit` + 1 bytes
+    (default: the request size limit; each service checks its own, lower, one); missing
+    and `required` is 400 `empty_upload`."""
+    form = await multipart_form(request, plain_ok=plain_ok)
+    fields = {k: v for k, v in form.items() if isinstance(v, str)}
+    cap = limit if limit is not None else request.app[DEPS].config.server.max_body_bytes
+    upload = uploaded_file(form, file_field, cap)
+    if upload is None and required:
+        raise InvalidInput("请选择要上传的文件", code="empty_upload", field=file_field)
+    return fields, upload[0] if upload else None
+
+
+def flag(value: str | None) -> bool:
+    """A true/false form field: 1, true, yes or on."""
+    return (value or "").lower() in {"1", "true", "yes", "on"}
+
+
+async def required_upload(request: web.Request, file_field: str, *, limit: int | None = None
+                          ) -> tuple[dict[str, str], bytes]:
+    """`upload_fields` for a call that needs its file."""
+    fields, upload = await upload_fields(request, file_field, limit=limit)
+    if upload is None:  # upload_fields has refused it already; this narrows the type
+        raise InvalidInput("请选择要上传的文件", code="empty_upload", field=file_field)
+    return fields, upload

@@ -10,10 +10,10 @@ from aiohttp import web
 from pydantic import BaseModel, Field
 
 from core.enterprise import seals as S
-from core.errors import InvalidInput, PayloadTooLarge
-from handlers.api.registry import ApiRoutes, parse, reply
+from core.errors import InvalidInput
+from handlers.api.registry import ApiRoutes, parse, reply, upload_fields
 from handlers.keys import DEPS
-from handlers.util import read_form, request_meta, require_session, uploaded_file
+from handlers.util import request_meta, require_session
 
 api = ApiRoutes("seals")
 
@@ -83,16 +83,9 @@ def _ids(request: web.Request) -> tuple[str, str]:
 
 
 async def _form(request: web.Request) -> tuple[dict[str, str], bytes | None]:
-    if not request.content_type.startswith("multipart/form-data"):
-        raise InvalidInput("请以 multipart/form-data 上传", code="multipart_required")
-    try:
-        form = await read_form(request)
-    except web.HTTPRequestEntityTooLarge:
-        raise PayloadTooLarge() from None
-    fields = {k: v for k, v in form.items() if isinstance(v, str)}
-    # Bounded here by one more byte than the service accepts, so it can say "too large".
-    upload = uploaded_file(form, "image", S.SEAL_IMAGE_MAX_BYTES)
-    return fields, upload[0] if upload else None
+    # Read up to one more byte than the service accepts, so it can say "too large".
+    return await upload_fields(request, "image", limit=S.SEAL_IMAGE_MAX_BYTES,
+                               required=False)
 
 
 @api.route("POST", "/enterprises/{enterprise_id}/seals",
