@@ -18,6 +18,8 @@ number was taken meanwhile, not at all, and nothing waits in a queue.
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import io
 import json
 import posixpath
@@ -71,6 +73,18 @@ _HINTS = {
     "合同编号": "选填，企业内不能重复；不填则自动生成归档编号",
     "备注": "选填，500 字以内",
 }
+
+
+async def template_for(deps: Deps, user_id: str, enterprise_id: str) -> bytes:
+    """The batch sheet's template, for a member who may archive."""
+    async with deps.db.transaction() as tx:
+        await A.archiver(tx, user_id, enterprise_id)
+    return _template()
+
+
+@functools.cache  # the same bytes every time: built once per process
+def _template() -> bytes:
+    return template_bytes()
 
 
 def template_bytes() -> bytes:
@@ -327,12 +341,15 @@ async def draft_batch(deps: Deps, user_id: str, enterprise_id: str, *, zip_data:
                 errors.append(RowError(r["row"], "合同编号", f"合同编号 {r['number']} 已被使用"))
         rows = [r for r in rows if r["number"] not in taken]
         errors.sort(key=lambda e: (e.row, COLUMNS.index(e.column)))
-    members = {i.filename: i for i in zip_members(zip_data, deps.config.signing.max_upload_bytes)
-               .values()}
+    # Off the event loop: the member list and each PDF are unpacked again here (zlib lets
+    # go of the GIL), up to MAX_ROWS files of the upload's size limit each.
+    listed = await asyncio.to_thread(zip_members, zip_data,
+                                     deps.config.signing.max_upload_bytes)
+    members = {i.filename: i for i in listed.values()}
     keys: list[str] = []
     try:
         for r in rows:
-            data = read_member(zip_data, members[r.pop("member")])
+            data = await asyncio.to_thread(read_member, zip_data, members[r.pop("member")])
             stored = await A.store_pdf(deps, data, r["filename"], PdfInfo(0, ()))
             keys.append(stored.key)
             r.update(file_key=stored.key, sha256=stored.sha256, size=stored.size)

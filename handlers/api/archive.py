@@ -200,9 +200,8 @@ async def list_archives(request: web.Request) -> web.Response:
            response_content_type=XLSX)
 async def archive_template(request: web.Request) -> web.Response:
     session = require_session(request)
-    async with request.app[DEPS].db.transaction() as tx:
-        await A.archiver(tx, session.user_id, _ent(request))
-    return web.Response(body=AB.template_bytes(), content_type=XLSX, headers={
+    body = await AB.template_for(request.app[DEPS], session.user_id, _ent(request))
+    return web.Response(body=body, content_type=XLSX, headers={
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote('纸质合同归档模板.xlsx')}"})
 
 

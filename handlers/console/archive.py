@@ -91,9 +91,8 @@ async def archive_one(request: web.Request) -> web.Response:
 
 @routes.get("/console/e/{ent}/archive/template.xlsx")
 async def archive_template(request: web.Request) -> web.Response:
-    async with deps_of(request).db.transaction() as tx:
-        await A.archiver(tx, uid_of(request), ent_of(request))
-    return web.Response(body=AB.template_bytes(), content_type=XLSX, headers={
+    body = await AB.template_for(deps_of(request), uid_of(request), ent_of(request))
+    return web.Response(body=body, content_type=XLSX, headers={
         "Content-Disposition": f"attachment; filename*=UTF-8''{quote('纸质合同归档模板.xlsx')}"})
 
 
