@@ -62,6 +62,7 @@ MAX_PAGE = 100
 # Dates on paper: from 1990 to ten years from now (a typo like 2206 is refused).
 EARLIEST = date(1990, 1, 1)
 NUMBER_RE = re.compile(r"^[0-9A-Za-z\-_/()（）\u4e00-\u9fa5]{1,24}$")
+GENERATED_RE = re.compile(r"^(HT|GD)\d{12,}$", re.IGNORECASE)
 DATE_RE = re.compile(r"^(\d{4})[-/.年](\d{1,2})[-/.月](\d{1,2})日?$")
 
 
@@ -103,7 +104,8 @@ def parse_date(value: Any, label: str, field: str, today: date) -> date | None:
         except ValueError:
             raise InvalidInput(f"{label}应为日期，如 2026-01-31", code="invalid_date",
                                field=field) from None
-    if not EARLIEST <= d <= today.replace(year=today.year + 10):
+    # Not today.replace(year=…): on 29 February ten years on may not exist.
+    if not EARLIEST <= d <= date(today.year + 10, 12, 31):
         raise InvalidInput(f"{label}超出合理范围", code="invalid_date", field=field)
     return d
 
@@ -120,6 +122,11 @@ def check_number(value: str) -> str:
     number = (value or "").strip()
     if number and not NUMBER_RE.match(number):
         raise InvalidInput(f"合同编号须为 {MAX_NUMBER} 个字以内的字母、数字、汉字或 - _ /",
+                           code="invalid_number", field="number")
+    # The shapes the platform gives out itself (HT… when sending, GD… when archiving): a
+    # typed one would later meet the day's counter on the unique number.
+    if GENERATED_RE.match(number):
+        raise InvalidInput("HT、GD 加 12 位数字的编号由系统生成，请使用纸质合同上的编号",
                            code="invalid_number", field="number")
     return number
 

@@ -90,7 +90,8 @@ class PageCheck:
 
 def _page(raw: str | None, pages: int) -> int | None:
     raw = (raw or "").strip()
-    if not raw.isdigit() or len(raw) > 4:
+    # ASCII digits only: str.isdigit() is also true for "²", which int() refuses.
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 4:
         return None
     page = int(raw)
     return page if 1 <= page <= pages else None

@@ -393,3 +393,26 @@ async def test_an_unconfirmed_archive_draft_goes_with_its_scans_after_a_week(
     assert not any(common.store(deps).exists(k) for k in keys)
     with pytest.raises(NotFound):
         await AB.confirm_batch(deps, admin, ent, old.id, META)
+
+
+@pytest.mark.parametrize("number", ["HT202612030001", "gd202612030001", "HT2026120300010"])
+def test_a_number_shaped_like_a_generated_one_is_refused(number: str) -> None:
+    """Typed, it would later meet that day's counter on the unique contract number."""
+    with pytest.raises(InvalidInput) as refused:
+        archive.check_number(number)
+    assert refused.value.code == "invalid_number"
+    assert archive.check_number("HT-2026-001") == "HT-2026-001"  # a paper's own still goes
+
+
+def test_dates_are_checked_on_29_february_too() -> None:
+    leap = date(2028, 2, 29)
+    assert archive.parse_date("2030-05-01", "签署日期", "signed_on", leap) == date(2030, 5, 1)
+    with pytest.raises(InvalidInput):
+        archive.parse_date("2039-01-01", "签署日期", "signed_on", leap)
+
+
+def test_a_page_number_in_other_digits_is_no_page() -> None:
+    from core.contracts.page_marks import _page
+
+    assert _page("2", 3) == 2
+    assert _page("²", 3) is None and _page("٣", 3) is None and _page("9", 3) is None
