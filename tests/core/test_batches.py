@@ -13,7 +13,7 @@ from sqlalchemy import func, select
 
 from core.contracts import access, signing
 from core.enterprise import employees as employee_service
-from core.errors import Conflict, InvalidInput, PermissionDenied
+from core.errors import Conflict, InvalidInput, NotFound, PermissionDenied
 from core.files import file_store, read_verified
 from core.templates import batch, onboarding, service, tasks
 from core.templates.sending import Party
@@ -316,8 +316,9 @@ async def test_three_documents_one_code_then_the_enterprise_seals_them_with_one_
             Contract.id.in_(ids)))).scalars().all()
     assert kinds == ["保密协议"] * 3
     stranger = await employee(deps, "李四")
-    with pytest.raises(Exception):  # noqa: B017 - 404 for anyone else
+    with pytest.raises(NotFound) as hidden:  # anyone else: as if there were no task
         await tasks.view_task(deps, stranger, task_id)
+    assert hidden.value.code == "task_not_found"
 
     sent = await signing.request_sign_many(deps, p.employee_id, ids, META)
     code = await last_code(deps, outbox, p.employee_phone)
@@ -337,8 +338,10 @@ async def test_three_documents_one_code_then_the_enterprise_seals_them_with_one_
     assert (await tasks.view_task(deps, p.employee_id, task_id)).done
 
     # The enterprise: one code seals all three.
-    with pytest.raises(Exception):  # noqa: B017 - the employee cannot seal
+    # The employee, having signed, is not asked again (their turn is over).
+    with pytest.raises(Conflict) as over:
         await signing.request_sign_many(deps, p.employee_id, ids, META)
+    assert over.value.code == "signer_not_pending"
     await signing.request_sign_many(deps, p.sealer_id, ids, META)
     code = await last_code(deps, outbox, await user_phone(deps, p.sealer_id))
     sealed = await signing.confirm_sign_many(deps, p.sealer_id, ids, code, META)
