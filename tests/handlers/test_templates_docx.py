@@ -88,14 +88,21 @@ def _csrf(html: str) -> str:
     return found.group(1)
 
 
-async def test_the_console_offers_docx_only_where_it_can_be_converted(client, deps) -> None:
+@needs_soffice
+async def test_the_console_offers_docx_where_it_can_be_converted(client, deps) -> None:
+    p = await parties(deps)
+    client.session.cookie_jar.update_cookies(
+        {"ls_session": await session_token(deps, p.admin_id)})
+    assert deps.converter is not None
+    html = await (await client.get(f"/console/e/{p.enterprise_id}/templates")).text()
+    assert ".docx" in html and "PDF 或 Word .docx" in html
+
+
+async def test_the_console_offers_pdf_only_without_a_converter(client, deps) -> None:
     p = await parties(deps)
     client.session.cookie_jar.update_cookies(
         {"ls_session": await session_token(deps, p.admin_id)})
     base = f"/console/e/{p.enterprise_id}/templates"
-    if deps.converter is not None:
-        html = await (await client.get(base)).text()
-        assert ".docx" in html and "PDF 或 Word .docx" in html
     deps.converter = None
     html = await (await client.get(base)).text()
     assert 'accept="application/pdf,.pdf"' in html and "仅支持 PDF" in html
