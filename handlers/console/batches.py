@@ -64,6 +64,9 @@ async def _batch_page(request: web.Request, error: DomainError | None = None,
         "roster": page, "q": q, "dept": dept, "offset": offset,
         "departments": await batch.departments(deps, uid, ent),
         "max_rows": batch.MAX_ROWS,
+        # The way back to a batch's progress and its one-code seal after leaving it.
+        "recent": [b for b in await batch.list_batches(deps, uid, ent)
+                   if b.template_id == view.id][:10],
     })
 
 

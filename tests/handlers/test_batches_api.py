@@ -184,6 +184,9 @@ async def test_console_batch_upload_preview_confirm_and_progress_json(
     await outbox.drain()
     data = await (await client.get(str(r.url.path) + "/progress.json")).json()
     assert (data["state"], data["created"], data["notified"]) == ("finished", 1, 1)
+    # Left, the batch is found again on the template's batch page.
+    back = await (await client.get(page)).text()
+    assert f'href="{r.url.path}"' in back and 'id="batch-recent"' in back
     # Garbage upload: a Chinese message on the page, not a 500.
     form = aiohttp.FormData()
     form.add_field("_csrf", _csrf(html))
