@@ -390,6 +390,27 @@ async def _batch(tx: Tx, enterprise_id: str, batch_id: str, *, lock: bool = Fals
     return batch
 
 
+async def _batch_for(tx: Tx, user_id: str, enterprise_id: str, batch_id: str, *,
+                     lock: bool = False) -> ContractBatch:
+    """A batch of the enterprise for a member who may send, and who may see its template's
+    business type (a member limited away from it is told there is no such batch)."""
+    actor = await R.require_permission(tx, user_id, enterprise_id, R.CONTRACTS_SEND)
+    batch = await _batch(tx, enterprise_id, batch_id, lock=lock)
+    if not await _sees(tx, actor, batch):
+        raise NotFound("批次不存在", code="batch_not_found")
+    return batch
+
+
+async def _sees(tx: Tx, actor: R.Actor, batch: ContractBatch) -> bool:
+    if not actor.type_limited:
+        return True
+    try:
+        await service.load(tx, batch.enterprise_id, batch.template_id, actor=actor)
+    except NotFound:
+        return False
+    return True
+
+
 def _view(batch: ContractBatch, preview: list[BatchRow]) -> BatchView:
     return BatchView(
         batch.id, batch.template_id, batch.template_name, batch.version, batch.source,
@@ -401,8 +422,7 @@ def _view(batch: ContractBatch, preview: list[BatchRow]) -> BatchView:
 
 async def get_batch(deps: Deps, user_id: str, enterprise_id: str, batch_id: str) -> BatchView:
     async with deps.db.transaction() as tx:
-        await R.require_permission(tx, user_id, enterprise_id, R.CONTRACTS_SEND)
-        batch = await _batch(tx, enterprise_id, batch_id)
+        batch = await _batch_for(tx, user_id, enterprise_id, batch_id)
         preview = (await tx.session.execute(
             select(BatchRow).where(BatchRow.batch_id == batch.id)
             .order_by(BatchRow.row_no).limit(PREVIEW_ROWS))).scalars().all()
@@ -412,22 +432,21 @@ async def get_batch(deps: Deps, user_id: str, enterprise_id: str, batch_id: str)
 async def list_batches(deps: Deps, user_id: str, enterprise_id: str, limit: int = 50
                        ) -> list[BatchView]:
     async with deps.db.transaction() as tx:
-        await R.require_permission(tx, user_id, enterprise_id, R.CONTRACTS_SEND)
+        actor = await R.require_permission(tx, user_id, enterprise_id, R.CONTRACTS_SEND)
         rows = (await tx.session.execute(
             select(ContractBatch).where(ContractBatch.enterprise_id == enterprise_id,
                                         ContractBatch.state != "draft")
             .order_by(ContractBatch.created_at.desc()).limit(min(limit, 100))
         )).scalars().all()
-        return [_view(b, []) for b in rows]
+        return [_view(b, []) for b in rows if await _sees(tx, actor, b)]
 
 
 async def confirm(deps: Deps, user_id: str, enterprise_id: str, batch_id: str,
                   meta: RequestMeta) -> None:
     """Send a draft: one bulk job per CHUNK_ROWS rows, keyed by batch and first row."""
     async with deps.db.transaction() as tx:
-        await R.require_permission(tx, user_id, enterprise_id, R.CONTRACTS_SEND)
+        batch = await _batch_for(tx, user_id, enterprise_id, batch_id, lock=True)
         await _certified(tx, enterprise_id)
-        batch = await _batch(tx, enterprise_id, batch_id, lock=True)
         if batch.state != "draft":
             return  # confirmed already: a double submit changes nothing
         if batch.total == 0:
@@ -665,8 +684,7 @@ class Progress:
 
 async def progress(deps: Deps, user_id: str, enterprise_id: str, batch_id: str) -> Progress:
     async with deps.db.transaction() as tx:
-        await R.require_permission(tx, user_id, enterprise_id, R.CONTRACTS_SEND)
-        batch = await _batch(tx, enterprise_id, batch_id)
+        batch = await _batch_for(tx, user_id, enterprise_id, batch_id)
         counts = dict((await tx.session.execute(
             select(BatchRow.state, func.count()).where(BatchRow.batch_id == batch.id)
             .group_by(BatchRow.state))).all())
@@ -699,8 +717,7 @@ async def pending_seals(deps: Deps, user_id: str, enterprise_id: str, batch_id: 
     """The batch's contracts whose enterprise seal is now due (for sealing them together
     with one code: core.contracts.signing.request_sign_many)."""
     async with deps.db.transaction() as tx:
-        await R.require_permission(tx, user_id, enterprise_id, R.CONTRACTS_SEND)
-        batch = await _batch(tx, enterprise_id, batch_id)
+        batch = await _batch_for(tx, user_id, enterprise_id, batch_id)
         ids = (await tx.session.execute(
             select(BatchRow.contract_id)
             .join(ContractSigner, and_(ContractSigner.contract_id == BatchRow.contract_id,

@@ -449,3 +449,30 @@ async def test_a_draft_nobody_confirms_is_discarded_after_a_week_and_audited(
     assert left == {sent, young} and rows == 0 and audited == [old]
     with pytest.raises(NotFound):
         await batch.confirm(deps, p.admin_id, p.enterprise_id, old, META)
+
+
+async def test_a_member_limited_to_other_business_types_finds_no_batch(deps) -> None:
+    """The batch's template type limits who sees it, as for its template and contracts:
+    its preview holds the rows' names, phones and ID numbers."""
+    from tests.ledger_support import member_with
+
+    p = await parties(deps)
+    tid = await published_template(deps, p.admin_id, p.enterprise_id)  # 劳动合同
+    _, sheet = await batch.sheet(deps, p.admin_id, p.enterprise_id, tid)
+    data = sheet_with(header_of(sheet), [model_row("王小明", new_phone())])
+    bid = await batch.draft_from_xlsx(deps, p.admin_id, p.enterprise_id, tid, data, META)
+    other = await member_with(deps, p.enterprise_id, p.admin_id, types=("保密协议",),
+                              name="孙八")
+    same = await member_with(deps, p.enterprise_id, p.admin_id, types=("劳动合同",),
+                             name="周九")
+    assert (await batch.get_batch(deps, same, p.enterprise_id, bid)).total == 1
+    for call in (lambda: batch.get_batch(deps, other, p.enterprise_id, bid),
+                 lambda: batch.progress(deps, other, p.enterprise_id, bid),
+                 lambda: batch.pending_seals(deps, other, p.enterprise_id, bid),
+                 lambda: batch.confirm(deps, other, p.enterprise_id, bid, META)):
+        with pytest.raises(NotFound) as hidden:
+            await call()
+        assert hidden.value.code == "batch_not_found"
+    await batch.confirm(deps, p.admin_id, p.enterprise_id, bid, META)
+    assert [b.id for b in await batch.list_batches(deps, same, p.enterprise_id)] == [bid]
+    assert await batch.list_batches(deps, other, p.enterprise_id) == []
