@@ -45,6 +45,7 @@ from core.errors import Conflict, DomainError, InvalidInput, NotFound, PayloadTo
 from core.files import MB
 from core.signing.pdfinput import PdfInvalid
 from core.validators import check_person_name, normalize_phone
+from core.zipcheck import MAGIC, NotAZip, ZipLimits, ZipTooLarge, open_bounded
 from storage.models import ArchiveBatch, Contract
 from storage.uow import Tx
 
@@ -114,17 +115,19 @@ def zip_members(data: bytes, max_member: int) -> dict[str, zipfile.ZipInfo]:
     Refuses the whole zip when it breaks one."""
     if len(data) > MAX_ZIP_BYTES:
         raise PayloadTooLarge(f"压缩包不能超过 {MAX_ZIP_BYTES // MB} MB", code="upload_too_large")
-    if not data.startswith(b"PK\x03\x04"):
+    if not data.startswith(MAGIC):
         raise _zip_error("请上传 .zip 格式的压缩包")
     try:
-        with zipfile.ZipFile(io.BytesIO(data)) as zf:
-            infos = zf.infolist()
-    except (zipfile.BadZipFile, ValueError, OSError, NotImplementedError):
+        zf, _ = open_bounded(data, ZipLimits(MAX_MEMBERS, MAX_TOTAL_UNCOMPRESSED,
+                                             MAX_RATIO, RATIO_FLOOR))
+    except NotAZip:
         raise _zip_error("压缩包已损坏或格式不正确") from None
-    if len(infos) > MAX_MEMBERS:
-        raise _zip_error(f"压缩包内文件不能超过 {MAX_MEMBERS} 个")
-    if sum(i.file_size for i in infos) > MAX_TOTAL_UNCOMPRESSED:
-        raise _zip_error("压缩包解压后过大")
+    except ZipTooLarge as err:
+        raise _zip_error({"members": f"压缩包内文件不能超过 {MAX_MEMBERS} 个",
+                          "uncompressed": "压缩包解压后过大"}.get(err.what, "压缩包压缩比异常")
+                         ) from None
+    infos = zf.infolist()  # every entry, a name given twice too
+    zf.close()
     out: dict[str, zipfile.ZipInfo] = {}
     for i in infos:
         name = i.filename.replace("\\", "/")
@@ -139,8 +142,6 @@ def zip_members(data: bytes, max_member: int) -> dict[str, zipfile.ZipInfo]:
             raise _zip_error("压缩包内不能再包含压缩包")
         if i.file_size > max_member:
             raise _zip_error(f"{parts[-1][:80]} 超过 {max_member // MB} MB")
-        if i.file_size > RATIO_FLOOR and i.file_size > MAX_RATIO * max(1, i.compress_size):
-            raise _zip_error("压缩包压缩比异常")
         base = parts[-1]
         if base in out:
             raise _zip_error(f"压缩包内有重名文件：{base[:80]}")
