@@ -28,8 +28,10 @@ GENESIS = "0" * 64
 AUDIT_TABLE = cast(Table, AuditEntry.__table__)
 CHAIN_TABLE = cast(Table, AuditChain.__table__)
 PLATFORM = ""  # the chain of events that belong to no enterprise
-# Session.info key: the chain heads this transaction holds locked (chain -> seq, hash).
+# Session.info keys: the chain heads this transaction holds locked (chain -> seq, hash),
+# and the entries it has appended, written together just before it commits.
 HEADS_KEY = "laborsign_audit_heads"
+PENDING_KEY = "laborsign_audit_pending"
 
 
 def entry_hash(prev_hash: str, seq: int, at: datetime, fields: dict[str, Any],
@@ -90,10 +92,12 @@ async def record(
     """Append one entry to its enterprise's chain (or the platform's). Locks that chain's
     head so concurrent writers to the same chain queue instead of forking it.
 
-    Written as two plain statements (insert the entry, move the head) rather than
-    through the session's unit of work: an entry is never changed after it is written,
-    and a flush per entry was a large part of a signature's CPU (docs/benchmarks.md,
-    "Third round"). The returned entry is not attached to the session (no `seq`)."""
+    Written just before the transaction commits, all its entries in one statement and
+    each chain's head moved once, rather than through the session's unit of work: an
+    entry is never changed after it is written, and a flush (later: two statements) per
+    entry was a large part of a signature's CPU (docs/benchmarks.md, "Third round" and
+    "Fourth round"). So a query in the same transaction does not see it yet. The
+    returned entry is not attached to the session (no `seq`)."""
     chain = tenant_id or PLATFORM
     # The head is locked until this transaction ends: a later entry in the same
     # transaction continues from what the last one wrote, without reading it again.
@@ -105,21 +109,30 @@ async def record(
         subject_id=subject_id, data=data or {}, ip=meta.ip if meta else None,
     )
     entry.hash = entry_hash(head_hash, entry.chain_seq, at, _fields(entry), chain)
-    conn = await tx.session.connection()
-    await conn.execute(
-        AUDIT_TABLE.insert().values(
-            chain=chain, chain_seq=entry.chain_seq, at=at, actor_id=actor_id,
-            tenant_id=tenant_id, action=action, subject_type=subject_type,
-            subject_id=subject_id, data=entry.data, ip=entry.ip, prev_hash=head_hash,
-            hash=entry.hash,
-        )
-    )
-    await conn.execute(
-        CHAIN_TABLE.update().where(CHAIN_TABLE.c.chain == chain)
-        .values(seq=entry.chain_seq, hash=entry.hash)
-    )
+    pending: list[dict[str, Any]] = tx.session.info.setdefault(PENDING_KEY, [])
+    pending.append({
+        "chain": chain, "chain_seq": entry.chain_seq, "at": at, "actor_id": actor_id,
+        "tenant_id": tenant_id, "action": action, "subject_type": subject_type,
+        "subject_id": subject_id, "data": entry.data, "ip": entry.ip,
+        "prev_hash": head_hash, "hash": entry.hash,
+    })
+    tx.before_commit(PENDING_KEY, lambda: _write_pending(tx))
     heads[chain] = (entry.chain_seq, entry.hash)
     return entry
+
+
+async def _write_pending(tx: Tx) -> None:
+    """The transaction's entries in one statement, and each chain's head moved once."""
+    pending: list[dict[str, Any]] = tx.session.info.pop(PENDING_KEY, [])
+    if not pending:
+        return
+    conn = await tx.session.connection()
+    await conn.execute(AUDIT_TABLE.insert(), pending)
+    heads: dict[str, tuple[int, str]] = tx.session.info.get(HEADS_KEY, {})
+    for chain in dict.fromkeys(row["chain"] for row in pending):
+        seq, hash_ = heads[chain]
+        await conn.execute(CHAIN_TABLE.update().where(CHAIN_TABLE.c.chain == chain)
+                           .values(seq=seq, hash=hash_))
 
 
 @dataclass(frozen=True)

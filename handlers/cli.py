@@ -16,7 +16,6 @@ from aiohttp import web
 
 from core import cpu
 from core.config import Config, ConfigError, ensure_secrets, listen_url, load_config
-from core.context import Deps
 from handlers.logs import setup_logging
 from storage import migrate as migrations
 
@@ -240,26 +239,6 @@ def cmd_migrate(config: Config, args: argparse.Namespace) -> int:
     return 0
 
 
-async def _demo_tsa(deps: Deps) -> web.AppRunner:
-    """The app's own TSA on a free loopback port for the demo run: the sample contract is
-    timestamped over HTTP, the production code path (unless [signing] tsa_url is set)."""
-    from core.signing.timestamping import HttpTimeStamperSpec
-    from handlers import tsa
-    from handlers.keys import DEPS
-
-    app = web.Application()
-    app[DEPS] = deps
-    app.add_routes(tsa.routes)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    if not deps.config.signing.tsa_url:
-        port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-        deps.timestamper = HttpTimeStamperSpec(f"http://127.0.0.1:{port}/tsa")
-    return runner
-
-
 @command("demo")
 def cmd_demo(config: Config, args: argparse.Namespace) -> int:
     from core.demo import seed_demo
@@ -269,11 +248,9 @@ def cmd_demo(config: Config, args: argparse.Namespace) -> int:
 
     async def run() -> list[str]:
         deps = build_deps(config)
-        runner = await _demo_tsa(deps)
         try:
             return await seed_demo(deps, deliverers())
         finally:
-            await runner.cleanup()
             await deps.db.dispose()
 
     for line in asyncio.run(run()):

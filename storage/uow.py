@@ -71,9 +71,20 @@ class Tx:
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
         self._after_commit: list[AfterCommit] = []
+        self._before_commit: dict[str, Callable[[], Awaitable[None]]] = {}
 
     def after_commit(self, hook: AfterCommit) -> None:
         self._after_commit.append(hook)
+
+    def before_commit(self, name: str, hook: Callable[[], Awaitable[None]]) -> None:
+        """Run `hook` once, as the transaction's last work before it commits (a second
+        registration under the same name is ignored). Not run when it rolls back."""
+        self._before_commit.setdefault(name, hook)
+
+    async def _run_before_commit(self) -> None:
+        while self._before_commit:  # a hook may register another
+            name = next(iter(self._before_commit))
+            await self._before_commit.pop(name)()
 
     @property
     def dialect(self) -> str:
@@ -150,7 +161,15 @@ class Database:
             tx = Tx(session)
             async with session.begin():
                 yield tx
+                await tx._run_before_commit()
         await tx._run_after_commit()
+
+    @asynccontextmanager
+    async def reading(self) -> AsyncIterator[Tx]:
+        """A read with the services' Tx interface: no write turn, so it never waits for
+        or holds up writers (on SQLite it sees one snapshot of the WAL throughout)."""
+        async with self.sessions() as session:
+            yield Tx(session)
 
     async def run_write(self, fn: Callable[..., T], *args: Any) -> T:
         """`fn(connection, *args)`, plain synchronous code, as one write transaction

@@ -82,16 +82,12 @@ async def load_document(tx: Tx, contract_id: str, *, lock: bool = False) -> Cont
     return (await tx.session.execute(query)).scalar_one()
 
 
-async def signers_of(tx: Tx, contract_id: str) -> list[ContractSigner]:
-    return list(
-        (
-            await tx.session.execute(
-                select(ContractSigner)
-                .where(ContractSigner.contract_id == contract_id)
-                .order_by(ContractSigner.sign_order, ContractSigner.created_at)
-            )
-        ).scalars()
-    )
+async def signers_of(tx: Tx, contract_id: str, lock: bool = False) -> list[ContractSigner]:
+    query = (select(ContractSigner).where(ContractSigner.contract_id == contract_id)
+             .order_by(ContractSigner.sign_order, ContractSigner.created_at))
+    if lock:
+        query = query.with_for_update()
+    return list((await tx.session.execute(query)).scalars())
 
 
 async def load_user(tx: Tx, user_id: str) -> User:

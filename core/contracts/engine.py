@@ -35,7 +35,7 @@ from core.signing.pdfinput import (
     page_count,
 )
 from core.signing.ports import SignerMaterial
-from core.signing.timestamping import timestamper_from_config
+from core.signing.timestamping import HttpTimeStamperSpec
 from core.signing.verify import DocumentReport, TrustAnchors, VerifyLimits, verify_pdf
 from core.templates.fields import format_date
 
@@ -178,11 +178,18 @@ def render_page(data: bytes, page: int, width: int) -> bytes:
 # -- certificates, timestamps, revocation data -------------------------------------------
 
 
-def timestamper(deps: Deps) -> TimeStamperSpec | None:
-    """The wired TSA (tests, the demo), else the one the config names."""
+def timestamper(deps: Deps) -> TimeStamperSpec:
+    """The wired TSA (tests), else an outside TSA the config names (over HTTP), else the
+    built-in TSA, signing its tokens in the worker process that asks for one.
+
+    The built-in TSA's key is the app's own either way; asking it over HTTP made the server
+    parse, sign and answer one more request for every signature and every evidence report
+    (docs/benchmarks.md, "Fourth round"). `POST /tsa` still serves outside clients."""
     if deps.timestamper is not None:
         return deps.timestamper
-    return timestamper_from_config(deps.config)
+    if deps.config.signing.tsa_url:
+        return HttpTimeStamperSpec(deps.config.signing.tsa_url)
+    return deps.signing.tsa_spec()
 
 
 VALIDATION_CACHE_SECONDS = 60.0

@@ -15,8 +15,9 @@ import hashlib
 import io
 import logging
 import zipfile
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
+from functools import lru_cache
 
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -97,14 +98,43 @@ def _stem(filename: str) -> str:
     return "".join(c for c in stem if c not in '/\\:*?"<>|\r\n\t')[:80] or "contract"
 
 
+@lru_cache(maxsize=2)
 def _platform_seal(font_path: str, font_index: int) -> bytes:
+    # The same image on every report: drawn once per worker process.
     return round_seal("LaborSign电子签约平台", font_path=font_path, font_index=font_index,
                       label="出证专用章")
 
 
-def _sign_report(pdf: bytes, field: FieldSpec, job: engine.SignJob) -> bytes:
-    prepared = engine.prepare(pdf, [field], job.max_bytes)
-    return engine.sign_fields(prepared, job)
+@dataclass(frozen=True)
+class _ReportJob:
+    """A new report's whole CPU part, in one trip to a worker process (each trip pickles
+    the contract PDF and costs the event loop a hand-over)."""
+
+    contract_pdf: bytes
+    max_bytes: int
+    report_id: str
+    generated_at: datetime
+    trail: trail.Trail
+    verify_url: str
+    platform_subject: str
+    sign: engine.SignJob  # its stamp is drawn in the worker
+
+
+def _tokens(pdf: bytes, max_bytes: int) -> list[SignatureToken]:
+    return signature_tokens(pdf, max_bytes=max_bytes)
+
+
+def _make_report(job: _ReportJob, font_path: str, font_index: int
+                 ) -> tuple[tuple[SignatureToken, ...], bytes]:
+    """(the contract's signature tokens, the signed report); runs in the process pool."""
+    tokens = tuple(_tokens(job.contract_pdf, job.max_bytes))
+    layout = layout_report(
+        ReportInput(job.report_id, job.generated_at, job.trail, tokens, job.verify_url,
+                    job.platform_subject), font_path, font_index)
+    sign = replace(job.sign, stamp_png=_platform_seal(font_path, font_index))
+    prepared = engine.prepare(layout.pdf, [FieldSpec(SIGNATURE_FIELD, layout.page,
+                                                     layout.rect)], sign.max_bytes)
+    return tokens, engine.sign_fields(prepared, sign)
 
 
 async def _load_checked(deps: Deps, user_id: str, contract_id: str) -> trail.Trail:
@@ -124,7 +154,6 @@ async def _build(deps: Deps, t: trail.Trail, file_key: str) -> _Built:
     store = common.store(deps)
     pdf = await asyncio.to_thread(read_verified, store, file_key, t.document_sha256)
     max_bytes = deps.config.signing.max_upload_bytes + engine.GROWTH_ALLOWANCE
-    tokens = tuple(await run_cpu(_tokens, pdf, max_bytes))
     fingerprint = t.fingerprint()
     async with deps.db.sessions() as session:
         cached = (await session.execute(
@@ -132,24 +161,24 @@ async def _build(deps: Deps, t: trail.Trail, file_key: str) -> _Built:
                                          EvidenceReport.fingerprint == fingerprint)
         )).scalar_one_or_none()
     if cached is not None:
+        tokens = tuple(await run_cpu(_tokens, pdf, max_bytes))
         data = await asyncio.to_thread(read_verified, store, cached.file_key, cached.sha256)
         return _Built(data, cached.sha256, cached.id, pdf, t, tokens)
     report_id = new_id()
     material = await service.platform_material(deps)
     cfg = deps.config.signing
     subject = x509.load_der_x509_certificate(material.certificate_der).subject.rfc4514_string()
-    spec = ReportInput(report_id, deps.clock.now(), t, tokens,
-                       f"{deps.config.server.base_url.rstrip('/')}/verify", subject)
-    layout = await run_cpu(layout_report, spec, cfg.font_path, cfg.font_index)
-    stamp = await run_cpu(_platform_seal, cfg.font_path, cfg.font_index)
-    job = engine.SignJob(
-        field_names=(SIGNATURE_FIELD,), material=material, stamp_png=stamp,
-        timestamper=engine.timestamper(deps), validation=await engine.validation(deps),
-        certify_first=False, signer_name="LaborSign 电子签约平台",
-        reason=f"出具《{t.title}》的出证报告", max_bytes=max_bytes,
+    job = _ReportJob(
+        pdf, max_bytes, report_id, deps.clock.now(), t,
+        f"{deps.config.server.base_url.rstrip('/')}/verify", subject,
+        engine.SignJob(
+            field_names=(SIGNATURE_FIELD,), material=material, stamp_png=b"",
+            timestamper=engine.timestamper(deps), validation=await engine.validation(deps),
+            certify_first=False, signer_name="LaborSign 电子签约平台",
+            reason=f"出具《{t.title}》的出证报告", max_bytes=max_bytes,
+        ),
     )
-    signed = await run_cpu(_sign_report, layout.pdf,
-                           FieldSpec(SIGNATURE_FIELD, layout.page, layout.rect), job)
+    tokens, signed = await run_cpu(_make_report, job, cfg.font_path, cfg.font_index)
     digest = await asyncio.to_thread(sha256_hex, signed)
     key = await asyncio.to_thread(store.put, REPORT_AREA, signed, "pdf")
     try:
@@ -162,10 +191,6 @@ async def _build(deps: Deps, t: trail.Trail, file_key: str) -> _Built:
         await asyncio.to_thread(store.delete, key)
         return await _build(deps, t, file_key)
     return _Built(signed, digest, report_id, pdf, t, tokens)
-
-
-def _tokens(pdf: bytes, max_bytes: int) -> list[SignatureToken]:
-    return signature_tokens(pdf, max_bytes=max_bytes)
 
 
 async def _document_key(deps: Deps, contract_id: str) -> str:
@@ -309,7 +334,7 @@ async def queue_package_notice(tx: Tx, deps: Deps, contract: Contract) -> None:
 
 async def deliver_package_notice(deps: Deps, msg: OutboxMessage) -> None:
     contract_id = str(msg.payload["contract_id"])
-    async with deps.db.transaction() as tx:
+    async with deps.db.reading() as tx:
         contract = await tx.session.get(Contract, contract_id)
         if contract is None or contract.state != ContractState.COMPLETED:
             raise PermanentFailure("contract gone or not completed")

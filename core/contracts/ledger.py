@@ -13,8 +13,7 @@ Who sees what (one SQL condition, `visible`, used by the list, the count and the
 from __future__ import annotations
 
 import io
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -49,14 +48,6 @@ from storage.models import (
     User,
 )
 from storage.uow import Tx
-
-
-@asynccontextmanager
-async def _reading(deps: Deps) -> AsyncIterator[Tx]:
-    """A read: no write turn, so a long export never holds up the process's writers (on
-    SQLite a read transaction sees one snapshot of the WAL for all its batches)."""
-    async with deps.db.sessions() as session:
-        yield Tx(session)
 
 STATES = {
     "all": "全部",
@@ -443,7 +434,7 @@ async def ledger(deps: Deps, user_id: str, enterprise_id: str,
     """One page of the ledger and the number of contracts that match."""
     query = query or LedgerQuery()
     now = deps.clock.now()
-    async with _reading(deps) as tx:
+    async with deps.db.reading() as tx:
         scope = await scope_of(tx, user_id, enterprise_id)
         conds = await _conditions(tx, scope, query, now)
         total = (await tx.session.execute(
@@ -476,7 +467,7 @@ async def choices(deps: Deps, user_id: str, enterprise_id: str) -> LedgerChoices
     """The business types the member may see, the departments and the enterprise's
     templates (of those types), for the filter form (and the business type picker when
     sending)."""
-    async with _reading(deps) as tx:
+    async with deps.db.reading() as tx:
         actor = await roles.actor_for(tx, user_id, enterprise_id)
         types = list((await tx.session.execute(
             select(BusinessType).where(BusinessType.enterprise_id == enterprise_id)
@@ -551,7 +542,7 @@ async def export(deps: Deps, user_id: str, enterprise_id: str, query: LedgerQuer
     EXPORT_LIMIT rows; read in batches, written in the CPU pool."""
     rows: list[tuple[str, ...]] = []
     now = deps.clock.now()
-    async with _reading(deps) as tx:
+    async with deps.db.reading() as tx:
         scope = await scope_of(tx, user_id, enterprise_id)
         conds = await _conditions(tx, scope, query, now)
         total = (await tx.session.execute(

@@ -168,6 +168,20 @@ async def _has_signature(tx: Tx, user_id: str) -> bool:
     return found is not None
 
 
+async def _signature_png_in(tx: Tx, user_id: str) -> bytes | None:
+    """The person's stamp, read where the confirmation checks that there is one (the
+    first signing attempt then needs no read of its own)."""
+    return (
+        await tx.session.execute(
+            select(HandwrittenSignature.png).where(
+                HandwrittenSignature.user_id == user_id,
+                HandwrittenSignature.deleted_at.is_(None),
+                HandwrittenSignature.is_default.is_(True),
+            ).limit(1)
+        )
+    ).scalar_one_or_none()
+
+
 # -- request the code ---------------------------------------------------------------------
 
 
@@ -235,9 +249,11 @@ async def confirm_sign(
             await _check_live(tx, deps, contract)
             SIGNER.ensure(signer.state, SignerState.SIGNING)
             await _check_person_ready(deps, tx, user, signer)
-            if signer.party == "person" and not await _has_signature(tx, user.id):
-                raise SignatureRequired()
+            stamp: bytes | None = None
             if signer.party == "person":
+                stamp = await _signature_png_in(tx, user.id)
+                if stamp is None:
+                    raise SignatureRequired()
                 await disclosure.require_accepted(tx, user.id)
             evidence = (
                 await tx.session.execute(
@@ -283,7 +299,7 @@ async def confirm_sign(
                 )
                 await tx.session.flush()
                 snap = await _snapshot_in(tx, signer, contract, doc, evidence)
-                prepared = await _prepare_in(tx, deps, snap, meta)
+                prepared = await _prepare_in(tx, deps, snap, meta, stamp)
     if failure is not None:
         raise failure
     if already is not None:
@@ -319,6 +335,8 @@ class _Snapshot:
     evidence_id: str
     # Applied under the enterprise's auto-sign authorisation, not confirmed by a code.
     auto: bool
+    # What the audit entry of the signature repeats from the intent evidence.
+    intent: dict[str, str | None]
     # 骑缝章 with this seal: the enterprise seals first (core.contracts.page_marks).
     seal_slices: bool = False
 
@@ -371,6 +389,14 @@ async def _snapshot_of(
         certify_first=signer.party == "enterprise" and doc.signature_count == 0,
         evidence_id=evidence.id,
         auto=signer.party == "enterprise" and evidence.sms_code_id is None,
+        intent={
+            "phone": evidence.phone_masked,
+            "code_sent_at": evidence.code_sent_at.isoformat()
+            if evidence.code_sent_at else None,
+            "code_entered_at": evidence.code_entered_at.isoformat()
+            if evidence.code_entered_at else None,
+            "ip": evidence.ip, "user_agent": evidence.user_agent,
+        },
         seal_slices=(contract.cross_seal and signer.party == "enterprise"
                      and doc.signature_count == 0),
     )
@@ -384,10 +410,11 @@ class _Prepared:
     cert_id: str
     grant_id: str
     material: engine.SignerMaterial
+    stamp: bytes | None
 
 
 async def _prepare_in(
-    tx: Tx, deps: Deps, snap: _Snapshot, meta: RequestMeta
+    tx: Tx, deps: Deps, snap: _Snapshot, meta: RequestMeta, stamp: bytes | None
 ) -> _Prepared | None:
     """Grant and unlock the person's key in the transaction that records the confirmation.
 
@@ -398,7 +425,8 @@ async def _prepare_in(
     """
     if snap.party != "person":
         return None
-    cert = await service.active_certificate_in(tx, "person", snap.acting_user_id)
+    # The row stays referenced, so the grant and the unlock find it in the session.
+    cert = await service.active_certificate_row_in(tx, "person", snap.acting_user_id)
     if cert is None:
         return None
     grant = await service.grant_signing_in(
@@ -408,7 +436,7 @@ async def _prepare_in(
     )
     material = await service.unlock_signer_in(tx, deps, grant,
                                               document_sha256=snap.sha256, meta=meta)
-    return _Prepared(snap, cert.id, grant.grant_id, material)
+    return _Prepared(snap, cert.id, grant.grant_id, material, stamp)
 
 
 def _purpose(snap: _Snapshot) -> str:
@@ -499,7 +527,8 @@ async def perform_signing(
                 await _back_to_pending(deps, signer_id, "certificate_revoked")
                 raise
         if snap.party == "person":
-            stamp = await default_signature_png(deps, snap.acting_user_id)
+            stamp = (prepared.stamp if prepared and attempt == 0 and prepared.stamp
+                     else await default_signature_png(deps, snap.acting_user_id))
             if stamp is None:
                 await _back_to_pending(deps, signer_id, "signature_missing")
                 raise SignatureRequired()
@@ -551,12 +580,9 @@ async def _commit(
     async with deps.db.transaction() as tx:
         contract = await common.load_contract(tx, snap.contract_id, lock=True)
         doc = await common.load_document(tx, snap.contract_id, lock=True)
-        signer = (
-            await tx.session.execute(
-                select(ContractSigner).where(ContractSigner.id == snap.signer_id)
-                .with_for_update()
-            )
-        ).scalar_one()
+        # Every signer, locked: completion below needs them all (one read, not two).
+        signers = await common.signers_of(tx, contract.id, lock=True)
+        signer = next(s for s in signers if s.id == snap.signer_id)
         if signer.state != SignerState.SIGNING or contract.state != ContractState.IN_PROGRESS:
             await asyncio.to_thread(common.store(deps).delete, new_key)
             return SignOutcome(contract.id, signer.id, signer.state, contract.state)
@@ -568,25 +594,17 @@ async def _commit(
         doc.updated_at = now
         tx.session.add(DocumentHash(sha256=digest, contract_id=contract.id,
                                     version=doc.version, kind="signed", created_at=now))
-        fields = (
-            await tx.session.execute(
-                select(SignatureField).where(SignatureField.signer_id == signer.id)
-            )
-        ).scalars()
-        for f in fields:
-            f.signed_at = now
+        await tx.session.execute(
+            update(SignatureField).where(SignatureField.signer_id == signer.id)
+            .values(signed_at=now))
         SIGNER.ensure(signer.state, SignerState.SIGNED)
         signer.state, signer.signed_at, signer.certificate_id = SignerState.SIGNED, now, cert_id
         if signer.party == "person" and signer.user_id is None:
             signer.user_id = signer.signed_by
-        evidence = (
-            await tx.session.execute(
-                select(IntentConfirmation).where(IntentConfirmation.signer_id == signer.id)
-            )
-        ).scalar_one()
-        evidence.document_sha256_before = snap.sha256
-        evidence.document_sha256_after = digest
-        evidence.grant_id, evidence.completed_at = grant_id, now
+        await tx.session.execute(
+            update(IntentConfirmation).where(IntentConfirmation.id == snap.evidence_id)
+            .values(document_sha256_before=snap.sha256, document_sha256_after=digest,
+                    grant_id=grant_id, completed_at=now))
         if signer.party == "enterprise" and signer.seal_id and signer.enterprise_id:
             await enterprise_seals.record_seal_use(
                 tx, deps, enterprise_id=signer.enterprise_id, seal_id=signer.seal_id,
@@ -601,18 +619,12 @@ async def _commit(
                 "fields": list(snap.field_names), "certificate_id": cert_id,
                 "grant_id": grant_id, "certification": snap.certify_first,
                 "method": "auto_sign" if snap.auto else "sms_code",
-                "phone": evidence.phone_masked,
-                "code_sent_at": evidence.code_sent_at.isoformat()
-                if evidence.code_sent_at else None,
-                "code_entered_at": evidence.code_entered_at.isoformat()
-                if evidence.code_entered_at else None,
-                "ip": evidence.ip, "user_agent": evidence.user_agent,
+                **snap.intent,
                 "document_sha256_before": snap.sha256, "document_sha256_after": digest,
                 "version": doc.version,
             },
             meta=meta,
         )
-        signers = await common.signers_of(tx, contract.id)
         if all(s.state == SignerState.SIGNED for s in signers):
             await _complete(tx, deps, contract, signers, digest)
         else:

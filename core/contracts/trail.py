@@ -304,7 +304,7 @@ async def load_trail_in(tx: Tx, contract: Contract, now: datetime | None = None)
 
 async def load_trail(deps: Deps, user_id: str, contract_id: str) -> Trail:
     """The trail for a party of the contract (NotFound for anyone else)."""
-    async with deps.db.transaction() as tx:
+    async with deps.db.reading() as tx:
         user = await common.load_user(tx, user_id)
         contract = await common.load_contract(tx, contract_id)
         signers = await common.signers_of(tx, contract.id)

@@ -59,7 +59,18 @@ async def queue_attempt(tx: Tx, deps: Deps, delivery: WebhookDelivery, run_at: d
     )
 
 
+# Session.info keys: what this transaction already read for an enterprise's events. The
+# head stays locked until the transaction ends, and a contract's signature and its
+# completion emit two events in one transaction.
+HEADS_KEY = "laborsign_event_heads"
+ENDPOINTS_KEY = "laborsign_event_endpoints"
+
+
 async def _next_seq(tx: Tx, enterprise_id: str) -> int:
+    heads: dict[str, WebhookEventHead] = tx.session.info.setdefault(HEADS_KEY, {})
+    if enterprise_id in heads:
+        heads[enterprise_id].seq += 1
+        return heads[enterprise_id].seq
     query = (select(WebhookEventHead).where(WebhookEventHead.enterprise_id == enterprise_id)
              .with_for_update())
     head = (await tx.session.execute(query)).scalar_one_or_none()
@@ -70,7 +81,19 @@ async def _next_seq(tx: Tx, enterprise_id: str) -> int:
             enterprise_id=enterprise_id, seq=0).on_conflict_do_nothing())
         head = (await tx.session.execute(query)).scalar_one()
     head.seq += 1
+    heads[enterprise_id] = head
     return head.seq
+
+
+async def _endpoints(tx: Tx, enterprise_id: str) -> list[WebhookEndpoint]:
+    cached: dict[str, list[WebhookEndpoint]] = tx.session.info.setdefault(ENDPOINTS_KEY, {})
+    if enterprise_id not in cached:
+        cached[enterprise_id] = list((await tx.session.execute(
+            select(WebhookEndpoint).where(WebhookEndpoint.enterprise_id == enterprise_id,
+                                          WebhookEndpoint.enabled.is_(True),
+                                          WebhookEndpoint.deleted_at.is_(None))
+        )).scalars())
+    return cached[enterprise_id]
 
 
 async def emit(tx: Tx, deps: Deps, enterprise_id: str, event_type: str,
@@ -84,11 +107,7 @@ async def emit(tx: Tx, deps: Deps, enterprise_id: str, event_type: str,
                          seq=await _next_seq(tx, enterprise_id), type=event_type,
                          created_at=now, data=data)
     tx.session.add(event)
-    endpoints = (await tx.session.execute(
-        select(WebhookEndpoint).where(WebhookEndpoint.enterprise_id == enterprise_id,
-                                      WebhookEndpoint.enabled.is_(True),
-                                      WebhookEndpoint.deleted_at.is_(None))
-    )).scalars().all()
+    endpoints = await _endpoints(tx, enterprise_id)
     await tx.session.flush()
     for endpoint in endpoints:
         if event_type not in (endpoint.event_types or ()):

@@ -37,6 +37,7 @@ from core.signing.ports import (
     SubjectSpec,
     iter_der,
 )
+from core.signing.timestamping import LocalTimeStamperSpec
 from core.signing.tsa import LocalTimeStamper, respond
 from core.signing.verify import TrustAnchors
 from storage.models import Certificate, OutboxMessage, SigningGrant, User, new_id
@@ -58,13 +59,22 @@ class SigningEngine:
     ca: LocalCertificateAuthority
     key_store: KeyStore
     kek: bytes
+    _tsa_spec: LocalTimeStamperSpec | None = field(default=None, repr=False)
     _tsa: LocalTimeStamper | None = field(default=None, repr=False)
 
-    def tsa(self) -> LocalTimeStamper:
-        if self._tsa is None:
+    def tsa_spec(self) -> LocalTimeStamperSpec:
+        """The built-in TSA as a description a worker process builds its signer from."""
+        if self._tsa_spec is None:
             cert, key = self.ca.tsa_material()
-            chain = tuple(iter_der(self.ca.chain()))
-            self._tsa = LocalTimeStamper(cert.public_bytes(Encoding.DER), key, chain)
+            self._tsa_spec = LocalTimeStamperSpec(
+                cert.public_bytes(Encoding.DER), key, tuple(iter_der(self.ca.chain())))
+        return self._tsa_spec
+
+    def tsa(self) -> LocalTimeStamper:
+        """The built-in TSA that answers POST /tsa."""
+        if self._tsa is None:
+            spec = self.tsa_spec()
+            self._tsa = LocalTimeStamper(spec.tsa_cert_der, spec.tsa_key_pkcs8, spec.chain_der)
         return self._tsa
 
 
@@ -150,6 +160,13 @@ async def _active_in(
 async def active_certificate(deps: Deps, owner_type: str, owner_id: str) -> CertificateInfo | None:
     row = await _active(deps, owner_type, owner_id)
     return CertificateInfo.of(row) if row else None
+
+
+async def active_certificate_row_in(
+    tx: Tx, owner_type: str, owner_id: str
+) -> Certificate | None:
+    """The active certificate's row, in the caller's transaction."""
+    return await _active_in(tx.session, owner_type, owner_id)
 
 
 async def active_certificate_in(

@@ -1,8 +1,8 @@
 """TimeStamper adapters: descriptions that cross into worker processes and build the clients.
 
-Production and development both use RFC 3161 over HTTP: [signing] tsa_url, or the app's own
-POST /tsa when that is empty. The in-process LocalTimeStamperSpec exists for the benchmark's
-"no network" comparison only.
+An outside TSA ([signing] tsa_url) is asked over HTTP (HttpTimeStamperSpec). The built-in
+TSA (tsa_url empty) signs in the process that needs the token (LocalTimeStamperSpec); the
+app's POST /tsa serves the same TSA to outside clients.
 """
 
 from __future__ import annotations
@@ -13,8 +13,6 @@ import aiohttp
 from asn1crypto import tsp
 from pyhanko.sign.timestamps.api import TimeStamper
 from pyhanko.sign.timestamps.common_utils import TimestampRequestError, set_tsp_headers
-
-from core.config import Config
 
 
 class HttpTimeStamper(TimeStamper):
@@ -73,10 +71,3 @@ class LocalTimeStamperSpec:
         return LocalTimeStamper(self.tsa_cert_der, self.tsa_key_pkcs8, self.chain_der)
 
 
-def tsa_url(config: Config) -> str:
-    """The TSA the app uses: the configured one, else its own built-in /tsa."""
-    return config.signing.tsa_url or f"{config.server.base_url.rstrip('/')}/tsa"
-
-
-def timestamper_from_config(config: Config) -> HttpTimeStamperSpec:
-    return HttpTimeStamperSpec(tsa_url(config))

@@ -64,12 +64,9 @@ def test_domain_errors_survive_pickling_across_the_process_pool() -> None:
 
 
 def test_unset_base_url_follows_the_port_and_host_in_force(tmp_path: Path) -> None:
-    from core.signing.timestamping import tsa_url
-
     assert load_config(env={}).server.base_url == "http://127.0.0.1:8080"
     moved = load_config(env={"LABORSIGN_SERVER_PORT": "8611"})
     assert moved.server.base_url == "http://127.0.0.1:8611"
-    assert tsa_url(moved) == "http://127.0.0.1:8611/tsa"
     # `serve --port` / `--host` come last; all interfaces are reached through loopback.
     served = load_config(env={"LABORSIGN_SERVER_PORT": "8611"},
                          overrides={"server": {"port": 8612, "host": "0.0.0.0"}})  # noqa: S104

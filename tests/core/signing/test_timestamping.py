@@ -11,6 +11,7 @@ from core.context import Deps
 from core.errors import DomainError
 from core.signing import service
 from core.signing.pdf import FieldSpec, prepare_document, sign_document
+from core.signing.ports import TimeStamperSpec
 from core.signing.samples import EMPLOYEE_BOX, ENTERPRISE_BOX, sample_contract_pdf
 from core.signing.timestamping import HttpTimeStamperSpec
 from core.signing.verify import verify_pdf
@@ -33,7 +34,7 @@ async def _tsa(aiohttp_client, deps: Deps, requests: list[int], content_type: st
     return str(client.make_url("/tsa"))
 
 
-async def _sign_twice(deps: Deps, tsa: HttpTimeStamperSpec) -> bytes:
+async def _sign_twice(deps: Deps, tsa: TimeStamperSpec) -> bytes:
     doc = prepare_document(sample_contract_pdf(3), FIELDS)
     validation = await service.validation_material(deps)
     ent = await enterprise_signer(deps, doc)
@@ -73,3 +74,30 @@ async def test_an_unreachable_tsa_is_a_clear_error(deps: Deps) -> None:
     with pytest.raises(DomainError) as caught:
         await _sign_twice(deps, HttpTimeStamperSpec("http://127.0.0.1:1/tsa", timeout=2))
     assert caught.value.code == "tsa_unavailable"
+
+
+async def test_without_a_tsa_url_the_built_in_tsa_signs_in_the_worker(deps: Deps) -> None:
+    from core.contracts import engine
+    from core.signing.timestamping import LocalTimeStamperSpec
+
+    assert deps.timestamper is None and not deps.config.signing.tsa_url
+    spec = engine.timestamper(deps)
+    # No HTTP round trip through the server: the worker process signs the token itself,
+    # with the same TSA certificate that POST /tsa answers with.
+    assert isinstance(spec, LocalTimeStamperSpec)
+    assert spec.tsa_cert_der == service.engine(deps).tsa().tsa_cert.dump()
+    signed = await _sign_twice(deps, spec)
+    report = await asyncio.to_thread(verify_pdf, signed, await service.trust_anchors(deps))
+    assert report.all_valid and len(report.signatures) == 2
+    assert all(s.timestamp_valid and s.timestamp_own for s in report.signatures)
+
+
+async def test_a_configured_tsa_url_is_asked_over_http(deps: Deps) -> None:
+    from dataclasses import replace
+
+    from core.contracts import engine
+
+    deps.config = replace(deps.config, signing=replace(deps.config.signing,
+                                                       tsa_url="https://tsa.example/tsr"))
+    spec = engine.timestamper(deps)
+    assert isinstance(spec, HttpTimeStamperSpec) and spec.url == "https://tsa.example/tsr"
