@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Table, select
+from sqlalchemy import Table, bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -59,12 +59,17 @@ def _fields(entry: AuditEntry) -> dict[str, Any]:
     }
 
 
+_HEAD = (select(AuditChain.seq, AuditChain.hash).where(AuditChain.chain == bindparam("chain"))
+         .with_for_update())
+_MOVE_HEAD = (CHAIN_TABLE.update().where(CHAIN_TABLE.c.chain == bindparam("head_chain"))
+              .values(seq=bindparam("head_seq"), hash=bindparam("head_hash")))
+
+
 async def _lock_head(tx: Tx, chain: str) -> tuple[int, str]:
     """Lock this chain's head; its (last position, last hash)."""
     session = tx.session
-    query = (select(AuditChain.seq, AuditChain.hash).where(AuditChain.chain == chain)
-             .with_for_update())
-    head = (await session.execute(query)).first()
+    params = {"chain": chain}
+    head = (await session.execute(_HEAD, params)).first()
     if head is None:
         # The first append to a chain: FOR UPDATE locks nothing when the row is missing,
         # so concurrent writers would each start their own chain. Create the head
@@ -73,7 +78,7 @@ async def _lock_head(tx: Tx, chain: str) -> tuple[int, str]:
         await session.execute(
             insert(AuditChain).values(chain=chain, seq=0, hash=GENESIS).on_conflict_do_nothing()
         )
-        head = (await session.execute(query)).one()
+        head = (await session.execute(_HEAD, params)).one()
     return int(head[0]), str(head[1])
 
 
@@ -131,8 +136,8 @@ async def _write_pending(tx: Tx) -> None:
     heads: dict[str, tuple[int, str]] = tx.session.info.get(HEADS_KEY, {})
     for chain in dict.fromkeys(row["chain"] for row in pending):
         seq, hash_ = heads[chain]
-        await conn.execute(CHAIN_TABLE.update().where(CHAIN_TABLE.c.chain == chain)
-                           .values(seq=seq, hash=hash_))
+        await conn.execute(_MOVE_HEAD, {"head_chain": chain, "head_seq": seq,
+                                        "head_hash": hash_})
 
 
 @dataclass(frozen=True)

@@ -25,9 +25,10 @@ import random
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import lru_cache
 from typing import Any, cast
 
-from sqlalchemy import Table, func, select, text, update
+from sqlalchemy import Table, Update, bindparam, func, select, text, update
 
 from core.context import Deps
 from core.errors import Conflict, NotFound
@@ -111,6 +112,12 @@ def _scoped_key(key: str, now: datetime, window: timedelta | None) -> str:
     return f"{key}@{int(now.timestamp() // window.total_seconds())}"
 
 
+# Built once (bound parameters): every signature queues several jobs.
+_KEY_USED = select(OutboxMessage.id).where(OutboxMessage.kind == bindparam("kind"),
+                                           OutboxMessage.dedupe_key == bindparam("key"))
+_INSERT = OUTBOX_TABLE.insert()
+
+
 async def enqueue(
     tx: Tx,
     kind: str,
@@ -136,10 +143,8 @@ async def enqueue(
     name = queue_of(kind, queue)
     key = _scoped_key(dedupe_key, now, dedupe_window) if dedupe_key is not None else None
     if key is not None:
-        existing = (await tx.session.execute(
-            select(OutboxMessage.id).where(OutboxMessage.kind == kind,
-                                           OutboxMessage.dedupe_key == key)
-        )).scalar_one_or_none()
+        existing = (await tx.session.execute(_KEY_USED, {"kind": kind, "key": key})
+                    ).scalar_one_or_none()
         if existing is not None:
             return None
     # One INSERT rather than the session's unit of work (a flush per job): the row is
@@ -156,11 +161,11 @@ async def enqueue(
         sent_at=None, last_error=None,
     )
     conn = await tx.session.connection()
-    await conn.execute(OUTBOX_TABLE.insert().values(
-        id=msg.id, kind=kind, queue=name, payload=payload, status=msg.status,
-        attempts=msg.attempts, created_at=now, next_attempt_at=due, dedupe_key=key,
-        locked_until=msg.locked_until,
-    ))
+    await conn.execute(_INSERT, {
+        "id": msg.id, "kind": kind, "queue": name, "payload": payload, "status": msg.status,
+        "attempts": msg.attempts, "created_at": now, "next_attempt_at": due,
+        "dedupe_key": key, "locked_until": msg.locked_until,
+    })
     if hand_over is not None:
         tx.after_commit(lambda: hand_over(msg))
         return msg
@@ -190,6 +195,30 @@ def backoff(attempts: int) -> timedelta:
     return timedelta(seconds=base * (0.8 + 0.4 * random.random()))  # noqa: S311
 
 
+# The runners' statements, built once (bound parameters).
+_CLAIM = (
+    select(OutboxMessage)
+    .where(
+        OutboxMessage.queue == bindparam("queue"),
+        OutboxMessage.next_attempt_at <= bindparam("now"),
+        (OutboxMessage.status == "queued")
+        | ((OutboxMessage.status == "sending")
+           & (OutboxMessage.locked_until < bindparam("now"))),
+    )
+    .order_by(OutboxMessage.next_attempt_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+
+@lru_cache(maxsize=8)
+def _outcome_update(columns: tuple[str, ...]) -> Update:
+    """A job's outcome (one of a few shapes of columns), released from its claim."""
+    return (update(OutboxMessage)
+            .where(OutboxMessage.id == bindparam("job_id"), OutboxMessage.status == "sending")
+            .values(locked_until=None, **{c: bindparam(f"v_{c}") for c in columns}))
+
+
 class OutboxWorker:
     """Runs a process's share of the jobs: one loop per queue, each claiming up to its
     queue's concurrency and delivering those jobs side by side."""
@@ -206,19 +235,8 @@ class OutboxWorker:
     async def claim(self, queue: str, limit: int) -> list[OutboxMessage]:
         now = self.deps.clock.now()
         async with self.deps.db.transaction() as tx:
-            query = (
-                select(OutboxMessage)
-                .where(
-                    OutboxMessage.queue == queue,
-                    OutboxMessage.next_attempt_at <= now,
-                    (OutboxMessage.status == "queued")
-                    | ((OutboxMessage.status == "sending") & (OutboxMessage.locked_until < now)),
-                )
-                .order_by(OutboxMessage.next_attempt_at)
-                .limit(limit)
-                .with_for_update(skip_locked=True)
-            )
-            rows = list((await tx.session.execute(query)).scalars().all())
+            rows = list((await tx.session.execute(
+                _CLAIM, {"queue": queue, "now": now, "limit": limit})).scalars().all())
             for row in rows:
                 row.status = "sending"
                 row.attempts += 1
@@ -273,11 +291,8 @@ class OutboxWorker:
         """The outcomes of one claim's jobs, in one transaction."""
         async with self.deps.db.transaction() as tx:
             for msg, values in outcomes:
-                await tx.session.execute(
-                    update(OutboxMessage)
-                    .where(OutboxMessage.id == msg.id, OutboxMessage.status == "sending")
-                    .values(locked_until=None, **values)
-                )
+                await tx.session.execute(_outcome_update(tuple(sorted(values))), {
+                    "job_id": msg.id, **{f"v_{k}": v for k, v in values.items()}})
 
     async def run_queue_once(self, queue: Queue) -> int:
         rows = await self.claim(queue.name, queue.concurrency)

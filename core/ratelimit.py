@@ -6,9 +6,10 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import cast
+from functools import lru_cache
+from typing import Any, cast
 
-from sqlalchemy import Table, case, delete, func, select, text
+from sqlalchemy import Select, Table, bindparam, case, delete, func, select, text
 
 from core.errors import RateLimited
 from storage.models import RateEvent
@@ -34,6 +35,19 @@ async def _lock_key(tx: Tx, bucket: str, key: str) -> None:
         )
 
 
+@lru_cache(maxsize=8)
+def _windows_query(windows: int) -> Select[Any]:
+    """A count and the oldest event inside each of `windows` windows, built once per
+    number of windows (bound parameters since0, since1, …)."""
+    columns: list[Any] = []
+    for i in range(windows):
+        inside = RateEvent.at > bindparam(f"since{i}", type_=RateEvent.at.type)
+        columns += [func.count(case((inside, 1))), func.min(case((inside, RateEvent.at)))]
+    return select(*columns).where(
+        RateEvent.bucket == bindparam("bucket"), RateEvent.key == bindparam("key"),
+        RateEvent.at > bindparam("earliest", type_=RateEvent.at.type))
+
+
 async def check(tx: Tx, bucket: str, key: str, limits: Sequence[Limit], now: datetime) -> None:
     """Raise RateLimited (with seconds to wait) if any limit is already used up.
 
@@ -43,17 +57,10 @@ async def check(tx: Tx, bucket: str, key: str, limits: Sequence[Limit], now: dat
     if not limits:
         return
     windows = [now - timedelta(seconds=limit.seconds) for limit in limits]
-    columns = []
-    for since in windows:
-        inside = RateEvent.at > since
-        columns += [func.count(case((inside, 1))), func.min(case((inside, RateEvent.at)))]
-    row = (
-        await tx.session.execute(
-            select(*columns).where(
-                RateEvent.bucket == bucket, RateEvent.key == key, RateEvent.at > min(windows)
-            )
-        )
-    ).one()
+    params: dict[str, object] = {f"since{i}": since for i, since in enumerate(windows)}
+    row = (await tx.session.execute(
+        _windows_query(len(windows)),
+        {**params, "bucket": bucket, "key": key, "earliest": min(windows)})).one()
     for i, limit in enumerate(limits):
         count, oldest = row[2 * i], row[2 * i + 1]
         if count >= limit.count:
@@ -70,7 +77,7 @@ async def hit(tx: Tx, bucket: str, key: str, limits: Sequence[Limit], now: datet
 async def record(tx: Tx, bucket: str, key: str, now: datetime) -> None:
     # One INSERT; an event is never read back through this session.
     conn = await tx.session.connection()
-    await conn.execute(RATE_EVENTS.insert().values(bucket=bucket, key=key, at=now))
+    await conn.execute(RATE_EVENTS.insert(), {"bucket": bucket, "key": key, "at": now})
 
 
 async def count_since(tx: Tx, bucket: str, key: str, since: datetime) -> int:

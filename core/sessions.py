@@ -7,7 +7,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import bindparam, select, update
 
 from core.context import Deps, RequestMeta
 from storage.models import User, UserSession
@@ -51,24 +51,26 @@ async def start_session(
     return IssuedSession(token=token, csrf_token=csrf, max_age=int(ttl.total_seconds()))
 
 
+# Every authenticated request runs it: built once (bound parameter).
+_SESSION = (select(UserSession.id, UserSession.user_id, UserSession.csrf_token,
+                   UserSession.method, UserSession.revoked_at, UserSession.expires_at,
+                   User.status)
+            .join(User, User.id == UserSession.user_id)
+            .where(UserSession.token_hash == bindparam("token_hash")))
+
+
 async def load_session(deps: Deps, token: str) -> CurrentSession | None:
     if not token or len(token) > 200:
         return None
     now = deps.clock.now()
     async with deps.db.sessions() as session:
-        row = (
-            await session.execute(
-                select(UserSession, User.status)
-                .join(User, User.id == UserSession.user_id)
-                .where(UserSession.token_hash == _hash(token))
-            )
-        ).first()
+        row = (await session.execute(_SESSION, {"token_hash": _hash(token)})).first()
     if row is None:
         return None
-    sess, status = row
-    if sess.revoked_at is not None or sess.expires_at <= now or status != "active":
+    session_id, user_id, csrf, method, revoked_at, expires_at, status = row
+    if revoked_at is not None or expires_at <= now or status != "active":
         return None
-    return CurrentSession(sess.id, sess.user_id, sess.csrf_token, sess.method)
+    return CurrentSession(session_id, user_id, csrf, method)
 
 
 async def end_session(deps: Deps, session_id: str) -> None:

@@ -13,8 +13,9 @@ import hmac
 import secrets
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import cast
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, bindparam, select, update
 
 from core import ratelimit
 from core.config import Config
@@ -24,6 +25,7 @@ from core.errors import DomainError, InvalidInput
 from core.ratelimit import Limit
 from core.sms import queue_sms
 from storage.models import SmsCode
+from storage.models.base import new_id
 from storage.uow import Tx
 
 # Every purpose a code is sent for, and how it may be used; one table, so no module has
@@ -89,6 +91,18 @@ async def check_send_limits(tx: Tx, deps: Deps, phone: str, meta: RequestMeta) -
         await ratelimit.record(tx, "sms_ip", meta.ip, now)
 
 
+# Built once (bound parameters): every code request and every check runs them.
+_RETIRE = (update(SmsCode)
+           .where(SmsCode.phone == bindparam("p_phone"), SmsCode.purpose == bindparam("p_purpose"),
+                  SmsCode.used_at.is_(None))
+           .values(used_at=bindparam("p_now")))
+_INSERT = cast(Table, SmsCode.__table__).insert()
+_LIVE = (select(SmsCode)
+         .where(SmsCode.phone == bindparam("phone"), SmsCode.purpose == bindparam("purpose"),
+                SmsCode.used_at.is_(None))
+         .order_by(SmsCode.created_at.desc()).limit(1).with_for_update())
+
+
 async def issue_code(tx: Tx, deps: Deps, phone: str, purpose: str, meta: RequestMeta) -> str:
     """Store a fresh code (replacing any live one) and queue the SMS, in the caller's tx;
     the new code row's id.
@@ -96,22 +110,21 @@ async def issue_code(tx: Tx, deps: Deps, phone: str, purpose: str, meta: Request
     The caller has already applied `check_send_limits` and the purpose's phone rule.
     """
     now = deps.clock.now()
-    await tx.session.execute(
-        update(SmsCode)
-        .where(SmsCode.phone == phone, SmsCode.purpose == purpose, SmsCode.used_at.is_(None))
-        .values(used_at=now)
-    )
+    await tx.session.execute(_RETIRE, {"p_phone": phone, "p_purpose": purpose, "p_now": now})
     code = new_code()
     ttl = deps.config.sms.code_ttl_seconds
-    row = SmsCode(
-        phone=phone, purpose=purpose, code_hash=code_hash(deps.config, phone, purpose, code),
-        created_at=now, expires_at=now + timedelta(seconds=ttl), attempts=0, ip=meta.ip,
-    )
-    tx.session.add(row)
-    await tx.session.flush()
+    code_id = new_id()
+    # One INSERT, not a unit-of-work flush: the row is read back by `verify` only.
+    conn = await tx.session.connection()
+    await conn.execute(_INSERT, {
+        "id": code_id, "phone": phone, "purpose": purpose,
+        "code_hash": code_hash(deps.config, phone, purpose, code), "created_at": now,
+        "expires_at": now + timedelta(seconds=ttl), "attempts": 0, "used_at": None,
+        "ip": meta.ip,
+    })
     minutes = str(max(1, ttl // 60))
     await queue_sms(tx, deps, phone, "code", {"code": code, "minutes": minutes}, sensitive=True)
-    return row.id
+    return code_id
 
 
 @dataclass
@@ -140,15 +153,8 @@ async def verify(
     try is counted) and raise `check.error` afterwards.
     """
     now = deps.clock.now()
-    row = (
-        await tx.session.execute(
-            select(SmsCode)
-            .where(SmsCode.phone == phone, SmsCode.purpose == purpose, SmsCode.used_at.is_(None))
-            .order_by(SmsCode.created_at.desc())
-            .limit(1)
-            .with_for_update()
-        )
-    ).scalar_one_or_none()
+    row = (await tx.session.execute(_LIVE, {"phone": phone, "purpose": purpose})
+           ).scalar_one_or_none()
     max_attempts = deps.config.sms.code_max_attempts
     if row is None or row.expires_at <= now or row.attempts >= max_attempts:
         return CodeCheck(False, error=_expired(field))

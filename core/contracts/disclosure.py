@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from core import audit
 from core.context import Deps, RequestMeta
@@ -69,12 +69,14 @@ def _view(row: SigningDisclosure | None) -> DisclosureView:
                           row.accepted_at if row else None)
 
 
+_ROW = select(SigningDisclosure).where(SigningDisclosure.user_id == bindparam("user_id"),
+                                      SigningDisclosure.version == VERSION)
+_ROW_LOCKED = _ROW.with_for_update()
+
+
 async def _row(tx: Tx, user_id: str, *, lock: bool = False) -> SigningDisclosure | None:
-    query = select(SigningDisclosure).where(SigningDisclosure.user_id == user_id,
-                                            SigningDisclosure.version == VERSION)
-    if lock:
-        query = query.with_for_update()
-    return (await tx.session.execute(query)).scalar_one_or_none()
+    query = _ROW_LOCKED if lock else _ROW  # built once: every signature reads it
+    return (await tx.session.execute(query, {"user_id": user_id})).scalar_one_or_none()
 
 
 async def accepted_in(tx: Tx, user_id: str) -> bool:

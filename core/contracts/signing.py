@@ -21,7 +21,7 @@ import logging
 from dataclasses import dataclass
 from datetime import timedelta
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from core import outbox, sms_codes
@@ -155,31 +155,26 @@ async def _check_person_ready(deps: Deps, tx: Tx, user: User, signer: ContractSi
                                code="signer_name_mismatch")
 
 
+# Built once (bound parameters): each signature runs them.
+_STAMP = (select(HandwrittenSignature.png)
+          .where(HandwrittenSignature.user_id == bindparam("user_id"),
+                 HandwrittenSignature.deleted_at.is_(None),
+                 HandwrittenSignature.is_default.is_(True)).limit(1))
+_HAS_STAMP = _STAMP.with_only_columns(HandwrittenSignature.id)
+_INTENT = select(IntentConfirmation).where(
+    IntentConfirmation.signer_id == bindparam("signer_id"))
+_INTENT_LOCKED = _INTENT.with_for_update()
+
+
 async def _has_signature(tx: Tx, user_id: str) -> bool:
-    found = (
-        await tx.session.execute(
-            select(HandwrittenSignature.id).where(
-                HandwrittenSignature.user_id == user_id,
-                HandwrittenSignature.deleted_at.is_(None),
-                HandwrittenSignature.is_default.is_(True),
-            ).limit(1)
-        )
-    ).scalar_one_or_none()
+    found = (await tx.session.execute(_HAS_STAMP, {"user_id": user_id})).scalar_one_or_none()
     return found is not None
 
 
 async def _signature_png_in(tx: Tx, user_id: str) -> bytes | None:
     """The person's stamp, read where the confirmation checks that there is one (the
     first signing attempt then needs no read of its own)."""
-    return (
-        await tx.session.execute(
-            select(HandwrittenSignature.png).where(
-                HandwrittenSignature.user_id == user_id,
-                HandwrittenSignature.deleted_at.is_(None),
-                HandwrittenSignature.is_default.is_(True),
-            ).limit(1)
-        )
-    ).scalar_one_or_none()
+    return (await tx.session.execute(_STAMP, {"user_id": user_id})).scalar_one_or_none()
 
 
 # -- request the code ---------------------------------------------------------------------
@@ -255,12 +250,8 @@ async def confirm_sign(
                 if stamp is None:
                     raise SignatureRequired()
                 await disclosure.require_accepted(tx, user.id)
-            evidence = (
-                await tx.session.execute(
-                    select(IntentConfirmation).where(IntentConfirmation.signer_id == signer.id)
-                    .with_for_update()
-                )
-            ).scalar_one_or_none()
+            evidence = (await tx.session.execute(_INTENT_LOCKED, {"signer_id": signer.id})
+                        ).scalar_one_or_none()
             check = await sms_codes.verify(tx, deps, user.phone, SIGN_PURPOSE, code)
             if check.ok and (evidence is None or check.row is None
                              or evidence.sms_code_id != check.row.id
@@ -858,11 +849,8 @@ async def _record_code_sent(
     """The intent evidence of one signer: which code went to which masked phone, when."""
     now = deps.clock.now()
     phone = mask_phone(user.phone)
-    evidence = (
-        await tx.session.execute(
-            select(IntentConfirmation).where(IntentConfirmation.signer_id == signer.id)
-        )
-    ).scalar_one_or_none()
+    evidence = (await tx.session.execute(_INTENT, {"signer_id": signer.id})
+                ).scalar_one_or_none()
     if evidence is None:
         evidence = IntentConfirmation(contract_id=contract.id, signer_id=signer.id,
                                       user_id=user.id, created_at=now, phone_masked=phone)

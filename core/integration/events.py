@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 
@@ -66,20 +66,25 @@ HEADS_KEY = "laborsign_event_heads"
 ENDPOINTS_KEY = "laborsign_event_endpoints"
 
 
+_HEAD = (select(WebhookEventHead).where(WebhookEventHead.enterprise_id == bindparam("e"))
+         .with_for_update())
+_ENDPOINTS = select(WebhookEndpoint).where(WebhookEndpoint.enterprise_id == bindparam("e"),
+                                           WebhookEndpoint.enabled.is_(True),
+                                           WebhookEndpoint.deleted_at.is_(None))
+
+
 async def _next_seq(tx: Tx, enterprise_id: str) -> int:
     heads: dict[str, WebhookEventHead] = tx.session.info.setdefault(HEADS_KEY, {})
     if enterprise_id in heads:
         heads[enterprise_id].seq += 1
         return heads[enterprise_id].seq
-    query = (select(WebhookEventHead).where(WebhookEventHead.enterprise_id == enterprise_id)
-             .with_for_update())
-    head = (await tx.session.execute(query)).scalar_one_or_none()
+    head = (await tx.session.execute(_HEAD, {"e": enterprise_id})).scalar_one_or_none()
     if head is None:
         # FOR UPDATE locks nothing when the row is missing: create it idempotently first.
         insert = pg_insert if tx.dialect == "postgresql" else sqlite_insert
         await tx.session.execute(insert(WebhookEventHead).values(
             enterprise_id=enterprise_id, seq=0).on_conflict_do_nothing())
-        head = (await tx.session.execute(query)).scalar_one()
+        head = (await tx.session.execute(_HEAD, {"e": enterprise_id})).scalar_one()
     head.seq += 1
     heads[enterprise_id] = head
     return head.seq
@@ -88,11 +93,8 @@ async def _next_seq(tx: Tx, enterprise_id: str) -> int:
 async def _endpoints(tx: Tx, enterprise_id: str) -> list[WebhookEndpoint]:
     cached: dict[str, list[WebhookEndpoint]] = tx.session.info.setdefault(ENDPOINTS_KEY, {})
     if enterprise_id not in cached:
-        cached[enterprise_id] = list((await tx.session.execute(
-            select(WebhookEndpoint).where(WebhookEndpoint.enterprise_id == enterprise_id,
-                                          WebhookEndpoint.enabled.is_(True),
-                                          WebhookEndpoint.deleted_at.is_(None))
-        )).scalars())
+        cached[enterprise_id] = list(
+            (await tx.session.execute(_ENDPOINTS, {"e": enterprise_id})).scalars())
     return cached[enterprise_id]
 
 

@@ -7,7 +7,7 @@ fills them and clears the mark.
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from core.errors import Conflict
 from storage.models import TemplateContract
@@ -19,10 +19,13 @@ class FillRequired(Conflict):
     message = "请先填写合同中需要您补全的内容，再签署"
 
 
+# Built once: every code request asks it.
+_PENDING = select(TemplateContract.contract_id).where(
+    TemplateContract.contract_id == bindparam("c"),
+    TemplateContract.employee_signer_id == bindparam("s"))
+
+
 async def fill_pending(tx: Tx, contract_id: str, signer_id: str) -> bool:
-    found = (await tx.session.execute(
-        select(TemplateContract.contract_id).where(
-            TemplateContract.contract_id == contract_id,
-            TemplateContract.employee_signer_id == signer_id)
-    )).scalar_one_or_none()
+    found = (await tx.session.execute(_PENDING, {"c": contract_id, "s": signer_id})
+             ).scalar_one_or_none()
     return found is not None
