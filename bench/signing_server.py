@@ -140,6 +140,12 @@ class RunResult:
     pool_cpu: float
     pool_processes: int
     client_cpu: float = 0.0  # this process: the signing flows and the /healthz sampler
+    # The work the signatures left queued (each completed contract's evidence report and
+    # notices; a bulk job steps aside while requests wait): CPU from the start of the
+    # measured part until the processes are idle again, and how long that took.
+    server_cpu_settled: float = 0.0
+    pool_cpu_settled: float = 0.0
+    settle_seconds: float = 0.0
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -387,10 +393,32 @@ def serve_once(env: dict[str, str], variant: str, rnd: int, jobs: list[Job],
         server_cpu = sum(cpu_seconds(p) - before.get(p, 0.0) for p in servers)
         pool_cpu = sum(cpu_seconds(p) - before.get(p, 0.0) for p in pool)
         load_after = os.getloadavg()[0]
+        settle_seconds = settle(servers + pool)
+        server_settled = sum(cpu_seconds(p) - before.get(p, 0.0) for p in servers)
+        pool_settled = sum(cpu_seconds(p) - before.get(p, 0.0) for p in pool)
     finally:
         stop_groups(procs)
     return RunResult(variant, rnd, started, health, signings, errors, wall, load_before,
-                     load_after, server_cpu, pool_cpu, len(pool), client_cpu)
+                     load_after, server_cpu, pool_cpu, len(pool), client_cpu,
+                     server_settled, pool_settled, settle_seconds)
+
+
+IDLE_CPU_SHARE = 0.05  # of one core, over a second: the queued work is done
+SETTLE_LIMIT = 180.0
+
+
+def settle(pids: list[int]) -> float:
+    """Seconds until the processes are idle again (their CPU over a second below
+    IDLE_CPU_SHARE of a core), at most SETTLE_LIMIT."""
+    started = time.monotonic()
+    last = sum(cpu_seconds(p) for p in pids)
+    while time.monotonic() - started < SETTLE_LIMIT:
+        time.sleep(1.0)
+        now = sum(cpu_seconds(p) for p in pids)
+        if now - last < IDLE_CPU_SHARE:
+            return time.monotonic() - started - 1.0
+        last = now
+    return SETTLE_LIMIT
 
 
 def stop_groups(procs: list[subprocess.Popen[bytes]]) -> None:
@@ -417,7 +445,9 @@ def row(r: RunResult) -> str:
         f"{len(r.health)} | {percentile(r.health, 50):.1f} | {percentile(r.health, 99):.1f} | "
         f"{max(r.health, default=0):.1f} | {1000 * r.server_cpu / max(n, 1):.0f} | "
         f"{1000 * r.pool_cpu / max(n, 1):.0f} ({r.pool_processes}) | "
-        f"{1000 * r.client_cpu / max(n, 1):.0f} |"
+        f"{1000 * r.client_cpu / max(n, 1):.0f} | "
+        f"{1000 * r.server_cpu_settled / max(n, 1):.0f} | "
+        f"{1000 * r.pool_cpu_settled / max(n, 1):.0f} | {r.settle_seconds:.0f} |"
     )
 
 
@@ -465,11 +495,16 @@ def report(results: list[RunResult], variants: list[str], args: argparse.Namespa
         f"Every run (load: 1-minute load average before → after; CPU ms per signature of "
         f"the server processes (web processes and job worker; TSA and database threads "
         f"included), of the pool processes (their number in brackets), and of the load "
-        f"client with its /healthz sampler):\n\n"
+        f"client with its /healthz sampler; then the same server and pool CPU again with "
+        f"the work the signatures left queued (evidence reports, notices), counted until "
+        f"the processes were idle, and the seconds that took after the last signature):"
+        f"\n\n"
         f"| variant | round | start (UTC) | load | signatures | errors | signatures/s | "
         f"flow p50 ms | healthz samples | p50 ms | p99 ms | max ms | server CPU ms | "
-        f"pool CPU ms | client CPU ms |\n"
-        f"|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n"
+        f"pool CPU ms | client CPU ms | server CPU ms with after-work | "
+        f"pool CPU ms with after-work | after-work s |\n"
+        f"|---|---:|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|"
+        f"---:|---:|\n"
         + "\n".join(row(r) for r in results)
         + f"\n{end}\n"
     )

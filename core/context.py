@@ -27,7 +27,7 @@ if TYPE_CHECKING:  # types only: these modules themselves take Deps
     from core.integration.ports import WebhookSender
     from core.outbox import Wakeups
     from core.signing.pdf import ValidationMaterial
-    from core.signing.ports import TimeStamperSpec
+    from core.signing.ports import SignerMaterial, TimeStamperSpec
     from core.signing.service import SigningEngine
 
 
@@ -78,3 +78,5 @@ class ProcessCaches:
     # Our CA chain and CRLs to embed in signatures, and when they were built
     # (time.monotonic()); core/contracts/engine.py rebuilds them once a minute.
     validation: tuple[float, ValidationMaterial] | None = None
+    # The platform's signing material for evidence reports, kept as long as the above.
+    platform: tuple[float, SignerMaterial] | None = None

@@ -210,6 +210,18 @@ async def validation(deps: Deps) -> ValidationMaterial:
     return material
 
 
+async def platform_material(deps: Deps) -> SignerMaterial:
+    """The platform's signing material (evidence reports), looked up at most once a
+    minute per process: each report read its certificate and the CA chain again."""
+    cached = deps.caches.platform
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < VALIDATION_CACHE_SECONDS:
+        return cached[1]
+    material = await service.platform_material(deps)
+    deps.caches.platform = (now, material)
+    return material
+
+
 async def person_certificate(deps: Deps, user_id: str, meta: RequestMeta) -> str:
     found = await service.active_certificate(deps, "person", user_id)
     if found is None:

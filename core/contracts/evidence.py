@@ -165,7 +165,7 @@ async def _build(deps: Deps, t: trail.Trail, file_key: str) -> _Built:
         data = await asyncio.to_thread(read_verified, store, cached.file_key, cached.sha256)
         return _Built(data, cached.sha256, cached.id, pdf, t, tokens)
     report_id = new_id()
-    material = await service.platform_material(deps)
+    material = await engine.platform_material(deps)
     cfg = deps.config.signing
     subject = x509.load_der_x509_certificate(material.certificate_der).subject.rfc4514_string()
     job = _ReportJob(

@@ -218,14 +218,18 @@ class Page:
 
 def wrap(font: CjkFont, size: float, text: str, width: float) -> list[str]:
     """Break Chinese text into lines of at most `width` points, character by character;
-    closing punctuation stays at the end of the line before."""
+    closing punctuation stays at the end of the line before. The line's width is kept
+    as it grows (measuring the whole line again for each character made a report's
+    layout quadratic in its line length)."""
     lines: list[str] = []
-    current = ""
+    current, used = "", 0.0
     for char in text:
-        if current and font.width(current + char, size) > width and char not in NO_LINE_START:
+        advance = font.width(char, size)
+        if current and used + advance > width and char not in NO_LINE_START:
             lines.append(current)
-            current = ""
+            current, used = "", 0.0
         current += char
+        used += advance
     if current:
         lines.append(current)
     return lines
