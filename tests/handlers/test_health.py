@@ -112,3 +112,38 @@ async def test_unknown_page_is_a_chinese_error_page(client) -> None:
     response = await client.get("/no-such-page")
     assert response.status == 404
     assert "您要找的内容不存在" in await response.text()
+
+
+async def test_healthz_answers_while_every_pooled_connection_is_busy(
+    client, deps: Deps, db_url: str
+) -> None:
+    import asyncio
+    import time
+
+    from sqlalchemy import select
+
+    from storage.models import User
+
+    if make_url(db_url).get_backend_name() == "sqlite":
+        pytest.skip("SQLite readers never wait for each other's connections")
+    engine = deps.db.engine
+    pool = engine.sync_engine.pool
+    # Hold every connection the pool may hand out, each in an open transaction, as forty
+    # signatures waiting for row locks would.
+    held = []
+    for _ in range(pool.size() + engine.sync_engine.pool._max_overflow):  # type: ignore[attr-defined]
+        conn = await engine.connect()
+        await conn.execute(select(User.id).limit(1))
+        held.append(conn)
+    try:
+        with pytest.raises(TimeoutError):  # the business pool really is exhausted
+            async with asyncio.timeout(0.5):
+                async with deps.db.sessions() as session:
+                    await session.execute(text("SELECT 1"))
+        started = time.monotonic()
+        response = await client.get("/healthz")
+        assert response.status == 200 and (await response.json())["ok"] is True
+        assert time.monotonic() - started < 5  # not the pool's 30 s checkout timeout
+    finally:
+        for conn in held:
+            await conn.close()
