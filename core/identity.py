@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from enum import StrEnum
 from typing import Any
-from urllib.parse import quote
+from urllib.parse import quote, urlsplit
 
 from sqlalchemy import func, or_, select
 
@@ -278,6 +278,16 @@ def _validate(
 # ------------------------------------------------------------------------- services
 
 
+def provider_redirect(url: str) -> str:
+    """The face-check provider's page to send the person to: an absolute web address only
+    (a provider answering with `javascript:` or a relative path must not steer the
+    browser). Checked before the attempt counts as started."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.netloc:
+        raise ProviderUnavailable("身份核验服务返回的地址无效，请稍后重试")
+    return url
+
+
 def face_return_url(deps: Deps, verification_id: str) -> str:
     base = deps.config.server.base_url.rstrip("/")
     return f"{base}/identity/face/return?ref={quote(verification_id, safe='')}"
@@ -393,7 +403,7 @@ async def start_verification(
             session = await deps.identity.start_face(
                 checked.name, checked.id_number, face_return_url(deps, verification_id)
             )
-            redirect_url = session.redirect_url
+            redirect_url = provider_redirect(session.redirect_url)
             result = IdentityResult("pending", session.provider_ref, "face_started",
                                     "等待完成人脸识别")
     except Exception as exc:

@@ -14,7 +14,6 @@ from pydantic import BaseModel, Field
 
 from core.enterprise import admin_change as A
 from core.enterprise import certification as C
-from core.errors import ProviderUnavailable
 from handlers.api.enterprise import (
     AttemptOut,
     EnterpriseOut,
@@ -116,12 +115,8 @@ async def get_attempt(request: web.Request) -> web.Response:
 async def start_face(request: web.Request) -> web.Response:
     session = require_session(request)
     body = await parse(request, PurposeIn)
-    deps = request.app[DEPS]
-    back = deps.config.server.base_url.rstrip("/") + "/console/attempt/{attempt}/face"
-    attempt, url = await C.start_face(deps, session.user_id, _ent(request), back,
+    attempt, url = await C.start_face(request.app[DEPS], session.user_id, _ent(request),
                                       request_meta(request), purpose=body.purpose)
-    if not url.startswith(("https://", "http://")):
-        raise ProviderUnavailable("身份核验服务返回的地址无效，请稍后重试")
     return reply(FaceStartOut(attempt=_attempt_out(attempt), redirect_url=url), status=201)
 
 

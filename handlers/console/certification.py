@@ -141,8 +141,7 @@ async def method_start(request: web.Request) -> web.Response:
             attempt = await C.start_phone(deps, uid, ent, text_of(form, "phone"), meta,
                                           purpose=purpose)
         elif method == "face":
-            back = deps.config.server.base_url.rstrip("/") + "/console/attempt/{attempt}/face"
-            _, url = await C.start_face(deps, uid, ent, back, meta, purpose=purpose)
+            _, url = await C.start_face(deps, uid, ent, meta, purpose=purpose)
             return provider_page(request, url)
         elif method == "letter":
             attempt = await C.start_letter(deps, uid, ent, meta, purpose=purpose)

@@ -436,6 +436,22 @@ async def test_provider_down_closes_the_attempt_as_failed_and_allows_retry(
     assert "110101199003071233" not in caplog.text
 
 
+async def test_a_provider_page_that_is_no_web_address_is_never_handed_out(
+    deps: Deps, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    uid = await make_user(deps)
+
+    async def hostile(*_args: str) -> FaceSession:
+        return FaceSession(provider_ref="p1", redirect_url="//evil.example/face")
+
+    monkeypatch.setattr(deps.identity, "start_face", hostile)
+    outcome = await start(deps, uid, method="face")
+    # Closed as failed (so the person may try again), and no address to send them to.
+    assert outcome.state == "failed" and outcome.redirect_url is None
+    assert outcome.status.latest is not None
+    assert outcome.status.latest.result_code == "provider_unavailable"
+
+
 async def test_provider_down_on_refresh_keeps_the_check_pending(deps: Deps) -> None:
     uid = await make_user(deps)
     await start(deps, uid, id_number=id_number("998"))

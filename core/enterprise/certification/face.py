@@ -18,15 +18,22 @@ from core.errors import (
     Conflict,
     ProviderUnavailable,
 )
+from core.identity import provider_redirect
 
 # ---------------------------------------------------------------- method: legal-rep face
 
 
+def _back_url(deps: Deps, attempt_id: str) -> str:
+    """Where the provider sends the legal rep back: the attempt's page in the console."""
+    return f"{deps.config.server.base_url.rstrip('/')}/console/attempt/{attempt_id}/face"
+
+
 async def start_face(
-    deps: Deps, user_id: str, enterprise_id: str, return_url: str, meta: RequestMeta,
+    deps: Deps, user_id: str, enterprise_id: str, meta: RequestMeta,
     *, purpose: str = "certify",
 ) -> tuple[AttemptView, str]:
-    """Start the provider's liveness flow for the legal rep; returns the redirect URL."""
+    """Start the provider's liveness flow for the legal rep; returns the provider's page
+    to send them to (a checked web address: otherwise the attempt fails at once)."""
     async with deps.db.transaction() as tx:
         ent = await open_subject(tx, deps, user_id, enterprise_id, purpose)
         attempt = await new_attempt(tx, deps, ent, user_id, purpose, "legal_rep_face",
@@ -34,9 +41,9 @@ async def start_face(
         rep_name, rep_id = ent.legal_rep_name, cipher(deps).decrypt(ent.legal_rep_id_cipher)
         attempt_id = attempt.id
     try:
-        session = await deps.identity.start_face(
-            rep_name, rep_id, return_url.replace("{attempt}", attempt_id)
-        )
+        session = await deps.identity.start_face(rep_name, rep_id,
+                                                 _back_url(deps, attempt_id))
+        redirect_url = provider_redirect(session.redirect_url)
     except Exception as exc:
         async with deps.db.transaction() as tx:
             attempt = await own_attempt(tx, user_id, attempt_id)
@@ -48,7 +55,7 @@ async def start_face(
         await log(tx, deps, f"{purpose}.face_started", actor_id=user_id,
                   enterprise_id=attempt.enterprise_id, subject_type="certification_attempt",
                   subject_id=attempt.id, meta=meta)
-        return attempt_view(attempt), session.redirect_url
+        return attempt_view(attempt), redirect_url
 
 
 async def face_result(

@@ -167,9 +167,34 @@ async def test_legal_rep_phone_must_belong_to_rep(deps) -> None:
 async def test_legal_rep_face_method(deps) -> None:
     user = await make_user(deps)
     ent = await submit(deps, user)
-    attempt, url = await cert.start_face(deps, user, ent.id, "http://x/{attempt}", META)
+    attempt, url = await cert.start_face(deps, user, ent.id, META)
     assert "/dev/identity/face/" in url
     assert (await cert.face_result(deps, user, attempt.id, META)).state == "passed"
+
+
+async def test_a_provider_page_that_is_no_web_address_fails_the_attempt_at_once(
+    deps, monkeypatch
+) -> None:
+    from core.errors import ProviderUnavailable
+    from core.ports import FaceSession
+
+    user = await make_user(deps)
+    ent = await submit(deps, user)
+    returned: list[str] = []
+
+    async def hostile(name: str, id_number: str, return_url: str) -> FaceSession:
+        returned.append(return_url)
+        return FaceSession(provider_ref="p1", redirect_url="javascript:alert(1)")
+
+    monkeypatch.setattr(deps.identity, "start_face", hostile)
+    with pytest.raises(ProviderUnavailable):
+        await cert.start_face(deps, user, ent.id, META)
+    # The provider was told to send the legal rep back to this server's attempt page.
+    assert returned[0].startswith(deps.config.server.base_url.rstrip("/") + "/console/attempt/")
+    assert returned[0].endswith("/face")
+    # Not left pending with a page nobody can open: failed, so another try may start.
+    _, attempts = await cert.certification_status(deps, user, ent.id)
+    assert [a.state for a in attempts] == ["failed"]
 
 
 async def test_legal_rep_face_failure(deps) -> None:
@@ -183,7 +208,7 @@ async def test_legal_rep_face_failure(deps) -> None:
         png_bytes(), META)
     del ent
     owner = failing.certifier_id
-    attempt, _ = await cert.start_face(deps, owner, failing.id, "http://x", META)
+    attempt, _ = await cert.start_face(deps, owner, failing.id, META)
     assert (await cert.face_result(deps, owner, attempt.id, META)).state == "failed"
 
 
