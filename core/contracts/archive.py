@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from typing import Any
@@ -302,6 +303,20 @@ async def _person(tx: Tx, enterprise_id: str, inp: ArchiveInput) -> tuple[str, s
             raise InvalidInput("员工不存在", code="employee_not_found", field="employee_id")
         return emp.name, emp.phone
     return check_person_name(inp.name), normalize_phone(inp.phone)
+
+
+def input_from_fields(deps: Deps, fields: Mapping[str, str]) -> ArchiveInput:
+    """The archive as the form or the API sends it: text fields, dates as typed
+    (2026-01-31, 2026/1/31, 2026年1月31日); a bad date is a clear error on its field."""
+    today = deps.clock.now().astimezone(LOCAL_ZONE).date()
+    return ArchiveInput(
+        title=fields.get("title", ""), business_type_id=fields.get("business_type_id") or None,
+        name=fields.get("name", ""), phone=fields.get("phone", ""),
+        signed_on=parse_date(fields.get("signed_on"), "签署日期", "signed_on", today),
+        start_on=parse_date(fields.get("start_on"), "开始日期", "start_on", today),
+        end_on=parse_date(fields.get("end_on"), "结束日期", "end_on", today),
+        number=fields.get("number", ""), remarks=fields.get("remarks", ""),
+        employee_id=fields.get("employee_id") or None)
 
 
 async def archive_one(deps: Deps, user_id: str, enterprise_id: str, inp: ArchiveInput,

@@ -12,7 +12,6 @@ from urllib.parse import quote
 from aiohttp import web
 from pydantic import BaseModel, Field
 
-from core.clock import LOCAL_ZONE
 from core.contracts import archive as A
 from core.contracts import archive_batch as AB
 from core.errors import PayloadTooLarge
@@ -165,17 +164,9 @@ async def archive_one(request: web.Request) -> web.Response:
     form = await multipart_form(request)
     fields = {k: v[:600] for k, v in form.items() if isinstance(v, str)}
     deps = request.app[DEPS]
-    today = deps.clock.now().astimezone(LOCAL_ZONE).date()
     data, name = _file(request, form, "file")
-    inp = A.ArchiveInput(
-        title=fields.get("title", ""), business_type_id=fields.get("business_type_id") or None,
-        name=fields.get("name", ""), phone=fields.get("phone", ""),
-        signed_on=A.parse_date(fields.get("signed_on"), "签署日期", "signed_on", today),
-        start_on=A.parse_date(fields.get("start_on"), "开始日期", "start_on", today),
-        end_on=A.parse_date(fields.get("end_on"), "结束日期", "end_on", today),
-        number=fields.get("number", ""), remarks=fields.get("remarks", ""),
-        employee_id=fields.get("employee_id") or None)
-    cid = await A.archive_one(deps, session.user_id, _ent(request), inp, data, name,
+    cid = await A.archive_one(deps, session.user_id, _ent(request),
+                              A.input_from_fields(deps, fields), data, name,
                               request_meta(request))
     return reply(_out(await A.get_archive(deps, session.user_id, _ent(request), cid)),
                  status=201)

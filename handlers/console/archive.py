@@ -73,17 +73,9 @@ async def archive_one(request: web.Request) -> web.Response:
     form = await form_of(request)
     kept = {k: text_of(form, k)[:500] for k in FIELDS}
     try:
-        today = deps.clock.now().astimezone(A.LOCAL_ZONE).date()
         data, name = _file(form, "file")
-        inp = A.ArchiveInput(
-            title=kept["title"], business_type_id=kept["business_type_id"] or None,
-            name=kept["name"], phone=kept["phone"],
-            signed_on=A.parse_date(kept["signed_on"], "签署日期", "signed_on", today),
-            start_on=A.parse_date(kept["start_on"], "开始日期", "start_on", today),
-            end_on=A.parse_date(kept["end_on"], "结束日期", "end_on", today),
-            number=kept["number"], remarks=kept["remarks"],
-            employee_id=kept["employee_id"] or None)
-        cid = await A.archive_one(deps, uid, ent, inp, data, name, request_meta(request))
+        cid = await A.archive_one(deps, uid, ent, A.input_from_fields(deps, kept), data, name,
+                                  request_meta(request))
     except DomainError as err:
         return await refused(request, _archive_page, err, form=kept)
     raise go_to(f"{_base(request)}/{cid}", "archived")
