@@ -36,8 +36,11 @@ from storage.models import (
     Enterprise,
     Member,
     SignatureField,
+    SignTask,
+    SignTaskItem,
     User,
 )
+from storage.uow import Tx
 
 TABS = {
     "to_sign": "待我签署",
@@ -138,6 +141,10 @@ class ContractView:
     cc_names: tuple[str, ...] = ()
     # The viewer is copied on it (抄送): they read, they never sign.
     is_cc: bool = False
+    # Sent to the viewer with other documents to sign with one code (E5): the group's
+    # page (/tasks/<id>), and how many documents it holds.
+    task_id: str | None = None
+    task_size: int = 0
     # The sending side may urge (催办) the pending signers now; else the button's words.
     can_urge: bool = False
     urge_label: str | None = None
@@ -305,6 +312,8 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
             inv.viewer and await common.may_manage(tx, user.id, contract))
         can_revoke = manages and state in (ContractState.DRAFT, ContractState.IN_PROGRESS)
         urge_at = next_urge_at(contract, signers, now) if manages else None
+        task_id, task_size = (await _task_of(tx, contract.id, user.phone)
+                              if inv.person_signer is not None else (None, 0))
     boxes: dict[str, list[BoxView]] = {}
     for f in fields:
         boxes.setdefault(f.signer_id, []).append(
@@ -352,8 +361,21 @@ async def view_contract(deps: Deps, user_id: str, contract_id: str) -> ContractV
         is_cc=inv.cc and mine is None,
         can_urge=urge_at is not None and urge_at <= now,
         urge_label=wait_label(urge_at, now) if urge_at and urge_at > now else None,
-        next_urge_at=urge_at,
+        next_urge_at=urge_at, task_id=task_id, task_size=task_size,
     )
+
+
+async def _task_of(tx: Tx, contract_id: str, phone: str) -> tuple[str | None, int]:
+    """The multi-document task that sent this contract to this phone, and its size."""
+    task_id = (await tx.session.execute(
+        select(SignTaskItem.task_id).join(SignTask, SignTask.id == SignTaskItem.task_id)
+        .where(SignTaskItem.contract_id == contract_id, SignTask.phone == phone).limit(1)
+    )).scalar_one_or_none()
+    if task_id is None:
+        return None, 0
+    size = (await tx.session.execute(
+        select(func.count()).where(SignTaskItem.task_id == task_id))).scalar_one()
+    return task_id, int(size)
 
 
 @dataclass(frozen=True)

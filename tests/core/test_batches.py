@@ -310,6 +310,11 @@ async def test_three_documents_one_code_then_the_enterprise_seals_them_with_one_
     assert [d.title.split("（")[0] for d in view.docs] == ["劳动合同", "保密协议", "员工手册确认书"]
     ids = tasks.check_all_signable(view)
     assert len(ids) == 3
+    # Each document, opened alone, leads its signer back to the group (E5).
+    seen = await access.view_contract(deps, p.employee_id, ids[1])
+    assert (seen.task_id, seen.task_size) == (task_id, 3)
+    # Not the enterprise's sealer: the group was sent to the employee's phone.
+    assert (await access.view_contract(deps, p.sealer_id, ids[1])).task_id is None
     async with deps.db.sessions() as s:  # each contract carries its template's type
         kinds = (await s.execute(select(BusinessType.name).join(
             Contract, Contract.business_type_id == BusinessType.id).where(

@@ -141,8 +141,11 @@ async def test_batch_of_fifty_from_excel_and_a_task_signed_with_one_code(
     await shot(emp, f"{device}-task-three-documents")
     await emp.click("a.task-doc >> nth=1")  # read the NDA
     await emp.wait_for_url(re.compile(r".*/contracts/[0-9a-f]{32}$"))
+    # The document says it came with two others, and leads back to sign them together.
+    assert "共 3 份" in await emp.inner_text("#task-note")
     await shot(emp, f"{device}-task-reading-nda")
-    await emp.go_back()
+    await emp.click("#go-task")
+    await emp.wait_for_url(re.compile(rf".*/tasks/{data['task_id']}$"))
     await emp.check("#task-read")
     await emp.click("#task-start")
     await emp.wait_for_selector("#sign-code")
