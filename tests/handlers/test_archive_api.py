@@ -180,6 +180,25 @@ async def test_console_pages_archive_and_show_a_batch(client, deps) -> None:
     r = await client.get(f"/console/e/{ent}/archive/nope")
     assert r.status == 404
 
+    # The single-archive form, as the page posts it: a date typed the Chinese way is read.
+    from tests.identity_support import csrf_from
+
+    page = await (await client.get(f"/console/e/{ent}/archive")).text()
+    types = await type_ids(deps, ent)
+    fields = {"_csrf": csrf_from(page), "title": "纸质劳动合同",
+              "business_type_id": types["劳动合同"], "name": "王五", "phone": "13800138001",
+              "start_on": "2025-06-01", "end_on": "2028-05-31"}
+    bad = await client.post(f"/console/e/{ent}/archive", allow_redirects=False,
+                            data=one_form(sample_contract_pdf(1), **fields,
+                                          signed_on="2025-02-30"))
+    assert bad.status == 400 and "签署日期" in await bad.text()  # no 29/30/31 Feb: said
+    sent = await client.post(f"/console/e/{ent}/archive", allow_redirects=False,
+                             data=one_form(sample_contract_pdf(1), **fields,
+                                           signed_on="2025年5月20日"))
+    assert sent.status == 303, await sent.text()
+    shown = await (await client.get(sent.headers["Location"])).text()
+    assert "纸质劳动合同" in shown and "2025-05-20" in shown and "王五" in shown
+
 
 async def test_pages_linked_from_an_archived_contract_never_fail(client, deps) -> None:
     """The contract page, its trail, evidence pages and downloads: every link followed from
