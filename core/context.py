@@ -26,8 +26,7 @@ if TYPE_CHECKING:  # types only: these modules themselves take Deps
     from core.enterprise.payment import PaymentGateway
     from core.integration.ports import WebhookSender
     from core.outbox import Wakeups
-    from core.signing.pdf import ValidationMaterial
-    from core.signing.ports import SignerMaterial, TimeStamperSpec
+    from core.signing.ports import TimeStamperSpec
     from core.signing.service import SigningEngine
 
 
@@ -75,8 +74,7 @@ class Deps:
 class ProcessCaches:
     """What a process keeps between requests."""
 
-    # Our CA chain and CRLs to embed in signatures, and when they were built
-    # (time.monotonic()); core/contracts/engine.py rebuilds them once a minute.
-    validation: tuple[float, ValidationMaterial] | None = None
-    # The platform's signing material for evidence reports, kept as long as the above.
-    platform: tuple[float, SignerMaterial] | None = None
+    # Our CA chain and CRLs to embed in signatures ("validation") and the platform's
+    # signing material for evidence reports ("platform"), each with when it was built
+    # (time.monotonic()); core/contracts/engine.py builds them again once a minute.
+    minute: dict[str, tuple[float, object]] = field(default_factory=dict)

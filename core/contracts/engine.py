@@ -10,8 +10,10 @@ from __future__ import annotations
 import io
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import date
+from typing import TypeVar, cast
 
 from core.context import Deps, RequestMeta
 from core.enterprise import pki
@@ -193,6 +195,17 @@ def timestamper(deps: Deps) -> TimeStamperSpec:
 
 
 VALIDATION_CACHE_SECONDS = 60.0
+T = TypeVar("T")
+
+
+async def _for_a_minute(deps: Deps, key: str, build: Callable[[Deps], Awaitable[T]]) -> T:
+    cached = deps.caches.minute.get(key)
+    now = time.monotonic()
+    if cached is not None and now - cached[0] < VALIDATION_CACHE_SECONDS:
+        return cast(T, cached[1])
+    value = await build(deps)
+    deps.caches.minute[key] = (now, value)
+    return value
 
 
 async def validation(deps: Deps) -> ValidationMaterial:
@@ -201,25 +214,13 @@ async def validation(deps: Deps) -> ValidationMaterial:
     Building the CRLs signs them each time; a minute-old CRL is still current (they live a
     day), and a certificate revoked meanwhile is refused earlier, when the grant is made.
     """
-    cached = deps.caches.validation
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < VALIDATION_CACHE_SECONDS:
-        return cached[1]
-    material = await service.validation_material(deps)
-    deps.caches.validation = (now, material)
-    return material
+    return await _for_a_minute(deps, "validation", service.validation_material)
 
 
 async def platform_material(deps: Deps) -> SignerMaterial:
     """The platform's signing material (evidence reports), looked up at most once a
     minute per process: each report read its certificate and the CA chain again."""
-    cached = deps.caches.platform
-    now = time.monotonic()
-    if cached is not None and now - cached[0] < VALIDATION_CACHE_SECONDS:
-        return cached[1]
-    material = await service.platform_material(deps)
-    deps.caches.platform = (now, material)
-    return material
+    return await _for_a_minute(deps, "platform", service.platform_material)
 
 
 async def person_certificate(deps: Deps, user_id: str, meta: RequestMeta) -> str:
