@@ -473,6 +473,30 @@ async def confirm_batch(deps: Deps, user_id: str, enterprise_id: str, batch_id: 
         return b.archived
 
 
+def _draft_keys(b: ArchiveBatch) -> list[str]:
+    """The stored scans of a draft's rows (they belong to nothing else)."""
+    return [str(r["file_key"]) for r in (b.rows or [])
+            if isinstance(r, dict) and r.get("file_key")]
+
+
+async def discard_batch(deps: Deps, user_id: str, enterprise_id: str, batch_id: str,
+                        meta: RequestMeta) -> None:
+    """Throw away an unconfirmed batch (the wrong files were uploaded) and its stored scans;
+    a confirmed batch stays, as its archives do."""
+    async with deps.db.transaction() as tx:
+        await A.archiver(tx, user_id, enterprise_id)
+        b = await _load(tx, enterprise_id, batch_id, lock=True)
+        if b.state != "draft":
+            raise Conflict("该批次已经归档，不能放弃", code="batch_not_draft")
+        keys = _draft_keys(b)
+        await audit.record(
+            tx, at=deps.clock.now(), action="archive.batch_discarded", actor_id=user_id,
+            tenant_id=enterprise_id, subject_type="archive_batch", subject_id=b.id,
+            data={"rows": b.total, "by": "hand"}, meta=meta)
+        await tx.session.delete(b)
+    await A.delete_files(deps, *keys)  # after the commit, as discard_abandoned
+
+
 async def discard_abandoned(deps: Deps, keep: timedelta, per_run: int = 100) -> int:
     """Delete archive drafts older than `keep` and then their stored scans (a scan of a
     draft belongs to nothing else); the number deleted. The rows are locked while they
@@ -484,8 +508,7 @@ async def discard_abandoned(deps: Deps, keep: timedelta, per_run: int = 100) -> 
             .where(ArchiveBatch.state == "draft", ArchiveBatch.created_at < cutoff)
             .order_by(ArchiveBatch.created_at).limit(per_run)
             .with_for_update(skip_locked=True))).scalars())
-        keys = [str(r["file_key"]) for b in drafts for r in (b.rows or [])
-                if isinstance(r, dict) and r.get("file_key")]
+        keys = [k for b in drafts for k in _draft_keys(b)]
         for b in drafts:
             await audit.record(
                 tx, at=deps.clock.now(), action="archive.batch_discarded", actor_id=None,

@@ -15,7 +15,7 @@ from pydantic import BaseModel, Field
 from core.contracts import archive as A
 from core.contracts import archive_batch as AB
 from core.errors import PayloadTooLarge
-from handlers.api.registry import ApiRoutes, multipart_form, reply
+from handlers.api.registry import ApiRoutes, OkOut, multipart_form, reply
 from handlers.keys import DEPS
 from handlers.util import bounded_int, request_meta, require_session, uploaded_file
 
@@ -227,6 +227,16 @@ async def batch_confirm(request: web.Request) -> web.Response:
     count = await AB.confirm_batch(request.app[DEPS], session.user_id, _ent(request), bid,
                                    request_meta(request))
     return reply(ConfirmOut(batch_id=bid, archived=count))
+
+
+@api.route("DELETE", ENT + "/archive-batches/{batch_id}",
+           summary="Throw away an unconfirmed batch and its uploaded scans (409 "
+                   "batch_not_draft once confirmed)", response=OkOut)
+async def batch_discard(request: web.Request) -> web.Response:
+    session = require_session(request)
+    await AB.discard_batch(request.app[DEPS], session.user_id, _ent(request),
+                           request.match_info["batch_id"], request_meta(request))
+    return reply(OkOut())
 
 
 @api.route("GET", ENT + "/archives/{contract_id}", summary="One archived paper contract",

@@ -9,7 +9,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
 
 from core import accounts, captcha
-from handlers.api.registry import ApiRoutes, parse, reply
+from handlers.api.registry import ApiRoutes, OkOut, parse, reply
 from handlers.keys import DEPS, current_session
 from handlers.util import request_meta, require_session
 
@@ -90,10 +90,6 @@ class AuthOut(BaseModel):
     csrf_token: str
     expires_in: int
     user: UserOut
-
-
-class OkOut(BaseModel):
-    ok: bool = True
 
 
 class EmailIn(In):

@@ -13,7 +13,7 @@ from core.errors import InvalidInput
 from core.integration import api_keys as K
 from core.integration import events as EV
 from core.integration import webhooks as W
-from handlers.api.registry import ApiRoutes, parse, reply
+from handlers.api.registry import ApiRoutes, OkOut, parse, reply
 from handlers.keys import API_KEY_KEY, DEPS
 from handlers.util import bounded_int, request_meta, require_session
 
@@ -97,10 +97,6 @@ class DeliveryOut(BaseModel):
 
 class DeliveryListOut(BaseModel):
     deliveries: list[DeliveryOut]
-
-
-class OkOut(BaseModel):
-    ok: bool = True
 
 
 class ApiKeyOut(BaseModel):

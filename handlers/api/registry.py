@@ -102,6 +102,12 @@ async def parse(request: web.Request, model: type[M]) -> M:
     return model.model_validate(body)
 
 
+class OkOut(BaseModel):
+    """The answer of an operation that has nothing else to say."""
+
+    ok: bool = True
+
+
 def reply(data: BaseModel | dict[str, Any] | None = None, status: int = 200) -> web.Response:
     if isinstance(data, BaseModel):
         data = data.model_dump(mode="json")

@@ -125,6 +125,17 @@ async def batch_confirm(request: web.Request) -> web.Response:
     raise go_to(f"{_base(request)}/batches/{request.match_info['bid']}", "archived")
 
 
+@routes.post("/console/e/{ent}/archive/batches/{bid}/discard")
+async def batch_discard(request: web.Request) -> web.Response:
+    uid, deps, ent = uid_of(request), deps_of(request), ent_of(request)
+    await form_of(request)
+    try:
+        await AB.discard_batch(deps, uid, ent, request.match_info["bid"], request_meta(request))
+    except DomainError as err:
+        return await refused(request, _batch_page, err)
+    raise web.HTTPSeeOther(f"{_base(request)}?tab=batch&ok=batch_discarded")
+
+
 @routes.get("/console/e/{ent}/archive/{cid}")
 async def archive_detail(request: web.Request) -> web.Response:
     uid, deps, ent = uid_of(request), deps_of(request), ent_of(request)

@@ -42,6 +42,7 @@ NOTICES = {
     "transferred": "主管理员已更换，您已转为“员工”角色",
     "imported": "导入成功",
     "archived": "已归档",
+    "batch_discarded": "已放弃该批次，上传的文件已删除",
     "appeal": "申诉已发起，请选择一种方式证明您对企业的控制权",
     "redelivered": "已重新投递，结果请稍后刷新查看",
     "key_revoked": "密钥已吊销，使用它的请求将被拒绝",

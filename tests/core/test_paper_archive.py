@@ -395,6 +395,43 @@ async def test_an_unconfirmed_archive_draft_goes_with_its_scans_after_a_week(
         await AB.confirm_batch(deps, admin, ent, old.id, META)
 
 
+async def test_an_unconfirmed_batch_can_be_discarded_by_hand_with_its_scans(
+        deps: Deps) -> None:
+    """The wrong files were uploaded: the draft and its stored scans go (audited, by whom);
+    a confirmed batch and another enterprise's drafts cannot be discarded."""
+    from sqlalchemy import select
+
+    from core.contracts import common
+    from storage.models import ArchiveBatch, AuditEntry
+
+    ent, admin, _ = await _setup(deps)
+    wrong = await _draft(deps, ent, admin, [row("a.pdf", "张三", "13800138001")],
+                         pdfs("a.pdf"))
+    async with deps.db.sessions() as s:
+        keys = [r["file_key"] for r in (await s.get(ArchiveBatch, wrong.id)).rows]
+    other_ent, other_admin = await certified_enterprise(deps, name="另一家科技有限公司")
+    with pytest.raises(NotFound):
+        await AB.discard_batch(deps, other_admin, other_ent, wrong.id, META)
+    await AB.discard_batch(deps, admin, ent, wrong.id, META)
+    assert keys and not any(common.store(deps).exists(k) for k in keys)
+    async with deps.db.sessions() as s:
+        assert await s.get(ArchiveBatch, wrong.id) is None
+        who = (await s.execute(select(AuditEntry.actor_id).where(
+            AuditEntry.action == "archive.batch_discarded",
+            AuditEntry.subject_id == wrong.id))).scalars().all()
+    assert who == [admin]
+    with pytest.raises(NotFound):
+        await AB.confirm_batch(deps, admin, ent, wrong.id, META)
+
+    done = await _draft(deps, ent, admin, [row("b.pdf", "李四", "13800138002")],
+                        pdfs("b.pdf"))
+    await AB.confirm_batch(deps, admin, ent, done.id, META)
+    with pytest.raises(Conflict) as kept:
+        await AB.discard_batch(deps, admin, ent, done.id, META)
+    assert kept.value.code == "batch_not_draft"
+    assert (await archive.list_archives(deps, admin, ent, batch_id=done.id)).total == 1
+
+
 @pytest.mark.parametrize("number", ["HT202612030001", "gd202612030001", "HT2026120300010"])
 def test_a_number_shaped_like_a_generated_one_is_refused(number: str) -> None:
     """Typed, it would later meet that day's counter on the unique contract number."""

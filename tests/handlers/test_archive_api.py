@@ -118,6 +118,44 @@ async def test_batch_with_a_bad_row_then_confirm(client, deps) -> None:
     assert (await r.json())["total"] == 2
     r = await client.post(f"{base}/archive-batches/{b['id']}/confirm", headers=h)
     assert r.status == 409
+    r = await client.delete(f"{base}/archive-batches/{b['id']}", headers=h)
+    assert r.status == 409 and (await r.json())["error"]["code"] == "batch_not_draft"
+
+
+async def test_a_wrong_batch_is_discarded_by_the_api_and_the_console(client, deps) -> None:
+    from tests.identity_support import csrf_from
+
+    ent, admin = await certified_enterprise(deps)
+    h = await headers(deps, admin)
+    base = f"/api/v1/enterprises/{ent}"
+
+    async def draft() -> str:
+        r = await client.post(f"{base}/archive-batches", headers=h, data=batch_form(
+            zip_of(pdfs("a.pdf")), sheet([row("a.pdf", "张三", "13800138001")])))
+        assert r.status == 201
+        return str((await r.json())["id"])
+
+    bid = await draft()
+    anonymous = await client.delete(f"{base}/archive-batches/{bid}", json={})
+    assert anonymous.status == 401, await anonymous.text()
+    r = await client.delete(f"{base}/archive-batches/{bid}", headers=h)
+    assert r.status == 200 and (await r.json())["ok"] is True
+    assert (await client.get(f"{base}/archive-batches/{bid}", headers=h)).status == 404
+    assert (await client.delete(f"{base}/archive-batches/{bid}", headers=h)).status == 404
+
+    bid = await draft()
+    user = await get_user(deps, admin)
+    assert user is not None
+    client.session.cookie_jar.update_cookies(
+        {"ls_session": (await login_as(deps, user)).session.token})
+    page = await client.get(f"/console/e/{ent}/archive/batches/{bid}")
+    html = await page.text()
+    assert "archive-discard" in html
+    r = await client.post(f"/console/e/{ent}/archive/batches/{bid}/discard",
+                          data={"_csrf": csrf_from(html)}, allow_redirects=False)
+    assert r.status == 303 and "batch_discarded" in r.headers["Location"]
+    assert "已放弃该批次" in await (await client.get(r.headers["Location"])).text()
+    assert (await client.get(f"/console/e/{ent}/archive/batches/{bid}")).status == 404
 
 
 async def test_bad_zip_is_a_400(client, deps) -> None:
