@@ -4,11 +4,13 @@ refused cells, then confirm; an archived contract's page and its PDF."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 from urllib.parse import quote
 
 from aiohttp import web
 
+from core.context import Deps, RequestMeta
 from core.contracts import archive as A
 from core.contracts import archive_batch as AB
 from core.errors import DomainError, PayloadTooLarge
@@ -114,26 +116,30 @@ async def batch_page(request: web.Request) -> web.Response:
     return await _batch_page(request)
 
 
-@routes.post("/console/e/{ent}/archive/batches/{bid}/confirm")
-async def batch_confirm(request: web.Request) -> web.Response:
-    uid, deps, ent = uid_of(request), deps_of(request), ent_of(request)
+BatchAct = Callable[[Deps, str, str, str, RequestMeta], Awaitable[object]]
+
+
+async def _batch_act(request: web.Request, act: BatchAct, then: str) -> web.Response:
+    """A batch page's button: do it, then go on; a refusal shows the page with why."""
     await form_of(request)
     try:
-        await AB.confirm_batch(deps, uid, ent, request.match_info["bid"], request_meta(request))
+        await act(deps_of(request), uid_of(request), ent_of(request),
+                  request.match_info["bid"], request_meta(request))
     except DomainError as err:
         return await refused(request, _batch_page, err)
-    raise go_to(f"{_base(request)}/batches/{request.match_info['bid']}", "archived")
+    raise web.HTTPSeeOther(then)
+
+
+@routes.post("/console/e/{ent}/archive/batches/{bid}/confirm")
+async def batch_confirm(request: web.Request) -> web.Response:
+    return await _batch_act(request, AB.confirm_batch,
+                            f"{_base(request)}/batches/{request.match_info['bid']}?ok=archived")
 
 
 @routes.post("/console/e/{ent}/archive/batches/{bid}/discard")
 async def batch_discard(request: web.Request) -> web.Response:
-    uid, deps, ent = uid_of(request), deps_of(request), ent_of(request)
-    await form_of(request)
-    try:
-        await AB.discard_batch(deps, uid, ent, request.match_info["bid"], request_meta(request))
-    except DomainError as err:
-        return await refused(request, _batch_page, err)
-    raise web.HTTPSeeOther(f"{_base(request)}?tab=batch&ok=batch_discarded")
+    return await _batch_act(request, AB.discard_batch,
+                            f"{_base(request)}?tab=batch&ok=batch_discarded")
 
 
 @routes.get("/console/e/{ent}/archive/{cid}")
